@@ -1,0 +1,115 @@
+//! The backup naming scheme, shared by `backup` (which writes and prunes) and
+//! `check` (which judges freshness): `grokmon-YYYYMMDDTHHMMSSZ.db.zst` in UTC,
+//! `.db.gz` or `.db` for the other compressions. Only names that match exactly
+//! are backups; anything else in the directory is foreign and left alone.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::config::Compression;
+
+const PREFIX: &str = "grokmon-";
+const STAMP: &str = "%Y%m%dT%H%M%SZ";
+
+/// File name suffix for a compression.
+pub fn suffix(c: Compression) -> &'static str {
+    match c {
+        Compression::Zstd => ".db.zst",
+        Compression::Gzip => ".db.gz",
+        Compression::None => ".db",
+    }
+}
+
+/// The file name of a backup taken at `t`.
+pub fn file_name(t: DateTime<Utc>, c: Compression) -> String {
+    format!("{PREFIX}{}{}", t.format(STAMP), suffix(c))
+}
+
+/// Parses a backup file name; `None` when it is not exactly ours.
+pub fn parse(name: &str) -> Option<(DateTime<Utc>, Compression)> {
+    let rest = name.strip_prefix(PREFIX)?;
+    if rest.len() < 16 || !rest.is_char_boundary(16) {
+        return None;
+    }
+    let (stamp, sfx) = rest.split_at(16);
+    let c = [Compression::Zstd, Compression::Gzip, Compression::None]
+        .into_iter()
+        .find(|c| suffix(*c) == sfx)?;
+    let t = NaiveDateTime::parse_from_str(stamp, STAMP).ok()?.and_utc();
+    // Round-trip guards against lenient parsing (e.g. missing zero padding).
+    (file_name(t, c) == name).then_some((t, c))
+}
+
+/// A backup found on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub path: PathBuf,
+    pub time: DateTime<Utc>,
+    pub compression: Compression,
+}
+
+/// Backups in `dir`, newest first. A missing directory is an empty list.
+pub fn list(dir: &Path) -> std::io::Result<Vec<Found>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut v = Vec::new();
+    for entry in rd {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some((time, compression)) = parse(name)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            v.push(Found {
+                path: entry.path(),
+                time,
+                compression,
+            });
+        }
+    }
+    v.sort_by(|a, b| b.time.cmp(&a.time));
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_foreign_names_do_not_parse() {
+        let t: DateTime<Utc> = "2026-11-28T03:04:05Z".parse().unwrap();
+        assert_eq!(
+            file_name(t, Compression::Zstd),
+            "grokmon-20261128T030405Z.db.zst"
+        );
+        assert_eq!(
+            parse("grokmon-20261128T030405Z.db.zst"),
+            Some((t, Compression::Zstd))
+        );
+        assert_eq!(
+            parse("grokmon-20261128T030405Z.db.gz"),
+            Some((t, Compression::Gzip))
+        );
+        assert_eq!(
+            parse("grokmon-20261128T030405Z.db"),
+            Some((t, Compression::None))
+        );
+        for foreign in [
+            "grokmon-20261128T030405Z.db.zst.tmp",
+            "grokmon-20261128T030405Z.db.bak",
+            "grokmon-20261328T030405Z.db",
+            "grokmon-2026112T030405Z.db.zst",
+            "xgrokmon-20261128T030405Z.db",
+            "grokmon-20261128T030405Z",
+            "grokmon.db",
+            "grokmon-20261128T0304é5Z.db",
+            "notes.txt",
+        ] {
+            assert_eq!(parse(foreign), None, "{foreign}");
+        }
+    }
+}

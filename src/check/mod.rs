@@ -1,0 +1,295 @@
+//! `grokmon check`: run the probes concurrently (the check takes as long as
+//! its slowest probe), let the policy decide what is a confirmed alert under
+//! one state-database transaction, append those lines, report.
+//!
+//! It only observes. Nothing here can start, stop or restart anything: the
+//! systemd module's restart call needs a token only `restart` can build.
+
+pub mod policy;
+pub mod report;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+use crate::Ctx;
+use crate::alerts::{AlertLog, Event, Level};
+use crate::cli::{CheckArgs, CheckFormat};
+use crate::config::Config;
+use crate::probe::{self, Carry, Observation, Status, cpu};
+use crate::state::{self, ProbeRow, Read as _, State, StateError};
+use policy::{Policy, ProbeState};
+
+/// The result of one check.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub checked_at: DateTime<Utc>,
+    pub observations: Vec<Observation>,
+    /// Lines appended to the alerts log by this check.
+    pub events: Vec<Event>,
+    /// Failures of the checker itself (state, log): they make the check UNKNOWN.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// The worst current status; UNKNOWN when the checker itself failed.
+    pub fn status(&self) -> Status {
+        let worst = self
+            .observations
+            .iter()
+            .fold(Status::Ok, |w, o| w.worst(o.status));
+        if self.errors.is_empty() {
+            worst
+        } else {
+            worst.worst(Status::Unknown)
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.status().exit_code()
+    }
+}
+
+/// What the previous check left for the probes.
+#[derive(Debug, Default)]
+struct Prior {
+    cpu: Option<cpu::Counters>,
+    nrestarts: Vec<(DateTime<Utc>, f64)>,
+}
+
+fn read_prior(st: &State, now: DateTime<Utc>) -> Result<Prior, StateError> {
+    let r = st.read();
+    Ok(Prior {
+        cpu: r
+            .get(state::keys::CPU_COUNTERS)?
+            .and_then(|s| cpu::Counters::decode(&s)),
+        nrestarts: r.samples("service.nrestarts", now - chrono::Duration::hours(1))?,
+    })
+}
+
+/// Runs the enabled probes concurrently, in a stable order, and applies the
+/// cross-probe rule: API failures while the service is starting are `starting`.
+pub fn run_probes(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    proc_root: &Path,
+    st: Option<&State>,
+) -> (Vec<Observation>, Carry) {
+    let prior = st.and_then(|s| read_prior(s, now).ok()).unwrap_or_default();
+    let ctx = probe::Context {
+        config: cfg,
+        now,
+        proc_root: proc_root.to_path_buf(),
+        prev_cpu: prior.cpu,
+        nrestarts_history: prior.nrestarts,
+    };
+    let names: Vec<&str> = crate::config::PROBES
+        .iter()
+        .copied()
+        .filter(|p| cfg.check.probes.iter().any(|q| q == p))
+        .collect();
+    let outcomes: Vec<probe::Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let ctx = &ctx;
+                let name = *name;
+                std::thread::Builder::new()
+                    .name(format!("probe-{name}"))
+                    .stack_size(256 * 1024)
+                    .spawn_scoped(s, move || probe::run(name, ctx))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(&names)
+            .map(|(h, name)| {
+                match h
+                    .map_err(|e| e.to_string())
+                    .and_then(|h| h.join().map_err(|_| "panicked".to_string()))
+                {
+                    Ok(o) => o,
+                    Err(e) => Observation::new(
+                        static_name(name),
+                        Status::Unknown,
+                        format!("probe failed: {e}"),
+                    )
+                    .into(),
+                }
+            })
+            .collect()
+    });
+    let mut carry = Carry::default();
+    let mut obs = Vec::new();
+    for o in outcomes {
+        obs.extend(o.observations);
+        let c = o.carry;
+        carry.cpu = carry.cpu.or(c.cpu);
+        carry.nrestarts = carry.nrestarts.or(c.nrestarts);
+        carry.service_phase = carry.service_phase.or(c.service_phase);
+        carry.samples.extend(c.samples);
+    }
+    if carry.service_phase == Some(probe::service::Phase::Starting) {
+        for o in obs
+            .iter_mut()
+            .filter(|o| o.probe == "api" && o.status != Status::Ok)
+        {
+            o.status = Status::Starting;
+            o.message = format!("service starting: {}", o.message);
+        }
+    }
+    (obs, carry)
+}
+
+fn static_name(name: &str) -> &'static str {
+    crate::config::PROBES
+        .iter()
+        .copied()
+        .find(|p| *p == name)
+        .unwrap_or("check")
+}
+
+fn row_state(r: &ProbeRow) -> ProbeState {
+    ProbeState {
+        fail_count: r.fail_count,
+        failing_since: r.failing_since,
+        alerted: r.alerted.as_deref().and_then(|l| l.parse::<Level>().ok()),
+        last_notified: r.last_notified,
+    }
+}
+
+/// Error from the write phase: the log or the state.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Log(#[from] crate::alerts::LogError),
+}
+
+/// Applies the policy to every observation, appends the confirmed lines and
+/// stores the new state, all in one IMMEDIATE transaction: concurrent checks
+/// serialize, and if the log cannot be written the state is not advanced, so
+/// the alert is written by the next check instead of being lost.
+pub fn record(
+    st: &mut State,
+    log: &AlertLog,
+    cfg: &Config,
+    now: DateTime<Utc>,
+    obs: &[Observation],
+    carry: &Carry,
+) -> anyhow::Result<Vec<Event>> {
+    let pol = Policy {
+        confirm_after: cfg.check.confirm_after,
+        renotify: cfg.check.renotify,
+    };
+    let res = st.write(|tx| -> Result<Vec<Event>, WriteError> {
+        let rows = tx.probe_rows()?;
+        let mut events = Vec::new();
+        let mut new_rows = Vec::new();
+        for o in obs {
+            let key = o.key();
+            let prev = rows
+                .iter()
+                .find(|r| r.key == key)
+                .map(row_state)
+                .unwrap_or_default();
+            let (next, ev) = policy::step(&prev, o.probe, o.status, &o.message, now, pol);
+            events.extend(ev);
+            new_rows.push(ProbeRow {
+                key,
+                probe: o.probe.to_string(),
+                target: o.target.clone(),
+                status: o.status.as_str().to_string(),
+                message: o.message.clone(),
+                checked_at: now,
+                fail_count: next.fail_count,
+                failing_since: next.failing_since,
+                alerted: next.alerted.map(|l| l.as_str().to_string()),
+                last_notified: next.last_notified,
+            });
+        }
+        for r in &new_rows {
+            tx.put_probe(r)?;
+        }
+        let keys: Vec<String> = new_rows.into_iter().map(|r| r.key).collect();
+        tx.drop_probes_except(&keys)?;
+        if let Some(c) = carry.cpu {
+            tx.set(state::keys::CPU_COUNTERS, &c.encode())?;
+        }
+        for (metric, value) in &carry.samples {
+            tx.add_sample(now, metric, *value)?;
+        }
+        let keep = chrono::Duration::from_std(cfg.check.keep_samples)
+            .unwrap_or(chrono::Duration::days(30));
+        tx.prune_samples(now - keep)?;
+        tx.set_time(state::keys::LAST_CHECK, now)?;
+        // Last, so that a failure to write the log rolls everything back.
+        log.append(&events)?;
+        Ok(events)
+    });
+    res.map_err(|e| match e {
+        WriteError::State(e) => anyhow::Error::new(e),
+        WriteError::Log(e) => anyhow::Error::new(e),
+    })
+}
+
+/// Runs a whole check: probes, policy, log, notifications. Never fails: the
+/// checker's own failures are in `Report::errors`.
+pub fn check(cfg: &Config, now: DateTime<Utc>, proc_root: &Path) -> Report {
+    let mut errors = Vec::new();
+    let mut st = match State::open(&cfg.paths.state) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(format!("{e}"));
+            None
+        }
+    };
+    let (mut observations, carry) = run_probes(cfg, now, proc_root, st.as_ref());
+    if let Some(s) = &st {
+        observations.extend(crate::forecast::observe(&s.read(), cfg, now, &carry));
+    }
+    let log = AlertLog::from_config(cfg);
+    let mut events = Vec::new();
+    if let Some(s) = &mut st {
+        match record(s, &log, cfg, now, &observations, &carry) {
+            Ok(ev) => events = ev,
+            Err(e) => errors.push(format!(
+                "{e:#}; alerts of this check were not recorded and will be retried"
+            )),
+        }
+    }
+    if !events.is_empty() && !cfg.notify.is_empty() {
+        crate::alerts::notify::dispatch(cfg, &events, &log, now, Duration::from_secs(20));
+    }
+    Report {
+        checked_at: now,
+        observations,
+        events,
+        errors,
+    }
+}
+
+/// The command.
+pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let report = check(&ctx.config, ctx.now, &ctx.proc_root);
+    for e in &report.errors {
+        eprintln!("grokmon: {e}");
+    }
+    if let Some(path) = &args.textfile {
+        report::write_textfile(path, &report)
+            .with_context(|| format!("cannot write textfile {}", path.display()))?;
+    }
+    let quiet_ok = args.quiet && report.status() == Status::Ok && report.errors.is_empty();
+    if !quiet_ok {
+        let text = match args.format {
+            CheckFormat::Human => report::human(&report, ctx.color),
+            CheckFormat::Json => report::json(&report),
+            CheckFormat::Nagios => report::nagios(&report),
+        };
+        crate::print_stdout(&text)?;
+    }
+    Ok(report.exit_code())
+}

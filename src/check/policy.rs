@@ -1,0 +1,255 @@
+//! The alert policy: the only code that decides what is an alert. Pure: a
+//! probe's stored state, its new status and the time in; the new state and at
+//! most one event out. Like Nagios' hard states, a line is written only on a
+//! confirmed change:
+//!
+//! - a probe must fail `confirm_after` consecutive checks before its WARN/CRIT line;
+//! - a change of severity while alerted (WARN→CRIT, CRIT→WARN) is written at once;
+//! - a still-failing alert is repeated at most every `renotify`;
+//! - a recovery writes one OK line;
+//! - `starting` and `skipped` neither count as failures nor as recoveries.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::alerts::{Event, Level};
+use crate::probe::{Status, human_duration};
+
+/// A probe's policy state between checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeState {
+    /// Consecutive failing checks.
+    pub fail_count: u32,
+    /// When the current failing episode began.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The level of the open alert, if one was written.
+    pub alerted: Option<Level>,
+    /// When the open alert was last written.
+    pub last_notified: Option<DateTime<Utc>>,
+}
+
+/// The policy's knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub confirm_after: u32,
+    pub renotify: Duration,
+}
+
+fn failing_level(s: Status) -> Option<Level> {
+    match s {
+        Status::Warn | Status::Unknown => Some(Level::Warn),
+        Status::Crit => Some(Level::Crit),
+        Status::Ok | Status::Skipped | Status::Starting => None,
+    }
+}
+
+fn hms(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%SZ").to_string()
+}
+
+fn age(now: DateTime<Utc>, since: Option<DateTime<Utc>>) -> String {
+    let d = since
+        .and_then(|s| (now - s).to_std().ok())
+        .unwrap_or_default();
+    human_duration(Duration::from_secs(d.as_secs()))
+}
+
+/// One step of the state machine for one probe.
+pub fn step(
+    state: &ProbeState,
+    source: &str,
+    status: Status,
+    message: &str,
+    now: DateTime<Utc>,
+    policy: Policy,
+) -> (ProbeState, Option<Event>) {
+    let mut next = state.clone();
+    let msg = if status == Status::Unknown {
+        format!("unknown: {message}")
+    } else {
+        message.to_string()
+    };
+    match failing_level(status) {
+        Some(level) => {
+            next.fail_count = state.fail_count.saturating_add(1);
+            let since = *next.failing_since.get_or_insert(now);
+            let detail = format!("({} checks, since {})", next.fail_count, hms(since));
+            match state.alerted {
+                None if next.fail_count >= policy.confirm_after => {
+                    next.alerted = Some(level);
+                    next.last_notified = Some(now);
+                    (
+                        next,
+                        Some(Event::new(now, level, source, format!("{msg} {detail}"))),
+                    )
+                }
+                None => (next, None),
+                Some(open) if open != level => {
+                    next.alerted = Some(level);
+                    next.last_notified = Some(now);
+                    let verb = if level > open { "escalated" } else { "eased" };
+                    let text = format!(
+                        "{msg} ({verb} from {}, {} checks, since {})",
+                        open.as_str(),
+                        next.fail_count,
+                        hms(since)
+                    );
+                    (next, Some(Event::new(now, level, source, text)))
+                }
+                Some(_) => {
+                    let due = state
+                        .last_notified
+                        .is_none_or(|t| (now - t).to_std().is_ok_and(|d| d >= policy.renotify));
+                    if due {
+                        next.last_notified = Some(now);
+                        let text = format!(
+                            "still failing for {}: {msg} {detail}",
+                            age(now, Some(since))
+                        );
+                        (next, Some(Event::new(now, level, source, text)))
+                    } else {
+                        (next, None)
+                    }
+                }
+            }
+        }
+        None if matches!(status, Status::Starting | Status::Skipped) => {
+            // Neither a failure nor a recovery: an unconfirmed episode is
+            // forgotten, an open alert stays open.
+            if state.alerted.is_none() {
+                next = ProbeState::default();
+            } else {
+                next.fail_count = 0;
+            }
+            (next, None)
+        }
+        None => {
+            let ev = state.alerted.map(|_| {
+                Event::new(
+                    now,
+                    Level::Ok,
+                    source,
+                    format!("recovered after {}", age(now, state.failing_since)),
+                )
+            });
+            (ProbeState::default(), ev)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: Policy = Policy {
+        confirm_after: 2,
+        renotify: Duration::from_secs(3600),
+    };
+
+    /// Runs a sequence of (minutes since start, status) and returns the lines.
+    fn run(seq: &[(i64, Status)]) -> Vec<String> {
+        let t0: DateTime<Utc> = "2026-11-28T11:35:13Z".parse().unwrap();
+        let mut st = ProbeState::default();
+        let mut out = Vec::new();
+        for (min, s) in seq {
+            let (next, ev) = step(
+                &st,
+                "api",
+                *s,
+                "unreachable: connection refused",
+                t0 + chrono::Duration::minutes(*min),
+                POLICY,
+            );
+            st = next;
+            out.extend(ev.map(|e| e.to_line()));
+        }
+        out
+    }
+
+    use Status::*;
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, &[(i64, Status)], &[&str])] = &[
+            ("all ok writes nothing", &[(0, Ok), (5, Ok)], &[]),
+            ("one failure is not confirmed", &[(0, Crit), (5, Ok)], &[]),
+            (
+                "two failures confirm, recovery writes one OK",
+                &[(0, Crit), (5, Crit), (10, Crit), (15, Ok), (20, Ok)],
+                &[
+                    "2026-11-28T11:40:13Z CRIT api: unreachable: connection refused (2 checks, since 11:35:13Z)",
+                    "2026-11-28T11:50:13Z OK   api: recovered after 15m",
+                ],
+            ),
+            (
+                "escalation is written at once",
+                &[(0, Warn), (5, Warn), (10, Crit)],
+                &[
+                    "2026-11-28T11:40:13Z WARN api: unreachable: connection refused (2 checks, since 11:35:13Z)",
+                    "2026-11-28T11:45:13Z CRIT api: unreachable: connection refused (escalated from WARN, 3 checks, since 11:35:13Z)",
+                ],
+            ),
+            (
+                "renotify at most every hour",
+                &[
+                    (0, Crit),
+                    (5, Crit),
+                    (30, Crit),
+                    (60, Crit),
+                    (65, Crit),
+                    (70, Crit),
+                ],
+                &[
+                    "2026-11-28T11:40:13Z CRIT api: unreachable: connection refused (2 checks, since 11:35:13Z)",
+                    "2026-11-28T12:40:13Z CRIT api: still failing for 1h 5m: unreachable: connection refused (5 checks, since 11:35:13Z)",
+                ],
+            ),
+            (
+                "starting is neither failure nor recovery",
+                &[(0, Crit), (5, Starting), (10, Crit), (15, Ok)],
+                &[],
+            ),
+            (
+                "an open alert survives starting",
+                &[(0, Crit), (5, Crit), (10, Starting), (15, Ok)],
+                &[
+                    "2026-11-28T11:40:13Z CRIT api: unreachable: connection refused (2 checks, since 11:35:13Z)",
+                    "2026-11-28T11:50:13Z OK   api: recovered after 15m",
+                ],
+            ),
+            (
+                "skipped never alerts",
+                &[(0, Skipped), (5, Skipped), (10, Skipped)],
+                &[],
+            ),
+            (
+                "unknown alerts as WARN",
+                &[(0, Unknown), (5, Unknown)],
+                &[
+                    "2026-11-28T11:40:13Z WARN api: unknown: unreachable: connection refused (2 checks, since 11:35:13Z)",
+                ],
+            ),
+        ];
+        for (name, seq, want) in cases {
+            assert_eq!(run(seq), *want, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn confirm_after_one_alerts_at_once() {
+        let p = Policy {
+            confirm_after: 1,
+            ..POLICY
+        };
+        let (_, ev) = step(
+            &ProbeState::default(),
+            "disk",
+            Crit,
+            "97% used",
+            Utc::now(),
+            p,
+        );
+        assert_eq!(ev.unwrap().level, Level::Crit);
+    }
+}

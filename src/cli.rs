@@ -1,0 +1,237 @@
+//! Command-line definitions. The same data feeds `--help`, the man pages and
+//! the shell completions, so every flag is documented where it is defined.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps a small self-hosted service healthy without fighting it.
+///
+/// grokmon observes (check), keeps consistent backups (backup), lets a person
+/// review (alerts, status) and decide (restart), and runs the resilient
+/// orchestrator (run). Monitoring never restarts anything on its own.
+#[derive(Debug, Parser)]
+#[command(name = "grokmon", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "EXIT CODES:\n  check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also any failure of the checker itself)\n  run:   0 clean shutdown, 78 configuration error, other non-zero a real crash\n  other: 0 success, 1 failure, 2 usage error, 78 configuration error"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Default: $GROKMON_CONFIG, then
+    /// $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml;
+    /// no file at all means built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe API, CPU, RAM, disk, database, service and backups; log confirmed alerts.
+    ///
+    /// Observes only: check never starts, stops or restarts anything. Exit code is
+    /// the worst current status (Nagios convention): 0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN.
+    Check(CheckArgs),
+    /// Review the alerts log.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Consistent, verified, compressed SQLite backups with retention.
+    Backup(BackupArgs),
+    /// A reviewed, confirmed, recorded restart of the service. Never automatic.
+    Restart(RestartArgs),
+    /// One screen: service, last check, alerts, backups, trends.
+    Status(StatusArgs),
+    /// Run the resilient orchestrator (sensors, store, AI, health API).
+    ///
+    /// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 78 for a
+    /// configuration that cannot work, anything else only for a real crash.
+    Run(RunArgs),
+    /// Render, install and verify the systemd units.
+    #[command(subcommand)]
+    Units(UnitsCommand),
+    /// Print the crontab lines equivalent to the systemd timers.
+    Cron(CronArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Write the man pages into a directory (used to keep man/ in sync).
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CheckFormat {
+    /// A table for a person.
+    #[default]
+    Human,
+    /// One JSON document: every probe, status, value, thresholds, message.
+    Json,
+    /// One Nagios plugin status line with perfdata.
+    Nagios,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct CheckArgs {
+    /// Print nothing when every probe is OK (cron mails any output).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+    /// Also write the results in Prometheus text format to PATH (atomically,
+    /// for node_exporter's textfile collector; the name should end in .prom).
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Show the last alerts (across rotated files).
+    Tail(AlertsTailArgs),
+    /// Mark every alert so far as reviewed.
+    Ack(AlertsAckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum LevelFilter {
+    /// WARN and CRIT.
+    Warn,
+    /// CRIT only.
+    Crit,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsTailArgs {
+    /// How many events to show.
+    #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
+    pub lines: usize,
+    /// Keep printing new events as they are appended; survives rotation.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only events since a duration ago (1h, 2d) or a time (2026-11-28T10:00:00Z).
+    #[arg(long, value_name = "DUR|TIME")]
+    pub since: Option<String>,
+    /// Only events at this level or above.
+    #[arg(long, value_enum)]
+    pub level: Option<LevelFilter>,
+    /// Only events from this source (a probe, restart, backup, sensor.NAME, ai).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// Only events after the last `grokmon alerts ack`.
+    #[arg(long)]
+    pub unreviewed: bool,
+    /// One JSON object per line: ts, level, source, message.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsAckArgs {}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a consistent backup now (the default), then apply retention.
+    Create,
+    /// List backups, newest first.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup (default: the newest): integrity and row counts.
+    Verify {
+        /// Backup file to verify.
+        file: Option<PathBuf>,
+    },
+    /// Delete backups older than the retention, always keeping the newest few.
+    Prune {
+        /// Show what would be kept and deleted, and why; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Restore a backup over the database (verified first).
+    Restore {
+        /// Backup file to restore.
+        file: PathBuf,
+        /// Restore to this path instead of the configured database.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Restore even while the service is active.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Do not ask for confirmation (needs --reason when there is no terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Why the restart is needed; recorded in the alerts log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Restart even while a restart is under way or within the cooldown.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitsCommand {
+    /// Render the units with the real binary path and install them.
+    Install {
+        /// Install for the current user (~/.config/systemd/user). The default.
+        #[arg(long, conflicts_with = "system")]
+        user: bool,
+        /// Install system-wide (/etc/systemd/system).
+        #[arg(long)]
+        system: bool,
+        /// Print every step without touching anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print one rendered unit.
+    Print {
+        /// Unit name, e.g. grokmon.service or grokmon-check.timer.
+        name: String,
+    },
+    /// Check that the protections configured in the units are really in force.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct CronArgs {}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into.
+    #[arg(default_value = "man")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,1075 @@
+//! Configuration: the TOML contract of DESIGN.md, its built-in defaults, the
+//! lookup order and validation. Every key is optional; no file at all means
+//! defaults. Unknown keys are errors that name the key, line and column.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Where the configuration came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Defaults,
+    File(PathBuf),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Defaults => f.write_str("built-in defaults"),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A configuration that cannot be used. Commands map it to exit 78 (`check`
+/// to 3, the Nagios UNKNOWN).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The process environment as far as configuration cares; passed in so tests
+/// (and `main`) decide what it is.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub home: Option<PathBuf>,
+    pub xdg_config_home: Option<PathBuf>,
+    pub xdg_data_home: Option<PathBuf>,
+    pub xdg_state_home: Option<PathBuf>,
+    pub grokmon_config: Option<PathBuf>,
+}
+
+impl Env {
+    /// Reads the variables grokmon's configuration depends on.
+    pub fn from_process() -> Env {
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Env {
+            home: var("HOME"),
+            xdg_config_home: var("XDG_CONFIG_HOME"),
+            xdg_data_home: var("XDG_DATA_HOME"),
+            xdg_state_home: var("XDG_STATE_HOME"),
+            grokmon_config: var("GROKMON_CONFIG"),
+        }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.home.clone().unwrap_or_else(|| PathBuf::from("/root"))
+    }
+
+    fn data_home(&self) -> PathBuf {
+        self.xdg_data_home
+            .clone()
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| self.home().join(".local/share"))
+    }
+
+    fn state_home(&self) -> PathBuf {
+        self.xdg_state_home
+            .clone()
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| self.home().join(".local/state"))
+    }
+
+    fn config_home(&self) -> PathBuf {
+        self.xdg_config_home
+            .clone()
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| self.home().join(".config"))
+    }
+
+    /// Expands a leading `~` to the home directory.
+    pub fn expand(&self, p: &Path) -> PathBuf {
+        match p.strip_prefix("~") {
+            Ok(rest) => self.home().join(rest),
+            Err(_) => p.to_path_buf(),
+        }
+    }
+}
+
+/// A `[warn, crit]` pair. A value at or above `warn` is WARNING, at or above
+/// `crit` CRITICAL.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Thresholds(pub f64, pub f64);
+
+impl Thresholds {
+    pub fn warn(&self) -> f64 {
+        self.0
+    }
+    pub fn crit(&self) -> f64 {
+        self.1
+    }
+}
+
+/// A `[warn, crit]` pair of durations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DurationThresholds(pub Duration, pub Duration);
+
+impl<'de> Deserialize<'de> for DurationThresholds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let [w, c]: [String; 2] = Deserialize::deserialize(d)?;
+        let parse = |s: &str| humantime::parse_duration(s).map_err(serde::de::Error::custom);
+        Ok(DurationThresholds(parse(&w)?, parse(&c)?))
+    }
+}
+
+/// A list of humantime durations, e.g. `["10s", "20s", "30s"]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationList(pub Vec<Duration>);
+
+impl<'de> Deserialize<'de> for DurationList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v: Vec<String> = Deserialize::deserialize(d)?;
+        v.iter()
+            .map(|s| humantime::parse_duration(s).map_err(serde::de::Error::custom))
+            .collect::<Result<Vec<_>, _>>()
+            .map(DurationList)
+    }
+}
+
+/// A size in bytes: an integer, or a string such as `"10MiB"`, `"512KB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `10MiB`, `10 MB`, `512k`, `1024`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected e.g. \"10MiB\""))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => return Err(format!("invalid size unit {other:?} in {s:?}")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    humantime_serde::deserialize(d)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    User,
+    System,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Zstd,
+    Gzip,
+    None,
+}
+
+/// The probes `check` knows, by their one name.
+pub const PROBES: &[&str] = &[
+    "api", "cpu", "memory", "disk", "database", "service", "backups",
+];
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    database: Option<PathBuf>,
+    backups: Option<PathBuf>,
+    alerts_log: Option<PathBuf>,
+    state: Option<PathBuf>,
+}
+
+/// Resolved paths, `~` expanded.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub database: PathBuf,
+    pub backups: PathBuf,
+    pub alerts_log: PathBuf,
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Service {
+    pub unit: String,
+    pub scope: Scope,
+    #[serde(deserialize_with = "de_duration")]
+    pub startup_grace: Duration,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service {
+            unit: "grokmon.service".into(),
+            scope: Scope::User,
+            startup_grace: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    pub url: String,
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    pub edge_url: Option<String>,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            url: "http://127.0.0.1:8000/api/health".into(),
+            timeout: Duration::from_secs(5),
+            edge_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckThresholds {
+    pub cpu: Thresholds,
+    pub memory: Thresholds,
+    pub disk: Thresholds,
+    pub load_per_core: Thresholds,
+    pub database_mb: Thresholds,
+    pub service_memory: Thresholds,
+    pub backup_age: DurationThresholds,
+    pub restarts_per_hour: Thresholds,
+}
+
+impl Default for CheckThresholds {
+    fn default() -> Self {
+        CheckThresholds {
+            cpu: Thresholds(80.0, 95.0),
+            memory: Thresholds(85.0, 95.0),
+            disk: Thresholds(90.0, 95.0),
+            load_per_core: Thresholds(1.5, 3.0),
+            database_mb: Thresholds(1000.0, 2000.0),
+            service_memory: Thresholds(80.0, 90.0),
+            backup_age: DurationThresholds(
+                Duration::from_secs(26 * 3600),
+                Duration::from_secs(50 * 3600),
+            ),
+            restarts_per_hour: Thresholds(3.0, 6.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Check {
+    pub api: Api,
+    pub confirm_after: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub renotify: Duration,
+    pub thresholds: CheckThresholds,
+    pub probes: Vec<String>,
+    /// Warn when the disk-full forecast falls within this horizon.
+    #[serde(deserialize_with = "de_duration")]
+    pub forecast_horizon: Duration,
+    /// How long trend samples are kept in the state database.
+    #[serde(deserialize_with = "de_duration")]
+    pub keep_samples: Duration,
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Check {
+            api: Api::default(),
+            confirm_after: 2,
+            renotify: Duration::from_secs(3600),
+            thresholds: CheckThresholds::default(),
+            probes: PROBES.iter().map(|s| s.to_string()).collect(),
+            forecast_horizon: Duration::from_secs(14 * 86400),
+            keep_samples: Duration::from_secs(30 * 86400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Alerts {
+    pub max_size: ByteSize,
+    pub keep: u32,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            max_size: ByteSize(10 << 20),
+            keep: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backup {
+    #[serde(deserialize_with = "de_duration")]
+    pub retention: Duration,
+    pub keep_last: u32,
+    pub compression: Compression,
+    pub level: i32,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Backup {
+            retention: Duration::from_secs(30 * 86400),
+            keep_last: 3,
+            compression: Compression::Zstd,
+            level: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Orchestrator {
+    pub listen: String,
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_timeout: Duration,
+    pub backoff: DurationList,
+    pub reconnect_after: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub keep_readings: Duration,
+}
+
+impl Default for Orchestrator {
+    fn default() -> Self {
+        Orchestrator {
+            listen: "127.0.0.1:8000".into(),
+            shutdown_timeout: Duration::from_secs(15),
+            backoff: DurationList(vec![
+                Duration::from_secs(10),
+                Duration::from_secs(20),
+                Duration::from_secs(30),
+            ]),
+            reconnect_after: 3,
+            keep_readings: Duration::from_secs(90 * 86400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ai {
+    pub enabled: bool,
+    pub base_url: String,
+    pub model: String,
+    /// Name of the environment variable that holds the API key.
+    pub api_key_env: Option<String>,
+    /// File that holds the API key; a relative name is looked up in
+    /// `$CREDENTIALS_DIRECTORY` (systemd's `LoadCredential=`).
+    pub api_key_file: Option<PathBuf>,
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    pub backoff: DurationList,
+    /// The system prompt: text, or `@/path/to/file`.
+    pub system_prompt: Option<String>,
+    /// Record decisions without running any action.
+    pub dry_run: bool,
+}
+
+impl Default for Ai {
+    fn default() -> Self {
+        Ai {
+            enabled: false,
+            base_url: "https://api.x.ai/v1".into(),
+            model: "grok-4".into(),
+            api_key_env: None,
+            api_key_file: None,
+            interval: Duration::from_secs(30 * 60),
+            timeout: Duration::from_secs(60),
+            backoff: DurationList(vec![
+                Duration::from_secs(60),
+                Duration::from_secs(120),
+                Duration::from_secs(300),
+            ]),
+            system_prompt: None,
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Restart {
+    /// Minimum time between two reviewed restarts (unless --force).
+    #[serde(deserialize_with = "de_duration")]
+    pub cooldown: Duration,
+    /// How long to wait for the service to be active and healthy again.
+    #[serde(deserialize_with = "de_duration")]
+    pub wait: Duration,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Restart {
+            cooldown: Duration::from_secs(300),
+            wait: Duration::from_secs(90),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SensorKind {
+    Command,
+    Http,
+    File,
+    Sim,
+}
+
+/// One `[[sensor]]`. Kind-specific keys are checked by `validate`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sensor {
+    pub name: String,
+    pub kind: SensorKind,
+    #[serde(default = "default_sensor_interval", deserialize_with = "de_duration")]
+    pub interval: Duration,
+    #[serde(default = "default_sensor_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// `command`: the argv to run (no shell).
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// `http`: the URL to GET.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `command`/`http`: where the number sits in a JSON answer.
+    #[serde(default)]
+    pub json_pointer: Option<String>,
+    /// `file`: the file to read.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `file`: multiplier applied to the value read (0.001 for millidegrees).
+    #[serde(default)]
+    pub scale: Option<f64>,
+    /// Optional argv run at the reconnection step.
+    #[serde(default)]
+    pub reconnect: Option<Vec<String>>,
+    /// `sim`: random-walk seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// `sim`: starting value.
+    #[serde(default)]
+    pub start: Option<f64>,
+    /// `sim`: every Nth read fails.
+    #[serde(default)]
+    pub fail_every: Option<u64>,
+    /// `sim`: every Nth read hangs (until the timeout).
+    #[serde(default)]
+    pub hang_every: Option<u64>,
+    /// `sim`: every Nth read returns garbage.
+    #[serde(default)]
+    pub garbage_every: Option<u64>,
+}
+
+fn default_sensor_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_sensor_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One `[[action]]`: a command fixed in the configuration that the AI may
+/// choose by name, never write.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub command: Vec<String>,
+    #[serde(default = "default_action_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    #[serde(default = "default_action_cooldown", deserialize_with = "de_duration")]
+    pub cooldown: Duration,
+}
+
+fn default_action_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_action_cooldown() -> Duration {
+    Duration::from_secs(600)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    Webhook,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFormat {
+    Discord,
+    Slack,
+    Ntfy,
+    #[default]
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MinLevel {
+    Info,
+    Ok,
+    #[default]
+    Warn,
+    Crit,
+}
+
+/// One `[[notify]]`. The URL may hold a token: never print it.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub kind: NotifyKind,
+    #[serde(default)]
+    pub format: NotifyFormat,
+    pub url: String,
+    #[serde(default)]
+    pub min_level: MinLevel,
+    #[serde(default = "default_notify_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+fn default_notify_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify")
+            .field("kind", &self.kind)
+            .field("format", &self.format)
+            .field("url", &"<redacted>")
+            .field("min_level", &self.min_level)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Raw {
+    paths: RawPaths,
+    service: Service,
+    check: Check,
+    alerts: Alerts,
+    backup: Backup,
+    orchestrator: Orchestrator,
+    ai: Ai,
+    restart: Restart,
+    sensor: Vec<Sensor>,
+    action: Vec<Action>,
+    notify: Vec<Notify>,
+}
+
+/// The whole configuration, defaults applied and paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub paths: Paths,
+    pub service: Service,
+    pub check: Check,
+    pub alerts: Alerts,
+    pub backup: Backup,
+    pub orchestrator: Orchestrator,
+    pub ai: Ai,
+    pub restart: Restart,
+    pub sensors: Vec<Sensor>,
+    pub actions: Vec<Action>,
+    pub notify: Vec<Notify>,
+}
+
+impl Config {
+    /// Built-in defaults for this environment.
+    pub fn defaults(env: &Env) -> Config {
+        Config::from_raw(Raw::default(), Source::Defaults, env)
+            .expect("built-in defaults are valid")
+    }
+
+    /// Finds and loads the configuration: `explicit` (`--config`), else
+    /// `$GROKMON_CONFIG`, else `$XDG_CONFIG_HOME/grokmon/config.toml`, else
+    /// `/etc/grokmon/config.toml`, else built-in defaults. An explicitly named
+    /// file must exist; the implicit ones are skipped when absent.
+    pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
+        if let Some(p) = explicit.or(env.grokmon_config.as_deref()) {
+            let p = env.expand(p);
+            return Config::from_file(&p, env);
+        }
+        for p in [
+            env.config_home().join("grokmon/config.toml"),
+            PathBuf::from("/etc/grokmon/config.toml"),
+        ] {
+            match std::fs::symlink_metadata(&p) {
+                Ok(_) => return Config::from_file(&p, env),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(ConfigError(format!(
+                        "cannot read config {}: {e}",
+                        p.display()
+                    )));
+                }
+            }
+        }
+        Ok(Config::defaults(env))
+    }
+
+    /// Loads one file.
+    pub fn from_file(path: &Path, env: &Env) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+        Config::parse(&text, Source::File(path.to_path_buf()), env)
+    }
+
+    /// Parses configuration text.
+    pub fn parse(text: &str, source: Source, env: &Env) -> Result<Config, ConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim_end().to_string();
+            match e.span() {
+                Some(span) => {
+                    let (line, col) = line_col(text, span.start);
+                    ConfigError(format!("config {source}: line {line}, column {col}: {msg}"))
+                }
+                None => ConfigError(format!("config {source}: {msg}")),
+            }
+        })?;
+        Config::from_raw(raw, source, env)
+    }
+
+    fn from_raw(raw: Raw, source: Source, env: &Env) -> Result<Config, ConfigError> {
+        let data = env.data_home().join("grokmon");
+        let p = raw.paths;
+        let paths = Paths {
+            database: env.expand(&p.database.unwrap_or_else(|| data.join("grokmon.db"))),
+            backups: env.expand(&p.backups.unwrap_or_else(|| data.join("backups"))),
+            alerts_log: env.expand(
+                &p.alerts_log
+                    .unwrap_or_else(|| PathBuf::from("/tmp/grokmon_alerts.log")),
+            ),
+            state: env.expand(
+                &p.state
+                    .unwrap_or_else(|| env.state_home().join("grokmon/state.db")),
+            ),
+        };
+        let mut sensors = raw.sensor;
+        for s in &mut sensors {
+            if let Some(path) = &s.path {
+                s.path = Some(env.expand(path));
+            }
+        }
+        let mut ai = raw.ai;
+        if let Some(f) = &ai.api_key_file {
+            ai.api_key_file = Some(env.expand(f));
+        }
+        let cfg = Config {
+            source,
+            paths,
+            service: raw.service,
+            check: raw.check,
+            alerts: raw.alerts,
+            backup: raw.backup,
+            orchestrator: raw.orchestrator,
+            ai,
+            restart: raw.restart,
+            sensors,
+            actions: raw.action,
+            notify: raw.notify,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn err(&self, msg: impl fmt::Display) -> ConfigError {
+        ConfigError(format!("config {}: {msg}", self.source))
+    }
+
+    /// Checks what types alone cannot.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, t) in [
+            ("cpu", self.check.thresholds.cpu),
+            ("memory", self.check.thresholds.memory),
+            ("disk", self.check.thresholds.disk),
+            ("load_per_core", self.check.thresholds.load_per_core),
+            ("database_mb", self.check.thresholds.database_mb),
+            ("service_memory", self.check.thresholds.service_memory),
+            ("restarts_per_hour", self.check.thresholds.restarts_per_hour),
+        ] {
+            if !(t.0.is_finite() && t.1.is_finite()) || t.0 < 0.0 || t.0 > t.1 {
+                return Err(self.err(format_args!(
+                    "check.thresholds.{name} = [{}, {}]: expected [warn, crit] with 0 <= warn <= crit",
+                    t.0, t.1
+                )));
+            }
+        }
+        let ba = self.check.thresholds.backup_age;
+        if ba.0 > ba.1 {
+            return Err(self.err("check.thresholds.backup_age: warn must not exceed crit"));
+        }
+        if self.check.confirm_after == 0 {
+            return Err(self.err("check.confirm_after must be at least 1"));
+        }
+        for p in &self.check.probes {
+            if !PROBES.contains(&p.as_str()) {
+                return Err(self.err(format_args!(
+                    "check.probes: unknown probe {p:?} (known: {})",
+                    PROBES.join(", ")
+                )));
+            }
+        }
+        check_http_url(&self.check.api.url)
+            .map_err(|e| self.err(format_args!("check.api.url: {e}")))?;
+        if let Some(u) = &self.check.api.edge_url {
+            check_http_url(u).map_err(|e| self.err(format_args!("check.api.edge_url: {e}")))?;
+        }
+        if self.check.api.timeout.is_zero() {
+            return Err(self.err("check.api.timeout must be greater than 0"));
+        }
+        if self.service.unit.is_empty()
+            || self
+                .service
+                .unit
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(self.err(format_args!(
+                "service.unit {:?} is not a unit name",
+                self.service.unit
+            )));
+        }
+        if self.alerts.max_size.0 < 1024 {
+            return Err(self.err("alerts.max_size must be at least 1KiB"));
+        }
+        if self.backup.keep_last == 0 {
+            return Err(self.err(
+                "backup.keep_last must be at least 1: grokmon never deletes the last backup",
+            ));
+        }
+        if !(1..=22).contains(&self.backup.level) {
+            return Err(self.err(format_args!(
+                "backup.level = {}: expected 1..=22 (gzip uses 1..=9)",
+                self.backup.level
+            )));
+        }
+        if self.orchestrator.backoff.0.is_empty() {
+            return Err(self.err("orchestrator.backoff must list at least one duration"));
+        }
+        if self.ai.backoff.0.is_empty() {
+            return Err(self.err("ai.backoff must list at least one duration"));
+        }
+        if self
+            .orchestrator
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_err()
+        {
+            return Err(self.err(format_args!(
+                "orchestrator.listen = {:?}: expected ADDRESS:PORT, e.g. \"127.0.0.1:8000\"",
+                self.orchestrator.listen
+            )));
+        }
+        let mut names = HashSet::new();
+        for s in &self.sensors {
+            let what = format!("sensor {:?}", s.name);
+            if !valid_name(&s.name) {
+                return Err(self.err(format_args!(
+                    "{what}: a sensor name uses only letters, digits, '_' and '-'"
+                )));
+            }
+            if !names.insert(s.name.clone()) {
+                return Err(self.err(format_args!("{what} is defined twice")));
+            }
+            if s.interval.is_zero() || s.timeout.is_zero() {
+                return Err(self.err(format_args!(
+                    "{what}: interval and timeout must be greater than 0"
+                )));
+            }
+            let need = |ok: bool, key: &str| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(self.err(format_args!("{what}: kind {:?} needs `{key}`", s.kind)))
+                }
+            };
+            match s.kind {
+                SensorKind::Command => need(
+                    s.command.as_ref().is_some_and(|c| !c.is_empty()),
+                    "command = [argv]",
+                )?,
+                SensorKind::Http => {
+                    need(s.url.is_some(), "url")?;
+                    need(s.json_pointer.is_some(), "json_pointer")?;
+                    check_http_url(s.url.as_deref().unwrap_or_default())
+                        .map_err(|e| self.err(format_args!("{what}: url: {e}")))?;
+                }
+                SensorKind::File => need(s.path.is_some(), "path")?,
+                SensorKind::Sim => {}
+            }
+            if let Some(p) = &s.json_pointer
+                && !(p.is_empty() || p.starts_with('/'))
+            {
+                return Err(self.err(format_args!(
+                    "{what}: json_pointer {p:?} must start with '/'"
+                )));
+            }
+            if s.reconnect.as_ref().is_some_and(|c| c.is_empty()) {
+                return Err(self.err(format_args!("{what}: reconnect must be a non-empty argv")));
+            }
+        }
+        let mut names = HashSet::new();
+        for a in &self.actions {
+            let what = format!("action {:?}", a.name);
+            if !valid_name(&a.name) {
+                return Err(self.err(format_args!(
+                    "{what}: an action name uses only letters, digits, '_' and '-'"
+                )));
+            }
+            if !names.insert(a.name.clone()) {
+                return Err(self.err(format_args!("{what} is defined twice")));
+            }
+            if a.command.is_empty() {
+                return Err(self.err(format_args!("{what}: command must be a non-empty argv")));
+            }
+        }
+        for (i, n) in self.notify.iter().enumerate() {
+            // Never echo the URL: it may hold a token.
+            if check_http_url(&n.url).is_err() {
+                return Err(self.err(format_args!(
+                    "notify #{}: url must be an http:// or https:// URL",
+                    i + 1
+                )));
+            }
+        }
+        if self.ai.enabled && self.ai.api_key_env.is_some() && self.ai.api_key_file.is_some() {
+            return Err(self.err("ai: set api_key_env or api_key_file, not both"));
+        }
+        if self.ai.enabled {
+            check_http_url(&self.ai.base_url)
+                .map_err(|e| self.err(format_args!("ai.base_url: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Names that end up in log sources and metric labels.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn check_http_url(u: &str) -> Result<(), String> {
+    if u.starts_with("http://") || u.starts_with("https://") {
+        Ok(())
+    } else {
+        Err("expected an http:// or https:// URL".into())
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Env {
+        Env {
+            home: Some("/home/u".into()),
+            ..Env::default()
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::defaults(&env());
+        assert_eq!(
+            c.paths.database,
+            Path::new("/home/u/.local/share/grokmon/grokmon.db")
+        );
+        assert_eq!(
+            c.paths.backups,
+            Path::new("/home/u/.local/share/grokmon/backups")
+        );
+        assert_eq!(c.paths.alerts_log, Path::new("/tmp/grokmon_alerts.log"));
+        assert_eq!(
+            c.paths.state,
+            Path::new("/home/u/.local/state/grokmon/state.db")
+        );
+        assert_eq!(c.service.unit, "grokmon.service");
+        assert_eq!(c.service.scope, Scope::User);
+        assert_eq!(c.check.confirm_after, 2);
+        assert_eq!(c.check.thresholds.disk, Thresholds(90.0, 95.0));
+        assert_eq!(
+            c.check.thresholds.backup_age.0,
+            Duration::from_secs(26 * 3600)
+        );
+        assert_eq!(c.alerts.max_size, ByteSize(10 << 20));
+        assert_eq!(c.backup.retention, Duration::from_secs(30 * 86400));
+        assert_eq!(c.orchestrator.backoff.0.len(), 3);
+        assert!(!c.ai.enabled);
+        assert_eq!(c.check.probes.len(), 7);
+    }
+
+    #[test]
+    fn xdg_dirs_and_tilde() {
+        let e = Env {
+            home: Some("/home/u".into()),
+            xdg_data_home: Some("/d".into()),
+            xdg_state_home: Some("/s".into()),
+            ..Env::default()
+        };
+        let c = Config::parse(
+            "[paths]\nalerts_log = \"~/alerts.log\"\n",
+            Source::Defaults,
+            &e,
+        )
+        .unwrap();
+        assert_eq!(c.paths.database, Path::new("/d/grokmon/grokmon.db"));
+        assert_eq!(c.paths.state, Path::new("/s/grokmon/state.db"));
+        assert_eq!(c.paths.alerts_log, Path::new("/home/u/alerts.log"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_column() {
+        let err = Config::parse(
+            "[check]\nconfirm_after = 3\n  renotfy = \"1h\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("renotfy"), "{err}");
+        assert!(err.contains("line 3, column 3"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::parse(
+            "[check]\nconfirm_after = \"two\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        let c = Config::parse(
+            "[check]\nrenotify = \"30m\"\n[check.thresholds]\nbackup_age = [\"1d\", \"2d\"]\n[alerts]\nmax_size = \"1MiB\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(c.check.renotify, Duration::from_secs(1800));
+        assert_eq!(
+            c.check.thresholds.backup_age.1,
+            Duration::from_secs(2 * 86400)
+        );
+        assert_eq!(c.alerts.max_size, ByteSize(1 << 20));
+        assert!(Config::parse("[check]\nrenotify = \"soon\"\n", Source::Defaults, &env()).is_err());
+        assert_eq!(parse_size("10 MB").unwrap(), 10_000_000);
+        assert!(parse_size("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn validation_catches_what_types_cannot() {
+        for (text, needle) in [
+            (
+                "[check.thresholds]\ncpu = [95, 80]\n",
+                "check.thresholds.cpu",
+            ),
+            ("[check]\nprobes = [\"api\", \"dns\"]\n", "dns"),
+            ("[check]\nconfirm_after = 0\n", "confirm_after"),
+            ("[backup]\nkeep_last = 0\n", "keep_last"),
+            (
+                "[orchestrator]\nlisten = \"eight thousand\"\n",
+                "orchestrator.listen",
+            ),
+            ("[[sensor]]\nname = \"t\"\nkind = \"command\"\n", "command"),
+            (
+                "[[sensor]]\nname = \"a b\"\nkind = \"sim\"\n",
+                "sensor name",
+            ),
+            (
+                "[[sensor]]\nname = \"t\"\nkind = \"sim\"\n[[sensor]]\nname = \"t\"\nkind = \"sim\"\n",
+                "twice",
+            ),
+            ("[[action]]\nname = \"fan\"\ncommand = []\n", "non-empty"),
+        ] {
+            let err = Config::parse(text, Source::Defaults, &env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text:?} gave {err}");
+        }
+    }
+
+    #[test]
+    fn notify_url_is_never_echoed() {
+        let err = Config::parse(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"ftp://secret-token@x\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("secret-token"), "{err}");
+        let c = Config::parse(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"https://h/secret-token\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("secret-token"));
+    }
+}

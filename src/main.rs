@@ -1,0 +1,105 @@
+//! The grokmon binary: parse, load the configuration, dispatch, print the one
+//! error (`grokmon: outer: cause`), map the exit code.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use grokmon::cli::{AlertsCommand, Cli, Command};
+use grokmon::config::{Config, ConfigError, Env};
+use grokmon::{Ctx, UsageError, exit};
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let is_check = subcommand_is_check(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                // A bad flag to check is a failure of the checker: UNKNOWN.
+                _ if is_check => exit::UNKNOWN,
+                _ => exit::USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let failure = if matches!(cli.command, Command::Check(_)) {
+        exit::UNKNOWN
+    } else {
+        exit::FAILURE
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("grokmon: {e:#}");
+            let code = if e.downcast_ref::<ConfigError>().is_some() {
+                if failure == exit::UNKNOWN {
+                    exit::UNKNOWN
+                } else {
+                    exit::CONFIG
+                }
+            } else if e.downcast_ref::<UsageError>().is_some() {
+                if failure == exit::UNKNOWN {
+                    exit::UNKNOWN
+                } else {
+                    exit::USAGE
+                }
+            } else {
+                failure
+            };
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Whether the first non-option argument is `check` (skipping `--config FILE`).
+fn subcommand_is_check(args: &[std::ffi::OsString]) -> bool {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--config" {
+            it.next();
+        } else if a.starts_with('-') {
+            continue;
+        } else {
+            return a == "check";
+        }
+    }
+    false
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Completions(a) => return grokmon::systemd::docs::completions(a),
+        Command::Man(a) => return grokmon::systemd::docs::man(a),
+        _ => {}
+    }
+    let env = Env::from_process();
+    let config = Config::load(cli.config.as_deref(), &env)?;
+    let stdout_is_terminal = std::io::stdout().is_terminal();
+    let ctx = Ctx {
+        config,
+        now: chrono::Utc::now(),
+        proc_root: std::env::var_os("GROKMON_PROC_ROOT")
+            .map(Into::into)
+            .unwrap_or_else(|| "/proc".into()),
+        stdout_is_terminal,
+        stdin_is_terminal: std::io::stdin().is_terminal(),
+        color: stdout_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    match &cli.command {
+        Command::Check(a) => grokmon::check::run(a, &ctx),
+        Command::Alerts(AlertsCommand::Tail(a)) => grokmon::alerts::tail::run(a, &ctx),
+        Command::Alerts(AlertsCommand::Ack(a)) => grokmon::alerts::ack::run(a, &ctx),
+        Command::Backup(a) => grokmon::backup::run(a, &ctx),
+        Command::Restart(a) => grokmon::restart::run(a, &ctx),
+        Command::Status(a) => grokmon::status::run(a, &ctx),
+        Command::Run(a) => grokmon::orchestrator::run(a, &ctx),
+        Command::Units(a) => grokmon::systemd::units::run(a, &ctx),
+        Command::Cron(a) => grokmon::systemd::units::cron(a, &ctx),
+        Command::Completions(_) | Command::Man(_) => Err(UsageError("unreachable".into()).into()),
+    }
+}

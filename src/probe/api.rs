@@ -1,0 +1,273 @@
+//! API: GET `check.api.url` with a timeout; the status code, `{"status":
+//! "healthy"}` in a JSON body, and the latency. With `edge_url` (the public
+//! URL behind the CDN) also probed, "origin down, edge serving" is a WARNING
+//! and only both down is CRITICAL.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
+use crate::alerts::sanitize;
+
+/// The most of a response body that is read.
+pub const BODY_LIMIT: u64 = 64 * 1024;
+
+/// What one GET found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probed {
+    pub status: Status,
+    pub message: String,
+    pub latency: Duration,
+    /// The endpoint answered at all (any HTTP status).
+    pub reachable: bool,
+}
+
+/// Judges a health response: code and body (pure).
+pub fn judge(code: u16, body: &[u8], truncated: bool) -> (Status, String) {
+    if !(200..300).contains(&code) {
+        return (Status::Crit, format!("HTTP {code}"));
+    }
+    if truncated {
+        return (
+            Status::Warn,
+            format!(
+                "HTTP {code} with a body over {} KiB, not a health answer",
+                BODY_LIMIT / 1024
+            ),
+        );
+    }
+    let v: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+            return (
+                Status::Warn,
+                format!(
+                    "HTTP {code} but the body is not JSON: {:?}",
+                    sanitize(&text)
+                ),
+            );
+        }
+    };
+    match v.get("status").and_then(|s| s.as_str()) {
+        Some("healthy") => (Status::Ok, "healthy".into()),
+        Some(other) => {
+            let mut msg = format!(
+                "degraded: {}",
+                sanitize(&other.chars().take(60).collect::<String>())
+            );
+            // Name the unhealthy components when the service reports them.
+            if let Some(comps) = v.get("components").and_then(|c| c.as_object()) {
+                let bad: Vec<String> = comps
+                    .iter()
+                    .filter(|(_, c)| {
+                        let s = c.get("status").and_then(|s| s.as_str()).or(c.as_str());
+                        s.is_some_and(|s| !matches!(s, "ok" | "healthy" | "off" | "disabled"))
+                    })
+                    .map(|(k, _)| sanitize(k))
+                    .take(5)
+                    .collect();
+                if !bad.is_empty() {
+                    msg.push_str(&format!(" ({})", bad.join(", ")));
+                }
+            }
+            (Status::Warn, msg)
+        }
+        None => (
+            Status::Warn,
+            format!("HTTP {code} but no \"status\" in the JSON body"),
+        ),
+    }
+}
+
+/// Describes a request error for a person, without the URL.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {}", super::human_duration(timeout));
+    }
+    if e.is_redirect() {
+        return "too many redirects".into();
+    }
+    // The innermost cause is the useful one ("connection refused").
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    let mut last = e.to_string();
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+                std::io::ErrorKind::TimedOut => {
+                    format!("timed out after {}", super::human_duration(timeout))
+                }
+                _ => sanitize(&io.to_string()),
+            };
+        }
+        last = s.to_string();
+        src = s.source();
+    }
+    sanitize(&last)
+}
+
+/// One GET.
+pub fn get(client: &reqwest::blocking::Client, url: &str, timeout: Duration) -> Probed {
+    let start = Instant::now();
+    let res = client.get(url).send();
+    let (status, message, reachable) = match res {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let mut body = Vec::new();
+            let mut r = resp.take(BODY_LIMIT + 1);
+            match r.read_to_end(&mut body) {
+                Ok(_) => {
+                    let truncated = body.len() as u64 > BODY_LIMIT;
+                    let (s, m) = judge(code, &body, truncated);
+                    (s, m, true)
+                }
+                Err(e) => (
+                    Status::Crit,
+                    format!(
+                        "HTTP {code} but reading the body failed: {}",
+                        sanitize(&e.to_string())
+                    ),
+                    true,
+                ),
+            }
+        }
+        Err(e) => (
+            Status::Crit,
+            format!("unreachable: {}", describe(&e.without_url(), timeout)),
+            false,
+        ),
+    };
+    Probed {
+        status,
+        message,
+        latency: start.elapsed(),
+        reachable,
+    }
+}
+
+/// A client for health probes: timeout, few redirects, no proxy (loopback).
+pub fn client(timeout: Duration) -> reqwest::Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .no_proxy()
+        .user_agent(concat!("grokmon/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Combines origin and edge results (pure).
+pub fn combine(origin: &Probed, edge: Option<&Probed>) -> (Status, String) {
+    match edge {
+        None => (origin.status, origin.message.clone()),
+        Some(edge) => match (origin.status, edge.status) {
+            (Status::Ok, Status::Ok) => (Status::Ok, "healthy (origin and edge)".into()),
+            (Status::Ok, _) => (Status::Warn, format!("edge down: {}", edge.message)),
+            (_, Status::Ok) if origin.status == Status::Crit => (
+                Status::Warn,
+                format!("origin down, edge serving: {}", origin.message),
+            ),
+            (o, _) if o == Status::Crit && edge.status == Status::Crit => (
+                Status::Crit,
+                format!(
+                    "origin and edge down: origin {}; edge {}",
+                    origin.message, edge.message
+                ),
+            ),
+            (o, _) => (o, format!("{} (edge: {})", origin.message, edge.message)),
+        },
+    }
+}
+
+pub fn probe(ctx: &Context<'_>) -> Outcome {
+    let cfg = &ctx.config.check.api;
+    let client = match client(cfg.timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            return Observation::new(
+                "api",
+                Status::Unknown,
+                format!("cannot build HTTP client: {e}"),
+            )
+            .into();
+        }
+    };
+    let (origin, edge) = std::thread::scope(|s| {
+        let edge = cfg.edge_url.as_deref().map(|u| {
+            let client = client.clone();
+            s.spawn(move || get(&client, u, cfg.timeout))
+        });
+        let origin = get(&client, &cfg.url, cfg.timeout);
+        (origin, edge.map(|h| h.join().expect("edge probe thread")))
+    });
+    let (status, message) = combine(&origin, edge.as_ref());
+    let mut obs = Observation::new("api", status, message);
+    if origin.reachable {
+        obs = obs.metric(Metric::new(
+            "latency",
+            origin.latency.as_secs_f64(),
+            Unit::Seconds,
+        ));
+    }
+    if let Some(e) = &edge
+        && e.reachable
+    {
+        obs = obs.metric(Metric::new(
+            "edge_latency",
+            e.latency.as_secs_f64(),
+            Unit::Seconds,
+        ));
+    }
+    obs.duration = origin
+        .latency
+        .max(edge.as_ref().map_or(Duration::ZERO, |e| e.latency));
+    obs.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_health_bodies() {
+        assert_eq!(judge(200, br#"{"status":"healthy"}"#, false).0, Status::Ok);
+        let (s, m) = judge(200, br#"{"status":"degraded","components":{"sensors":{"status":"stale"},"store":{"status":"ok"}}}"#, false);
+        assert_eq!(s, Status::Warn);
+        assert_eq!(m, "degraded: degraded (sensors)");
+        assert_eq!(
+            judge(502, b"bad gateway", false),
+            (Status::Crit, "HTTP 502".into())
+        );
+        let (s, m) = judge(200, b"\x1b[2Jgarbage\n", false);
+        assert_eq!(s, Status::Warn);
+        assert!(
+            m.contains("not JSON") && !m.contains('\x1b') && !m.contains('\n'),
+            "{m}"
+        );
+        assert_eq!(judge(200, b"{}", false).0, Status::Warn);
+        assert_eq!(judge(200, b"xxxx", true).0, Status::Warn);
+    }
+
+    fn p(status: Status, msg: &str) -> Probed {
+        Probed {
+            status,
+            message: msg.into(),
+            latency: Duration::ZERO,
+            reachable: status != Status::Crit,
+        }
+    }
+
+    #[test]
+    fn origin_and_edge() {
+        let up = p(Status::Ok, "healthy");
+        let down = p(Status::Crit, "unreachable: connection refused");
+        assert_eq!(combine(&down, None).0, Status::Crit);
+        assert_eq!(combine(&up, Some(&up)).0, Status::Ok);
+        let (s, m) = combine(&down, Some(&up));
+        assert_eq!(s, Status::Warn);
+        assert!(m.starts_with("origin down, edge serving"), "{m}");
+        assert_eq!(combine(&down, Some(&down)).0, Status::Crit);
+        assert_eq!(combine(&up, Some(&down)).0, Status::Warn);
+    }
+}

@@ -1,0 +1,354 @@
+//! Probes observe; they never decide what is an alert (that is `check::policy`)
+//! and never act. Each probe is a file here with one entry point that turns a
+//! read-only `Context` into observations. Reading (files, network, systemctl)
+//! is kept apart from parsing, and parsers are pure and tested on literals.
+
+pub mod api;
+pub mod backups;
+pub mod cpu;
+pub mod database;
+pub mod disk;
+pub mod memory;
+pub mod service;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::Config;
+
+/// A probe's current status. Ordered by how bad it is for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    /// Nothing to ask here (no systemd): not a failure.
+    Skipped,
+    /// The service is (re)starting; API failures are expected, not alerts.
+    Starting,
+    Warn,
+    Crit,
+    /// The probe could not find out.
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Skipped => "skipped",
+            Status::Starting => "starting",
+            Status::Warn => "warn",
+            Status::Crit => "crit",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "ok" => Status::Ok,
+            "skipped" => Status::Skipped,
+            "starting" => Status::Starting,
+            "warn" => Status::Warn,
+            "crit" => Status::Crit,
+            "unknown" => Status::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// Nagios exit code of this status alone.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok | Status::Skipped | Status::Starting => 0,
+            Status::Warn => 1,
+            Status::Crit => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    /// Worse of two, by exit code (UNKNOWN counts as 3, as Nagios does).
+    pub fn worst(self, other: Status) -> Status {
+        if other.exit_code() > self.exit_code() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Status of `value` against `[warn, crit]` (at or above is a breach).
+    pub fn of(value: f64, t: crate::config::Thresholds) -> Status {
+        if value >= t.crit() {
+            Status::Crit
+        } else if value >= t.warn() {
+            Status::Warn
+        } else {
+            Status::Ok
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// The unit of a metric value, which is always stored in base units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// A plain number.
+    None,
+    Seconds,
+    Bytes,
+    /// 0–100.
+    Percent,
+    /// A monotonically increasing count.
+    Count,
+}
+
+/// One measured value with its thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    /// Short name, unique within the probe (`latency`, `used`, `load_per_core`).
+    pub name: &'static str,
+    pub value: f64,
+    pub unit: Unit,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warn: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl Metric {
+    pub fn new(name: &'static str, value: f64, unit: Unit) -> Metric {
+        let (min, max) = match unit {
+            Unit::Percent => (Some(0.0), Some(100.0)),
+            Unit::Bytes | Unit::Seconds | Unit::Count => (Some(0.0), None),
+            Unit::None => (None, None),
+        };
+        Metric {
+            name,
+            value,
+            unit,
+            warn: None,
+            crit: None,
+            min,
+            max,
+        }
+    }
+
+    pub fn thresholds(mut self, t: crate::config::Thresholds) -> Metric {
+        self.warn = Some(t.warn());
+        self.crit = Some(t.crit());
+        self
+    }
+}
+
+/// What a probe saw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    /// The probe's one name: config entry, alert source, JSON key, perfdata label.
+    pub probe: &'static str,
+    /// The row within a probe that has several (a filesystem's mount point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub status: Status,
+    pub message: String,
+    pub metrics: Vec<Metric>,
+    #[serde(rename = "duration_ms", serialize_with = "ser_ms")]
+    pub duration: Duration,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+impl Observation {
+    pub fn new(probe: &'static str, status: Status, message: impl Into<String>) -> Observation {
+        Observation {
+            probe,
+            target: None,
+            status,
+            message: message.into(),
+            metrics: Vec::new(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    pub fn target(mut self, t: impl Into<String>) -> Observation {
+        self.target = Some(t.into());
+        self
+    }
+
+    pub fn metric(mut self, m: Metric) -> Observation {
+        self.metrics.push(m);
+        self
+    }
+
+    /// The policy key: the probe, or `probe:target`.
+    pub fn key(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{}:{t}", self.probe),
+            None => self.probe.to_string(),
+        }
+    }
+
+    /// The probe name with its target, for people: `disk /var`.
+    pub fn label(&self) -> String {
+        match &self.target {
+            Some(t) => format!("{} {t}", self.probe),
+            None => self.probe.to_string(),
+        }
+    }
+}
+
+/// What probes may read: the configuration, the time, where `/proc` is, and
+/// what the previous check left in the state database. Nothing here changes
+/// anything.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub now: DateTime<Utc>,
+    /// `/proc` (tests point it at fixtures).
+    pub proc_root: PathBuf,
+    /// `/proc/stat` counters of the previous check: (total, idle, when).
+    pub prev_cpu: Option<cpu::Counters>,
+    /// `NRestarts` samples of the last hour, oldest first.
+    pub nrestarts_history: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// Facts a probe learned that the next check needs (stored by `check`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Carry {
+    pub cpu: Option<cpu::Counters>,
+    pub nrestarts: Option<u64>,
+    /// The service's phase, used to report API failures as `starting`.
+    pub service_phase: Option<service::Phase>,
+    /// Trend samples to store: (metric, value).
+    pub samples: Vec<(String, f64)>,
+}
+
+/// A probe's result: observations plus what to carry to the next check.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub observations: Vec<Observation>,
+    pub carry: Carry,
+}
+
+impl From<Observation> for Outcome {
+    fn from(o: Observation) -> Outcome {
+        Outcome {
+            observations: vec![o],
+            carry: Carry::default(),
+        }
+    }
+}
+
+/// Runs one probe by name.
+pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
+    let start = std::time::Instant::now();
+    let mut out = match name {
+        "api" => api::probe(ctx),
+        "cpu" => cpu::probe(ctx),
+        "memory" => memory::probe(ctx),
+        "disk" => disk::probe(ctx),
+        "database" => database::probe(ctx),
+        "service" => service::probe(ctx),
+        "backups" => backups::probe(ctx),
+        other => {
+            Observation::new("check", Status::Unknown, format!("unknown probe {other}")).into()
+        }
+    };
+    let took = start.elapsed();
+    for o in &mut out.observations {
+        if o.duration.is_zero() {
+            o.duration = took;
+        }
+    }
+    out
+}
+
+/// Formats a byte count for people: `3.1 GiB`.
+pub fn human_bytes(b: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{v:.0} {}", UNITS[i])
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// Formats a duration for people, two units at most: `3h 2m`, `15m`, `42s`.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let (days, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if days > 0 {
+        if h > 0 {
+            format!("{days}d {h}h")
+        } else {
+            format!("{days}d")
+        }
+    } else if h > 0 {
+        if m > 0 {
+            format!("{h}h {m}m")
+        } else {
+            format!("{h}h")
+        }
+    } else if m > 0 {
+        if sec > 0 {
+            format!("{m}m {sec}s")
+        } else {
+            format!("{m}m")
+        }
+    } else {
+        format!("{sec}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_status_by_exit_code() {
+        assert_eq!(Status::Ok.worst(Status::Warn), Status::Warn);
+        assert_eq!(Status::Crit.worst(Status::Warn), Status::Crit);
+        assert_eq!(Status::Crit.worst(Status::Unknown), Status::Unknown);
+        assert_eq!(Status::Starting.worst(Status::Skipped), Status::Starting);
+        assert_eq!(
+            Status::of(80.0, crate::config::Thresholds(80.0, 95.0)),
+            Status::Warn
+        );
+        assert_eq!(
+            Status::of(79.9, crate::config::Thresholds(80.0, 95.0)),
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn human_formats() {
+        assert_eq!(human_bytes(512.0), "512 B");
+        assert_eq!(human_bytes(3.5 * 1024.0 * 1024.0 * 1024.0), "3.5 GiB");
+        assert_eq!(human_duration(Duration::from_secs(900)), "15m");
+        assert_eq!(human_duration(Duration::from_secs(3 * 3600 + 120)), "3h 2m");
+        assert_eq!(human_duration(Duration::from_secs(42)), "42s");
+        assert_eq!(
+            human_duration(Duration::from_secs(2 * 86400 + 3600)),
+            "2d 1h"
+        );
+    }
+}

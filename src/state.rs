@@ -1,0 +1,428 @@
+//! The state database (`paths.state`): per-probe policy state and last
+//! results, CPU counters, the sample history behind trends, the alerts review
+//! mark and other small facts. SQLite in WAL mode, so `status` reads while a
+//! `check` writes, and every read-modify-write runs in an IMMEDIATE
+//! transaction, so concurrent checks stay consistent.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+
+/// How long a writer waits for a concurrent one before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Well-known keys of the `kv` table.
+pub mod keys {
+    /// RFC 3339 time up to which alerts were reviewed (`alerts ack`).
+    pub const ACKED_UNTIL: &str = "alerts.acked_until";
+    /// Raw `/proc/stat` counters of the last check: "total idle".
+    pub const CPU_COUNTERS: &str = "cpu.counters";
+    /// RFC 3339 time of the last check.
+    pub const LAST_CHECK: &str = "check.last_run";
+    /// RFC 3339 time of the last reviewed restart.
+    pub const LAST_RESTART: &str = "restart.last";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "state database {path} is corrupt or not a database ({source}); move it aside: grokmon creates a new one"
+    )]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("state database {path} is locked by another process (waited {}s)", BUSY_TIMEOUT.as_secs())]
+    Locked { path: PathBuf },
+    #[error("state database {path}: {source}")]
+    Other {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the directory for state database {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+const SCHEMA_VERSION: i32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS probe_state (
+    key TEXT PRIMARY KEY,          -- probe, or probe/target (disk rows)
+    probe TEXT NOT NULL,
+    target TEXT,
+    status TEXT NOT NULL,          -- current status: ok warn crit unknown skipped starting
+    message TEXT NOT NULL,
+    checked_at INTEGER NOT NULL,   -- unix seconds
+    fail_count INTEGER NOT NULL DEFAULT 0,
+    failing_since INTEGER,
+    alerted TEXT,                  -- WARN or CRIT while an alert is open
+    last_notified INTEGER
+);
+CREATE TABLE IF NOT EXISTS samples (
+    ts INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_metric_ts ON samples (metric, ts);
+";
+
+/// An open state database.
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A probe's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeRow {
+    pub key: String,
+    pub probe: String,
+    pub target: Option<String>,
+    pub status: String,
+    pub message: String,
+    pub checked_at: DateTime<Utc>,
+    pub fail_count: u32,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub alerted: Option<String>,
+    pub last_notified: Option<DateTime<Utc>>,
+}
+
+fn ts(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+impl State {
+    /// Opens (creating it and its directory) the state database.
+    pub fn open(path: &Path) -> Result<State, StateError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| classify(path, e))?;
+        let mut st = State {
+            conn,
+            path: path.to_path_buf(),
+        };
+        st.init().map_err(|e| classify(path, e))?;
+        Ok(st)
+    }
+
+    /// Opens an existing state database read-only; `Ok(None)` when there is none.
+    pub fn open_existing(path: &Path) -> Result<Option<State>, StateError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| classify(path, e))?;
+        // Touch the schema so a corrupt file is reported here.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| classify(path, e))?;
+        Ok(Some(State {
+            conn,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn init(&mut self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let _ = mode; // a filesystem without WAL support keeps its mode
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let v: i32 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if v < SCHEMA_VERSION {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction: the write lock is taken first, so
+    /// read-decide-write sequences of concurrent processes serialize.
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StateError>,
+    {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| classify(&path, e))?;
+        let out = f(&Tx {
+            tx: &tx,
+            path: &path,
+        })?;
+        tx.commit().map_err(|e| classify(&path, e))?;
+        Ok(out)
+    }
+
+    /// A read view outside any explicit transaction.
+    pub fn read(&self) -> Reader<'_> {
+        Reader {
+            conn: &self.conn,
+            path: &self.path,
+        }
+    }
+}
+
+/// Read operations, shared by `Reader` and `Tx`.
+pub trait Read {
+    fn conn(&self) -> &Connection;
+    fn state_path(&self) -> &Path;
+
+    fn err(&self, e: rusqlite::Error) -> StateError {
+        classify(self.state_path(), e)
+    }
+
+    fn get(&self, key: &str) -> Result<Option<String>, StateError> {
+        self.conn()
+            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn get_time(&self, key: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        Ok(self
+            .get(key)?
+            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    fn probe_rows(&self) -> Result<Vec<ProbeRow>, StateError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT key, probe, target, status, message, checked_at, fail_count, failing_since, alerted, last_notified
+                 FROM probe_state ORDER BY probe, target",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ProbeRow {
+                    key: r.get(0)?,
+                    probe: r.get(1)?,
+                    target: r.get(2)?,
+                    status: r.get(3)?,
+                    message: r.get(4)?,
+                    checked_at: ts(r.get(5)?),
+                    fail_count: r.get(6)?,
+                    failing_since: r.get::<_, Option<i64>>(7)?.map(ts),
+                    alerted: r.get(8)?,
+                    last_notified: r.get::<_, Option<i64>>(9)?.map(ts),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Samples of a metric since `since`, oldest first.
+    fn samples(
+        &self,
+        metric: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>, StateError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT ts, value FROM samples WHERE metric = ?1 AND ts >= ?2 ORDER BY ts",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![metric, since.timestamp()], |r| {
+                Ok((ts(r.get(0)?), r.get(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
+
+pub struct Reader<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+impl Read for Reader<'_> {
+    fn conn(&self) -> &Connection {
+        self.conn
+    }
+    fn state_path(&self) -> &Path {
+        self.path
+    }
+}
+
+/// An open write transaction.
+pub struct Tx<'a> {
+    tx: &'a Transaction<'a>,
+    path: &'a Path,
+}
+
+impl Read for Tx<'_> {
+    fn conn(&self) -> &Connection {
+        self.tx
+    }
+    fn state_path(&self) -> &Path {
+        self.path
+    }
+}
+
+impl Tx<'_> {
+    pub fn set(&self, key: &str, value: &str) -> Result<(), StateError> {
+        self.tx
+            .execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn set_time(&self, key: &str, t: DateTime<Utc>) -> Result<(), StateError> {
+        self.set(key, &t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+
+    pub fn put_probe(&self, row: &ProbeRow) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO probe_state (key, probe, target, status, message, checked_at, fail_count, failing_since, alerted, last_notified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(key) DO UPDATE SET probe = excluded.probe, target = excluded.target, status = excluded.status,
+                   message = excluded.message, checked_at = excluded.checked_at, fail_count = excluded.fail_count,
+                   failing_since = excluded.failing_since, alerted = excluded.alerted, last_notified = excluded.last_notified",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    row.key,
+                    row.probe,
+                    row.target,
+                    row.status,
+                    row.message,
+                    row.checked_at.timestamp(),
+                    row.fail_count,
+                    row.failing_since.map(|t| t.timestamp()),
+                    row.alerted,
+                    row.last_notified.map(|t| t.timestamp()),
+                ])
+            })
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes rows of probes that are no longer checked (e.g. a filesystem
+    /// that no longer holds any path), except those with an open alert.
+    pub fn drop_probes_except(&self, keep: &[String]) -> Result<(), StateError> {
+        let rows = self.probe_rows()?;
+        for r in rows {
+            if r.alerted.is_none() && !keep.contains(&r.key) {
+                self.tx
+                    .execute("DELETE FROM probe_state WHERE key = ?1", [&r.key])
+                    .map_err(|e| self.err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn add_sample(&self, t: DateTime<Utc>, metric: &str, value: f64) -> Result<(), StateError> {
+        self.tx
+            .prepare_cached("INSERT INTO samples (ts, metric, value) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![t.timestamp(), metric, value]))
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Deletes samples older than `before`.
+    pub fn prune_samples(&self, before: DateTime<Utc>) -> Result<usize, StateError> {
+        self.tx
+            .execute("DELETE FROM samples WHERE ts < ?1", [before.timestamp()])
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> StateError {
+    use rusqlite::ErrorCode as C;
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(C::NotADatabase) | Some(C::DatabaseCorrupt) => StateError::Corrupt { path, source: e },
+        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => StateError::Locked { path },
+        _ => StateError::Other { path, source: e },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_probe_rows_and_samples() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = State::open(&d.path().join("s/state.db")).unwrap();
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        st.write(|tx| -> Result<(), StateError> {
+            tx.set_time(keys::ACKED_UNTIL, now)?;
+            tx.put_probe(&ProbeRow {
+                key: "disk//".into(),
+                probe: "disk".into(),
+                target: Some("/".into()),
+                status: "warn".into(),
+                message: "91% used".into(),
+                checked_at: now,
+                fail_count: 1,
+                failing_since: Some(now),
+                alerted: None,
+                last_notified: None,
+            })?;
+            tx.add_sample(now, "load", 0.5)?;
+            tx.add_sample(now - chrono::Duration::days(40), "load", 0.7)?;
+            assert_eq!(tx.prune_samples(now - chrono::Duration::days(30))?, 1);
+            Ok(())
+        })
+        .unwrap();
+        let r = st.read();
+        assert_eq!(r.get_time(keys::ACKED_UNTIL).unwrap(), Some(now));
+        assert_eq!(r.probe_rows().unwrap()[0].fail_count, 1);
+        assert_eq!(
+            r.samples("load", now - chrono::Duration::days(1)).unwrap(),
+            vec![(now, 0.5)]
+        );
+    }
+
+    #[test]
+    fn corrupt_file_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state.db");
+        std::fs::write(&p, vec![0x5a; 8192]).unwrap();
+        let err = State::open(&p).err().expect("corrupt state must fail");
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("move it aside"));
+    }
+}

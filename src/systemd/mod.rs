@@ -1,0 +1,234 @@
+//! The only code that talks to systemd. `systemctl` is found on `PATH` (tests
+//! put a fake one first). Read-only queries live here for everyone; the one
+//! call that restarts a unit takes a `restart::Confirmed` token that only the
+//! reviewed restart can build, so `check` cannot reach it.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::Scope;
+
+pub mod docs;
+pub mod units;
+
+/// How long a `systemctl` query may take.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why systemd could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemctlError {
+    /// No systemd to ask: systemctl absent, or no running systemd (a
+    /// container). Not a failure of the service.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("systemctl timed out after {}s", QUERY_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("systemctl {args} failed: {stderr}")]
+    Failed { args: String, stderr: String },
+    #[error("cannot run systemctl: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Output of a finished child.
+#[derive(Debug)]
+pub struct Output {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs an argv (never a shell) with a deadline, killing it when it passes.
+/// Output is bounded to 1 MiB per stream.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> std::io::Result<Option<Output>> {
+    const LIMIT: u64 = 1 << 20;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = (&mut out).take(LIMIT).read_to_end(&mut v);
+        // Drain the rest so the child never blocks on a full pipe.
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = (&mut err).take(LIMIT).read_to_end(&mut v);
+        let _ = std::io::copy(&mut err, &mut std::io::sink());
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    };
+    let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+    Ok(Some(Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+/// `systemctl` for one scope.
+#[derive(Debug, Clone, Copy)]
+pub struct Systemctl {
+    pub scope: Scope,
+}
+
+/// Messages systemctl prints when there is no systemd to talk to.
+fn no_systemd(stderr: &str) -> bool {
+    [
+        "Failed to connect to bus",
+        "System has not been booted with systemd",
+        "Failed to get D-Bus connection",
+        "No medium found",
+        "Host is down",
+    ]
+    .iter()
+    .any(|m| stderr.contains(m))
+}
+
+impl Systemctl {
+    pub fn new(scope: Scope) -> Systemctl {
+        Systemctl { scope }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new("systemctl");
+        if self.scope == Scope::User {
+            c.arg("--user");
+        }
+        c
+    }
+
+    fn query(&self, args: &[&str]) -> Result<Output, SystemctlError> {
+        let mut c = self.command();
+        c.args(args);
+        match run_with_timeout(&mut c, QUERY_TIMEOUT) {
+            Ok(Some(o)) => {
+                if !o.status.success() && no_systemd(&o.stderr) {
+                    return Err(SystemctlError::Unavailable(format!(
+                        "no running systemd to ask ({})",
+                        crate::alerts::sanitize(o.stderr.trim())
+                    )));
+                }
+                Ok(o)
+            }
+            Ok(None) => Err(SystemctlError::Timeout),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SystemctlError::Unavailable(
+                "systemctl not found on PATH".into(),
+            )),
+            Err(e) => Err(SystemctlError::Io(e)),
+        }
+    }
+
+    /// `systemctl show UNIT -p A,B --timestamp=unix` as a map.
+    pub fn show(
+        &self,
+        unit: &str,
+        props: &[&str],
+    ) -> Result<BTreeMap<String, String>, SystemctlError> {
+        let p = props.join(",");
+        let args = ["show", unit, "-p", &p, "--timestamp=unix"];
+        let o = self.query(&args)?;
+        if !o.status.success() {
+            return Err(SystemctlError::Failed {
+                args: args.join(" "),
+                stderr: crate::alerts::sanitize(o.stderr.trim()),
+            });
+        }
+        Ok(parse_show(&o.stdout))
+    }
+
+    /// `systemctl is-active UNIT`: the state word, whatever the exit code.
+    pub fn is_active(&self, unit: &str) -> Result<String, SystemctlError> {
+        let o = self.query(&["is-active", unit])?;
+        Ok(o.stdout.trim().to_string())
+    }
+
+    /// The one place a restart is issued. Only `restart::Confirmed` can be
+    /// passed, and only the reviewed restart builds one.
+    pub fn restart(
+        &self,
+        unit: &str,
+        _confirmed: &crate::restart::Confirmed,
+    ) -> Result<(), SystemctlError> {
+        let mut c = self.command();
+        c.args(["restart", unit]);
+        match run_with_timeout(&mut c, Duration::from_secs(120))? {
+            Some(o) if o.status.success() => Ok(()),
+            Some(o) => Err(SystemctlError::Failed {
+                args: format!("restart {unit}"),
+                stderr: crate::alerts::sanitize(o.stderr.trim()),
+            }),
+            None => Err(SystemctlError::Timeout),
+        }
+    }
+}
+
+/// Parses `KEY=VALUE` lines.
+pub fn parse_show(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Parses a `--timestamp=unix` value (`@1732790413`); empty and `n/a` are `None`.
+pub fn parse_unix_timestamp(v: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let n: i64 = v.strip_prefix('@')?.parse().ok()?;
+    if n <= 0 {
+        return None;
+    }
+    chrono::DateTime::from_timestamp(n, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_output_parses() {
+        let m = parse_show(
+            "ActiveState=active\nSubState=running\nNRestarts=2\nMemoryMax=infinity\nResult=success\n",
+        );
+        assert_eq!(m["ActiveState"], "active");
+        assert_eq!(m["NRestarts"], "2");
+        assert_eq!(
+            parse_unix_timestamp("@1732790413").unwrap().timestamp(),
+            1732790413
+        );
+        assert_eq!(parse_unix_timestamp(""), None);
+        assert_eq!(parse_unix_timestamp("n/a"), None);
+    }
+
+    #[test]
+    fn timeout_kills_the_child() {
+        let mut c = Command::new("sleep");
+        c.arg("5");
+        let t = Instant::now();
+        assert!(
+            run_with_timeout(&mut c, Duration::from_millis(100))
+                .unwrap()
+                .is_none()
+        );
+        assert!(t.elapsed() < Duration::from_secs(4));
+    }
+}
