@@ -33,7 +33,12 @@ impl TestEnv {
         for d in [&home, &bin, &home.join(".config/grokmon")] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let env = TestEnv { dir, home, bin, extra_env: HashMap::new() };
+        let env = TestEnv {
+            dir,
+            home,
+            bin,
+            extra_env: HashMap::new(),
+        };
         env.write_config("");
         env
     }
@@ -89,7 +94,10 @@ impl TestEnv {
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
             .env("XDG_DATA_HOME", self.home.join(".local/share"))
             .env("XDG_STATE_HOME", self.home.join(".local/state"))
-            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()),
+            )
             .env("LANG", "C.UTF-8")
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
@@ -119,7 +127,10 @@ impl TestEnv {
     pub fn fake_systemctl_show(&self, props: &str) {
         let f = self.path("systemctl.show");
         std::fs::write(&f, props).unwrap();
-        self.fake_systemctl(&format!("case \"$*\" in *show*) cat '{}';; *) exit 0;; esac", f.display()));
+        self.fake_systemctl(&format!(
+            "case \"$*\" in *show*) cat '{}';; *) exit 0;; esac",
+            f.display()
+        ));
     }
 
     /// A fake systemctl for a machine without a running systemd.
@@ -156,7 +167,8 @@ impl TestEnv {
         let p = self.database();
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         let c = rusqlite::Connection::open(&p).unwrap();
-        c.execute_batch("CREATE TABLE IF NOT EXISTS t (x); INSERT INTO t VALUES (1);").unwrap();
+        c.execute_batch("CREATE TABLE IF NOT EXISTS t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
     }
 }
 
@@ -193,24 +205,37 @@ impl Out {
 
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Out {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n{}", self.dump());
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.dump()
+        );
         self
     }
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Out {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n{}", self.dump());
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.dump()
+        );
         self
     }
 
     #[track_caller]
     pub fn no_output(&self) -> &Out {
-        assert!(self.stdout.is_empty() && self.stderr.is_empty(), "expected no output\n{}", self.dump());
+        assert!(
+            self.stdout.is_empty() && self.stderr.is_empty(),
+            "expected no output\n{}",
+            self.dump()
+        );
         self
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON: {e}\n{}", self.dump()))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", self.dump()))
     }
 }
 
@@ -244,7 +269,12 @@ impl Response {
     }
 
     pub fn text(status: u16, body: &[u8]) -> Response {
-        Response { status, headers: vec![], body: body.to_vec(), delay: Duration::ZERO }
+        Response {
+            status,
+            headers: vec![],
+            body: body.to_vec(),
+            delay: Duration::ZERO,
+        }
     }
 
     pub fn header(mut self, k: &str, v: &str) -> Response {
@@ -289,7 +319,11 @@ impl Server {
                 }
             });
         }
-        Server { addr, stop, requests }
+        Server {
+            addr,
+            stop,
+            requests,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -342,13 +376,22 @@ fn serve(conn: TcpStream, handler: &Handler, log: &std::sync::Mutex<Vec<Request>
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let req = Request { method, path, headers, body };
+        let req = Request {
+            method,
+            path,
+            headers,
+            body,
+        };
         log.lock().unwrap().push(req.clone());
         let resp = handler(&req);
         if !resp.delay.is_zero() {
             std::thread::sleep(resp.delay);
         }
-        let mut head = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n", resp.status, resp.body.len());
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            resp.status,
+            resp.body.len()
+        );
         for (k, v) in &resp.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
