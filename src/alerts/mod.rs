@@ -225,6 +225,41 @@ pub fn unescape(s: &str) -> String {
     out
 }
 
+/// Events after `since` (all when `None`) across the log and its rotated
+/// files: how many, and the last `max` of them, oldest first. Lines that do
+/// not parse are skipped here. A missing log is no events.
+pub fn events_after(
+    log: &AlertLog,
+    since: Option<DateTime<Utc>>,
+    max: usize,
+) -> std::io::Result<(usize, Vec<Event>)> {
+    let mut count = 0;
+    let mut last = std::collections::VecDeque::with_capacity(max.min(1024));
+    for path in log.files_oldest_first() {
+        let text = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for line in String::from_utf8_lossy(&text).lines() {
+            let Some(e) = Event::parse(line) else {
+                continue;
+            };
+            if since.is_some_and(|s| e.ts <= s) {
+                continue;
+            }
+            count += 1;
+            if max > 0 {
+                if last.len() == max {
+                    last.pop_front();
+                }
+                last.push_back(e);
+            }
+        }
+    }
+    Ok((count, last.into()))
+}
+
 /// Escapes outside text that is printed to a terminal or stderr outside the
 /// log (error strings, bodies), with the same rules as log lines.
 pub fn sanitize(s: &str) -> String {
