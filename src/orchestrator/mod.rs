@@ -1,8 +1,211 @@
-//! `grokmon run`: the resilient orchestrator (issues 5 and 6).
+//! `grokmon run`: the resilient orchestrator (DESIGN.md, "The orchestrator").
+//!
+//! sensors → supervisor (backoff, last known value) → store (grokmon.db) → health API.
+//!
+//! Its whole point is to stay up while its parts fail, and to exit cleanly
+//! when asked. `serve` takes the shutdown signal as a parameter (as
+//! mini-redis does): every task owns a `Shutdown` handle, every loop selects
+//! on it, and `serve` returns only when all of them have finished and the
+//! store is flushed. `run` adds the process around it: the signals, the
+//! `shutdown_timeout` deadline, the second signal that exits at once, and
+//! systemd's notifications.
+
+pub mod api;
+pub mod backoff;
+pub mod hub;
+pub mod notify;
+pub mod sensor;
+pub mod shutdown;
+pub mod store;
+pub mod supervisor;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
 
 use crate::Ctx;
+use crate::alerts::Level;
 use crate::cli::RunArgs;
+use crate::config::{Config, ConfigError};
+use hub::{Hub, Phase, QUEUE_CAP};
+use shutdown::Trigger;
 
-pub fn run(_args: &RunArgs, _ctx: &Ctx) -> anyhow::Result<u8> {
-    anyhow::bail!("run is not implemented yet")
+pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let cfg = ctx.config.clone();
+    let listener = bind(&cfg)?;
+    // One thread: the work is waiting, and the RSS budget is small. SQLite
+    // and file appends run on the blocking pool.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+        .context("cannot start the async runtime")?;
+    let res = rt.block_on(main_async(listener, cfg));
+    // Tasks still alive after a forced exit are abandoned, not waited for.
+    rt.shutdown_background();
+    res
+}
+
+/// Binds the API address; failing to is a configuration that cannot work (78).
+fn bind(cfg: &Config) -> anyhow::Result<std::net::TcpListener> {
+    let addr: SocketAddr = cfg.orchestrator.listen.parse().map_err(|_| {
+        ConfigError(format!(
+            "orchestrator.listen = {:?} is not ADDRESS:PORT",
+            cfg.orchestrator.listen
+        ))
+    })?;
+    let l = std::net::TcpListener::bind(addr).map_err(|e| {
+        ConfigError(format!(
+            "cannot listen on {addr} (orchestrator.listen in {}): {e}; stop what uses it or choose another address",
+            cfg.source
+        ))
+    })?;
+    l.set_nonblocking(true)
+        .with_context(|| format!("cannot configure the socket on {addr}"))?;
+    Ok(l)
+}
+
+/// Which signal arrived.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+async fn main_async(listener: std::net::TcpListener, cfg: Config) -> anyhow::Result<u8> {
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .context("cannot register the listening socket")?;
+    let hub = Arc::new(Hub::new(&cfg, QUEUE_CAP));
+    let deadline = cfg.orchestrator.shutdown_timeout;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = serve(listener, cfg, hub.clone(), async {
+        let _ = stop_rx.await;
+    });
+    tokio::pin!(serving);
+    let sig = tokio::select! {
+        r = &mut serving => {
+            // serve ends on its own only if it could not start.
+            r?;
+            return Ok(crate::exit::OK);
+        }
+        s = next_signal(&mut term, &mut int) => s,
+    };
+    eprintln!(
+        "received {sig}: shutting down (at most {}; a second signal exits at once)",
+        humantime::format_duration(deadline)
+    );
+    let _ = stop_tx.send(());
+    tokio::select! {
+        r = &mut serving => {
+            r?;
+            eprintln!("stopped cleanly");
+        }
+        _ = tokio::time::sleep(deadline) => {
+            hub.kill_children();
+            eprintln!(
+                "shutdown took longer than {}: exiting now ({} records not written)",
+                humantime::format_duration(deadline),
+                hub.queue.len()
+            );
+        }
+        s = next_signal(&mut term, &mut int) => {
+            hub.kill_children();
+            eprintln!("received {s} again: exiting at once ({} records not written)", hub.queue.len());
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Runs the orchestrator on `listener` until `shutdown` resolves, then stops
+/// every loop, flushes the store and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cfg: Config,
+    hub: Arc<Hub>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (trigger, sd) = Trigger::new();
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| cfg.orchestrator.listen.clone(), |a| a.to_string());
+    let mut tasks = JoinSet::new();
+
+    // The API first, so that /api/health answers 503 "starting" at once.
+    {
+        let mut sd = sd.clone();
+        let app = api::router(hub.clone());
+        tasks.spawn(async move {
+            let r = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { sd.wait().await })
+                .await;
+            if let Err(e) = r {
+                eprintln!("health API stopped: {e}");
+            }
+        });
+    }
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+    tasks.spawn(store::store_loop(
+        hub.clone(),
+        store::StoreConfig {
+            path: cfg.paths.database.clone(),
+            keep: cfg.orchestrator.keep_readings,
+            steps: cfg.orchestrator.backoff.0.clone(),
+            alert_after: cfg.orchestrator.reconnect_after.max(1),
+        },
+        sd.clone(),
+        opened_tx,
+    ));
+    for s in &cfg.sensors {
+        tasks.spawn(supervisor::run_sensor(
+            s.clone(),
+            cfg.orchestrator.clone(),
+            hub.clone(),
+            sd.clone(),
+        ));
+    }
+    tasks.spawn(notify::watchdog_loop(hub.clone(), sd.clone()));
+
+    tokio::pin!(shutdown);
+    let stopped_early = tokio::select! {
+        _ = opened_rx => false,
+        _ = &mut shutdown => true,
+    };
+    if !stopped_early {
+        hub.set_phase(Phase::Running);
+        notify::send(&[NotifyState::Ready, NotifyState::Status(&hub.summary())]);
+        hub.event(
+            Level::Info,
+            "run",
+            format!(
+                "serving on http://{addr} with {} sensors, database {}",
+                cfg.sensors.len(),
+                cfg.paths.database.display()
+            ),
+        )
+        .await;
+        shutdown.await;
+    }
+    hub.set_phase(Phase::Stopping);
+    notify::send(&[NotifyState::Stopping]);
+    hub.event(Level::Info, "run", "stopping".to_string()).await;
+    trigger.fire();
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r
+            && e.is_panic()
+        {
+            eprintln!("a task panicked while stopping: {e}");
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,316 @@
+//! The health API on `orchestrator.listen`:
+//! - `GET /api/health`: healthy or degraded with components, 503 while
+//!   starting or stopping, never cached;
+//! - `GET /api/status`: the latest readings with age and staleness, with
+//!   edge-cache headers so a CDN in front keeps answering during an origin
+//!   restart (DESIGN.md, Layer 3);
+//! - `GET /metrics`: Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use super::hub::{Hub, Phase, lock};
+
+/// `/api/status` may be served from a cache this long, then revalidated in
+/// the background, and served stale for a day while the origin errors.
+pub const STATUS_CACHE: &str =
+    "public, max-age=10, stale-while-revalidate=60, stale-if-error=86400";
+
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(hub)
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (v * m).round() / m
+}
+
+/// The sensors' component: the whole, and the sensors that are not ok.
+fn sensors_json(hub: &Hub, now: Instant) -> (bool, Value) {
+    let sensors = lock(&hub.sensors);
+    let mut problems = serde_json::Map::new();
+    let mut ok = 0;
+    for (name, s) in sensors.iter() {
+        let st = s.status(now, hub.timeout(name));
+        if matches!(st, "ok" | "pending") {
+            ok += 1;
+        } else {
+            problems.insert(
+                name.clone(),
+                json!({"status": st, "failures": s.failures, "error": s.last_error}),
+            );
+        }
+    }
+    let all_ok = problems.is_empty();
+    let status = if all_ok { "ok" } else { "degraded" };
+    (
+        all_ok,
+        json!({"status": status, "ok": ok, "total": sensors.len(), "problems": problems}),
+    )
+}
+
+fn store_json(hub: &Hub) -> (bool, Value) {
+    let s = lock(&hub.store).clone();
+    let ok = s.open && s.failures == 0;
+    (
+        ok,
+        json!({
+            "status": if ok { "ok" } else { "failing" },
+            "queued": hub.queue.len(),
+            "dropped": hub.queue.dropped.load(Ordering::Relaxed),
+            "error": s.last_error,
+        }),
+    )
+}
+
+fn ai_json(hub: &Hub) -> Value {
+    if hub.ai_enabled {
+        json!({"status": "ok"})
+    } else {
+        json!({"status": "off"})
+    }
+}
+
+async fn health(State(hub): State<Arc<Hub>>) -> Response {
+    let now = Instant::now();
+    let (sensors_ok, sensors) = sensors_json(&hub, now);
+    let (store_ok, store) = store_json(&hub);
+    let (code, status) = match hub.phase() {
+        Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        Phase::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
+        Phase::Running if sensors_ok && store_ok => (StatusCode::OK, "healthy"),
+        Phase::Running => (StatusCode::OK, "degraded"),
+    };
+    let body = json!({
+        "status": status,
+        "uptime_s": hub.started.elapsed().as_secs(),
+        "components": {"sensors": sensors, "store": store, "ai": ai_json(&hub)},
+    });
+    (
+        code,
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn status(State(hub): State<Arc<Hub>>) -> Response {
+    let now = Instant::now();
+    let mut readings = serde_json::Map::new();
+    for (name, s) in lock(&hub.sensors).iter() {
+        let timeout = hub.timeout(name);
+        readings.insert(
+            name.clone(),
+            json!({
+                "value": s.value,
+                "unit": s.unit,
+                "stale": s.stale(now, timeout),
+                "status": s.status(now, timeout),
+                "age_s": s.updated.map(|(t, _)| round(now.duration_since(t).as_secs_f64(), 1)),
+                "read_at": s.updated.map(|(_, t)| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                "failures": s.failures,
+                "error": s.last_error,
+            }),
+        );
+    }
+    let body = json!({
+        "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "uptime_s": hub.started.elapsed().as_secs(),
+        "sensors": readings,
+    });
+    ([(header::CACHE_CONTROL, STATUS_CACHE)], axum::Json(body)).into_response()
+}
+
+/// A label value in the exposition format: `\`, `"` and newlines escaped.
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Renders the metrics (pure apart from reading the hub).
+pub fn render_metrics(hub: &Hub) -> String {
+    let now = Instant::now();
+    let sensors = lock(&hub.sensors).clone();
+    let mut out = String::new();
+    family(
+        &mut out,
+        "grokmon_up",
+        "gauge",
+        "1 while grokmon run is serving.",
+    );
+    let _ = writeln!(out, "grokmon_up 1");
+    family(
+        &mut out,
+        "grokmon_uptime_seconds",
+        "gauge",
+        "Seconds since grokmon run started.",
+    );
+    let _ = writeln!(
+        out,
+        "grokmon_uptime_seconds {}",
+        hub.started.elapsed().as_secs()
+    );
+    family(
+        &mut out,
+        "grokmon_sensor_value",
+        "gauge",
+        "Last known value of each sensor.",
+    );
+    for (n, s) in &sensors {
+        if let Some(v) = s.value {
+            let unit = label(s.unit.as_deref().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "grokmon_sensor_value{{sensor=\"{}\",unit=\"{unit}\"}} {v}",
+                label(n)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "grokmon_sensor_stale",
+        "gauge",
+        "1 when the sensor's value is stale (last read failed).",
+    );
+    for (n, s) in &sensors {
+        let _ = writeln!(
+            out,
+            "grokmon_sensor_stale{{sensor=\"{}\"}} {}",
+            label(n),
+            s.stale(now, hub.timeout(n)) as u8
+        );
+    }
+    family(
+        &mut out,
+        "grokmon_sensor_age_seconds",
+        "gauge",
+        "Seconds since the last successful read.",
+    );
+    for (n, s) in &sensors {
+        if let Some((t, _)) = s.updated {
+            let _ = writeln!(
+                out,
+                "grokmon_sensor_age_seconds{{sensor=\"{}\"}} {:.3}",
+                label(n),
+                now.duration_since(t).as_secs_f64()
+            );
+        }
+    }
+    type Counter = fn(&super::hub::SensorState) -> u64;
+    let counters: [(&str, &str, Counter); 4] = [
+        ("grokmon_sensor_reads_total", "Successful reads.", |s| {
+            s.reads_total
+        }),
+        ("grokmon_sensor_read_failures_total", "Failed reads.", |s| {
+            s.failures_total
+        }),
+        (
+            "grokmon_sensor_reconnects_total",
+            "Reconnections after repeated failures.",
+            |s| s.reconnects_total,
+        ),
+        (
+            "grokmon_sensor_restarts_total",
+            "Restarts of the sensor's task after a panic.",
+            |s| s.restarts_total,
+        ),
+    ];
+    for (name, help, get) in counters {
+        family(&mut out, name, "counter", help);
+        for (n, s) in &sensors {
+            let _ = writeln!(out, "{name}{{sensor=\"{}\"}} {}", label(n), get(s));
+        }
+    }
+    let store = lock(&hub.store).clone();
+    family(
+        &mut out,
+        "grokmon_store_up",
+        "gauge",
+        "1 while the store is open and writing.",
+    );
+    let _ = writeln!(
+        out,
+        "grokmon_store_up {}",
+        (store.open && store.failures == 0) as u8
+    );
+    family(
+        &mut out,
+        "grokmon_store_queue_length",
+        "gauge",
+        "Records waiting for the store.",
+    );
+    let _ = writeln!(out, "grokmon_store_queue_length {}", hub.queue.len());
+    family(
+        &mut out,
+        "grokmon_store_written_total",
+        "counter",
+        "Records written to the store.",
+    );
+    let _ = writeln!(out, "grokmon_store_written_total {}", store.written_total);
+    family(
+        &mut out,
+        "grokmon_store_write_failures_total",
+        "counter",
+        "Failed store writes.",
+    );
+    let _ = writeln!(
+        out,
+        "grokmon_store_write_failures_total {}",
+        store.failures_total
+    );
+    family(
+        &mut out,
+        "grokmon_store_dropped_total",
+        "counter",
+        "Records dropped because the store queue was full.",
+    );
+    let _ = writeln!(
+        out,
+        "grokmon_store_dropped_total {}",
+        hub.queue.dropped.load(Ordering::Relaxed)
+    );
+    out
+}
+
+async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        render_metrics(&hub),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

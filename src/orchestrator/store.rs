@@ -1,0 +1,465 @@
+//! The store: `paths.database` (grokmon.db), SQLite in WAL mode with a busy
+//! timeout. Readings and events, a schema versioned by `PRAGMA user_version`
+//! with forward-only migrations, and a daily retention so the file stays
+//! bounded.
+//!
+//! The store loop owns the connection and writes in batches off the runtime
+//! thread. A failed write (disk full, locked by another process) puts its
+//! batch back in the bounded queue and is retried after backoff, so a store
+//! outage loses nothing unless it outlasts the queue (then the oldest
+//! records go, counted).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::backoff::retry_delay;
+use super::hub::{Hub, Record, lock};
+use super::shutdown::Shutdown;
+use crate::alerts::{Level, sanitize};
+
+/// How long a write waits for another process's lock before the attempt
+/// fails and is retried later (short, so the loop keeps reporting).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often queued records are written.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// The most records written in one transaction.
+const BATCH: usize = 2000;
+/// How often the retention runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(86400);
+
+/// Forward-only migrations; `user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: readings and events.
+    "CREATE TABLE readings (
+        ts INTEGER NOT NULL,      -- unix milliseconds
+        sensor TEXT NOT NULL,
+        value REAL NOT NULL,
+        unit TEXT,
+        stale INTEGER NOT NULL DEFAULT 0  -- 1: the last known value, served while reads fail
+    );
+    CREATE INDEX readings_sensor_ts ON readings (sensor, ts);
+    CREATE INDEX readings_ts ON readings (ts);
+    CREATE TABLE events (
+        ts INTEGER NOT NULL,      -- unix milliseconds
+        level TEXT NOT NULL,
+        source TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_ts ON events (ts);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Why the store failed, for the journal and `/api/health`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "database {path}: schema version {found} is newer than this grokmon knows ({SCHEMA_VERSION}); upgrade grokmon"
+    )]
+    TooNew { path: PathBuf, found: i64 },
+    #[error("cannot create the directory of database {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database {path}: {source}")]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+impl Store {
+    /// Opens (creating it and its directory) and migrates the database.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let sql = |source| StoreError::Sql {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // A filesystem without WAL support keeps its journal mode.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        migrate(&mut conn, path)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Writes a batch in one transaction: all or nothing.
+    pub fn write(&mut self, batch: &[Record]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Sql {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        {
+            let mut reading = tx
+                .prepare_cached(
+                    "INSERT INTO readings (ts, sensor, value, unit, stale) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| StoreError::Sql {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            let mut event = tx
+                .prepare_cached(
+                    "INSERT INTO events (ts, level, source, message) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| StoreError::Sql {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            for r in batch {
+                let res = match r {
+                    Record::Reading(r) => reading.execute(params![
+                        ms(r.ts),
+                        r.sensor,
+                        r.value,
+                        r.unit,
+                        r.stale as i64
+                    ]),
+                    Record::Event(e) => {
+                        event.execute(params![ms(e.ts), e.level.as_str(), e.source, e.message])
+                    }
+                };
+                res.map_err(|e| StoreError::Sql {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            }
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    /// Deletes readings and events older than `before`; how many rows went.
+    pub fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cut = ms(before);
+        let a = self
+            .conn
+            .execute("DELETE FROM readings WHERE ts < ?1", [cut])
+            .map_err(|e| self.sql(e))?;
+        let b = self
+            .conn
+            .execute("DELETE FROM events WHERE ts < ?1", [cut])
+            .map_err(|e| self.sql(e))?;
+        Ok(a + b)
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let sql = |source| StoreError::Sql {
+        path: path.to_path_buf(),
+        source,
+    };
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql)?;
+    if v > SCHEMA_VERSION as i64 {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: v,
+        });
+    }
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(v.max(0) as usize) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        tx.execute_batch(m).map_err(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+    }
+    Ok(())
+}
+
+/// Records a store failure; a WARN line once it has failed `alert_after` times in a row.
+async fn failed(hub: &Hub, e: &StoreError, alert_after: u32, delay: Duration) {
+    let msg = sanitize(&e.to_string());
+    let (n, alert) = {
+        let mut s = lock(&hub.store);
+        s.failures += 1;
+        s.failures_total += 1;
+        s.last_error = Some(msg.clone());
+        let alert = s.failures == alert_after && !s.alerted;
+        if alert {
+            s.alerted = true;
+        }
+        (s.failures, alert)
+    };
+    eprintln!(
+        "Store write failed: {msg} (failure {n}, {} records queued; retry in {}s)",
+        hub.queue.len(),
+        delay.as_secs_f64()
+    );
+    if alert {
+        hub.event(
+            Level::Warn,
+            "store",
+            format!("writes failing {n} times in a row: {msg}; readings are queued in memory"),
+        )
+        .await;
+    }
+}
+
+async fn succeeded(hub: &Hub, written: usize) {
+    let recovered = {
+        let mut s = lock(&hub.store);
+        s.written_total += written as u64;
+        let prev = (s.failures, s.alerted);
+        s.failures = 0;
+        s.last_error = None;
+        s.alerted = false;
+        prev
+    };
+    if recovered.0 > 0 {
+        let msg = format!("recovered after {} failed attempts", recovered.0);
+        if recovered.1 {
+            hub.event(Level::Ok, "store", msg).await;
+        } else {
+            eprintln!("store: {msg}");
+        }
+    }
+}
+
+/// Settings of the store loop.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub keep: Duration,
+    pub steps: Vec<Duration>,
+    pub alert_after: u32,
+}
+
+/// One attempt: open if needed, prune when due, write one batch.
+async fn step(
+    hub: &Arc<Hub>,
+    cfg: &StoreConfig,
+    store: &mut Option<Store>,
+    last_prune: &mut Option<Instant>,
+) -> Result<(), StoreError> {
+    let mut s = match store.take() {
+        Some(s) => s,
+        None => {
+            let path = cfg.path.clone();
+            let s = tokio::task::spawn_blocking(move || Store::open(&path))
+                .await
+                .map_err(|e| StoreError::Dir {
+                    path: cfg.path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+            lock(&hub.store).open = true;
+            s
+        }
+    };
+    let prune_due = last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
+    let batch = hub.queue.take(BATCH);
+    if batch.is_empty() && !prune_due {
+        *store = Some(s);
+        succeeded(hub, 0).await;
+        return Ok(());
+    }
+    let keep = cfg.keep;
+    let (s, batch, res, pruned) = tokio::task::spawn_blocking(move || {
+        let pruned = if prune_due {
+            let before =
+                Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+            Some(s.prune(before))
+        } else {
+            None
+        };
+        let res = if batch.is_empty() {
+            Ok(())
+        } else {
+            s.write(&batch)
+        };
+        (s, batch, res, pruned)
+    })
+    .await
+    .map_err(|e| StoreError::Dir {
+        path: cfg.path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    *store = Some(s);
+    match pruned {
+        Some(Ok(n)) => {
+            *last_prune = Some(Instant::now());
+            if n > 0 {
+                eprintln!(
+                    "store: retention removed {n} rows older than {}",
+                    humantime::format_duration(keep)
+                );
+            }
+        }
+        Some(Err(e)) => eprintln!("store: retention failed: {}", sanitize(&e.to_string())),
+        None => {}
+    }
+    match res {
+        Ok(()) => {
+            succeeded(hub, batch.len()).await;
+            Ok(())
+        }
+        Err(e) => {
+            hub.queue.requeue(batch);
+            Err(e)
+        }
+    }
+}
+
+/// The store loop: writes queued records every `FLUSH_EVERY`, retries with
+/// backoff, and flushes what is left at shutdown. `opened` fires after the
+/// first open attempt, success or not (READY=1 waits for it).
+pub async fn store_loop(
+    hub: Arc<Hub>,
+    cfg: StoreConfig,
+    mut shutdown: Shutdown,
+    opened: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut store: Option<Store> = None;
+    let mut last_prune = None;
+    let mut opened = Some(opened);
+    let deadline = super::backoff::longest(&cfg.steps) * 2 + BUSY_TIMEOUT + Duration::from_secs(60);
+    loop {
+        hub.progress("store", deadline);
+        let res = step(&hub, &cfg, &mut store, &mut last_prune).await;
+        if let Some(tx) = opened.take() {
+            let _ = tx.send(());
+        }
+        let wait = match &res {
+            Ok(()) if !hub.queue.is_empty() => Duration::ZERO,
+            Ok(()) => FLUSH_EVERY,
+            Err(e) => {
+                let n = lock(&hub.store).failures + 1;
+                let d = retry_delay(&cfg.steps, n, fastrand::f64());
+                failed(&hub, e, cfg.alert_after, d).await;
+                d
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+    // Flush: a few quick attempts; the process-wide shutdown deadline bounds them.
+    for attempt in 1..=3 {
+        if hub.queue.is_empty() {
+            break;
+        }
+        match step(&hub, &cfg, &mut store, &mut last_prune).await {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!(
+                    "Store write failed: {} (flush attempt {attempt})",
+                    sanitize(&e.to_string())
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let left = hub.queue.len();
+    if left > 0 {
+        eprintln!("store: {left} records could not be written before exit");
+    }
+    let dropped = hub.queue.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    if dropped > 0 {
+        eprintln!("store: {dropped} records were dropped while the store was failing");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::hub::Reading;
+
+    fn reading(ts: DateTime<Utc>, v: f64) -> Record {
+        Record::Reading(Reading {
+            ts,
+            sensor: "t".into(),
+            value: v,
+            unit: Some("°C".into()),
+            stale: false,
+        })
+    }
+
+    #[test]
+    fn migrates_writes_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/grokmon.db");
+        let mut s = Store::open(&p).unwrap();
+        let now = Utc::now();
+        let old = now - chrono::Duration::days(100);
+        s.write(&[reading(old, 1.0), reading(now, 2.0)]).unwrap();
+        assert_eq!(s.prune(now - chrono::Duration::days(90)).unwrap(), 1);
+        let c = Connection::open(&p).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION as i64);
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let vals: Vec<f64> = c
+            .prepare("SELECT value FROM readings")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(vals, [2.0]);
+        drop(s);
+        // Reopening is idempotent.
+        Store::open(&p).unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("grokmon.db");
+        Connection::open(&p)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let e = Store::open(&p).err().unwrap().to_string();
+        assert!(e.contains("newer"), "{e}");
+    }
+}
