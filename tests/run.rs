@@ -1,1 +1,609 @@
-//! Integration tests for the `run` area.
+//! Integration tests for `grokmon run`: the real binary, sensors scripted in
+//! the temp dir, the health API on a free loopback port, signals by `kill`.
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// Generous bound for things that happen in another process.
+const WAIT: Duration = Duration::from_secs(20);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `grokmon run`, killed if a test fails before stopping it.
+struct Running {
+    child: Child,
+    port: u16,
+    stderr: PathBuf,
+}
+
+impl Running {
+    fn start(env: &TestEnv, port: u16) -> Running {
+        let stderr = env.path(&format!("run-{port}.stderr"));
+        let child = env
+            .cmd(&["run"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("spawn grokmon run");
+        let r = Running {
+            child,
+            port,
+            stderr,
+        };
+        assert!(
+            wait_until(WAIT, || r
+                .get("/api/health")
+                .is_some_and(|(c, _, _)| c == 200)),
+            "never healthy-or-degraded on port {port}\n{}",
+            r.stderr()
+        );
+        r
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn stderr(&self) -> String {
+        read(&self.stderr)
+    }
+
+    /// GET on the API: status, headers, body.
+    fn get(&self, path: &str) -> Option<(u16, reqwest::header::HeaderMap, String)> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let r = client
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .send()
+            .ok()?;
+        let code = r.status().as_u16();
+        let headers = r.headers().clone();
+        Some((code, headers, r.text().ok()?))
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (_, _, body) = self.get(path).expect("API answers");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
+    fn sensor(&self, name: &str) -> serde_json::Value {
+        self.json("/api/status")["sensors"][name].clone()
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill with a pid we own; no memory involved.
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+    }
+
+    /// Waits (bounded) for the exit; the exit code.
+    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    #[track_caller]
+    fn stop(&mut self, sig: i32) -> i32 {
+        self.signal(sig);
+        match self.wait_exit(WAIT) {
+            Some(c) => c,
+            None => panic!("did not exit after signal {sig}\n{}", self.stderr()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Test config: the API on `port`, fast backoff, then `extra`.
+fn config(env: &TestEnv, port: u16, extra: &str) {
+    env.write_config(&format!(
+        "[orchestrator]\nlisten = \"127.0.0.1:{port}\"\nbackoff = [\"100ms\", \"200ms\", \"300ms\"]\nreconnect_after = 3\n{extra}"
+    ));
+}
+
+fn db_rows(env: &TestEnv, sql: &str) -> Vec<(f64, i64)> {
+    let c = rusqlite::Connection::open(env.database()).unwrap();
+    c.busy_timeout(Duration::from_secs(10)).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Whether a live (not zombie) process is left in a process group.
+fn group_alive(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let stat = read(&e.path().join("stat"));
+        // "pid (comm) state ppid pgrp ..."; comm may hold spaces.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f.len() > 2 && f[0] != "Z" && f[2].parse() == Ok(pgid)
+    })
+}
+
+#[test]
+fn run_serves_health_status_and_metrics_and_check_finds_it_healthy() {
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        &format!(
+            "[check]\nprobes = [\"api\"]\n[check.api]\nurl = \"http://127.0.0.1:{port}/api/health\"\n\
+             [[sensor]]\nname = \"temp\"\nkind = \"sim\"\ninterval = \"200ms\"\nunit = \"°C\"\nseed = 3\n\
+             [[sensor]]\nname = \"hum\"\nkind = \"sim\"\ninterval = \"200ms\"\nunit = \"%\"\nstart = 55.0\n"
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || run.sensor("temp")["status"] == "ok"
+        && run.sensor("hum")["status"] == "ok"));
+
+    let (code, headers, body) = run.get("/api/health").unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(headers["cache-control"], "no-store");
+    let h: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(h["status"], "healthy", "{h}");
+    assert_eq!(h["components"]["sensors"]["status"], "ok");
+    assert_eq!(h["components"]["store"]["status"], "ok");
+    assert_eq!(h["components"]["ai"]["status"], "off");
+    assert!(h["uptime_s"].is_u64());
+
+    let (code, headers, body) = run.get("/api/status").unwrap();
+    assert_eq!(code, 200);
+    let cc = headers["cache-control"].to_str().unwrap();
+    for k in [
+        "public",
+        "max-age=",
+        "stale-while-revalidate=",
+        "stale-if-error=",
+    ] {
+        assert!(cc.contains(k), "{cc}");
+    }
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["sensors"]["temp"]["unit"], "°C");
+    assert_eq!(s["sensors"]["temp"]["stale"], false);
+    assert!(s["sensors"]["hum"]["value"].as_f64().unwrap() > 40.0, "{s}");
+    assert!(s["sensors"]["hum"]["age_s"].as_f64().is_some(), "{s}");
+
+    let (code, headers, metrics) = run.get("/metrics").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    for needle in [
+        "grokmon_sensor_value{sensor=\"temp\",unit=\"°C\"} ",
+        "grokmon_sensor_stale{sensor=\"hum\"} 0",
+        "grokmon_sensor_read_failures_total{sensor=\"temp\"} 0",
+        "grokmon_uptime_seconds ",
+        "grokmon_store_up 1",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing in\n{metrics}");
+    }
+
+    // `grokmon check` sees this endpoint as healthy.
+    let out = env.run(&["check", "--format", "json"]);
+    out.code(0);
+    assert_eq!(out.json()["status"], "ok", "{}", out.stdout);
+
+    // Readings reach the store.
+    assert!(wait_until(WAIT, || !db_rows(
+        &env,
+        "SELECT value, stale FROM readings WHERE sensor = 'temp'"
+    )
+    .is_empty()));
+
+    assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
+    assert!(run.stderr().contains("stopped cleanly"), "{}", run.stderr());
+}
+
+#[test]
+fn failing_command_sensor_serves_last_value_retries_reconnects_and_recovers() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let count = env.path("count");
+    let reconnected = env.path("reconnected");
+    // Read 1 succeeds (20), reads 2..=5 fail, then 21.5 for ever.
+    env.write_bin(
+        "read-temp",
+        &format!(
+            "#!/bin/sh\nf='{}'\nn=$(( $(cat \"$f\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$f\"\n\
+             if [ $n -eq 1 ]; then echo 20; exit 0; fi\n\
+             if [ $n -le 5 ]; then echo \"sensor offline $n\" >&2; exit 3; fi\necho 21.5\n",
+            count.display()
+        ),
+    );
+    env.write_bin(
+        "reconnect-temp",
+        &format!("#!/bin/sh\ntouch '{}'\n", reconnected.display()),
+    );
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"temp\"\nkind = \"command\"\ncommand = [\"{}\"]\n\
+             reconnect = [\"{}\"]\ninterval = \"300ms\"\nunit = \"°C\"\n",
+            env.bin.join("read-temp").display(),
+            env.bin.join("reconnect-temp").display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    // While failing: the last known value, marked stale, with its age.
+    let mut seen_stale = serde_json::Value::Null;
+    assert!(
+        wait_until(WAIT, || {
+            let s = run.sensor("temp");
+            if s["stale"] == true {
+                seen_stale = s;
+                true
+            } else {
+                false
+            }
+        }),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(seen_stale["value"], 20.0, "{seen_stale}");
+    assert!(seen_stale["age_s"].as_f64().is_some(), "{seen_stale}");
+    assert!(
+        seen_stale["error"]
+            .as_str()
+            .unwrap()
+            .contains("sensor offline"),
+        "{seen_stale}"
+    );
+    // Then the recovered value.
+    assert!(
+        wait_until(WAIT, || run.sensor("temp")["value"] == 21.5
+            && run.sensor("temp")["stale"] == false),
+        "{}",
+        run.stderr()
+    );
+    assert!(reconnected.exists(), "the reconnect command never ran");
+    let stderr = run.stderr();
+    assert!(stderr.contains("Sensor read failed: temp:"), "{stderr}");
+    assert!(stderr.contains("exit status 3"), "{stderr}");
+
+    // One WARN line for the episode, one OK line for the recovery.
+    let lines = env.alert_lines();
+    let warns: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains(" WARN sensor.temp: "))
+        .collect();
+    let oks: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains(" OK   sensor.temp: "))
+        .collect();
+    assert_eq!((warns.len(), oks.len()), (1, 1), "{lines:#?}");
+    assert!(warns[0].contains("read failed 4 times"), "{lines:#?}");
+
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    // The store holds the fresh value, the stale repeats of it, the new value.
+    let rows = db_rows(&env, "SELECT value, stale FROM readings ORDER BY ts, rowid");
+    assert_eq!(rows[0], (20.0, 0), "{rows:?}");
+    assert_eq!(&rows[1..5], &[(20.0, 1); 4], "{rows:?}");
+    assert_eq!(rows[5], (21.5, 0), "{rows:?}");
+}
+
+#[test]
+fn a_hung_sensor_is_killed_with_its_group_and_sigterm_still_exits_promptly() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let pids = env.path("pids");
+    // A sensor that hangs, with a grandchild: both must die at the timeout.
+    env.write_bin(
+        "hang",
+        &format!(
+            "#!/bin/sh\necho $$ >> '{}'\nsleep 1000 &\nsleep 1000\n",
+            pids.display()
+        ),
+    );
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"short\"\nkind = \"command\"\ncommand = [\"{0}\"]\ntimeout = \"300ms\"\n\
+             [[sensor]]\nname = \"long\"\nkind = \"command\"\ncommand = [\"{0}\"]\ntimeout = \"10m\"\n",
+            env.bin.join("hang").display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || run.sensor("short")["failures"]
+        .as_u64()
+        .is_some_and(|n| n >= 2)));
+    assert!(
+        run.sensor("short")["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 300ms")
+    );
+    let groups: Vec<i32> = read(&pids)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(groups.len() >= 3, "{groups:?}");
+    // Every group but the newest ones (the long read, maybe one short read in flight) is gone.
+    let alive: Vec<i32> = groups.iter().copied().filter(|&g| group_alive(g)).collect();
+    assert!(
+        alive.len() <= 2,
+        "groups left behind: {alive:?} of {groups:?}"
+    );
+
+    // SIGTERM while the long read hangs: exit 0, and it is not waited out.
+    run.signal(libc::SIGTERM);
+    let code = run.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", run.stderr());
+    for g in groups {
+        assert!(
+            wait_until(Duration::from_secs(5), || !group_alive(g)),
+            "process group {g} survived the shutdown"
+        );
+    }
+}
+
+#[test]
+fn garbage_output_is_a_sanitized_failure_not_a_value() {
+    let env = TestEnv::new();
+    let port = free_port();
+    env.write_bin(
+        "garbage",
+        "#!/bin/sh\nprintf '\\033[31mHELLO\\n2026-11-28T00:00:00Z OK   api: forged\\n'\n",
+    );
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"g\"\nkind = \"command\"\ncommand = [\"{}\"]\ninterval = \"200ms\"\n",
+            env.bin.join("garbage").display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || env
+        .alert_lines()
+        .iter()
+        .any(|l| l.contains("WARN sensor.g"))));
+    let s = run.sensor("g");
+    assert_eq!(s["status"], "failing", "{s}");
+    assert!(s["value"].is_null(), "{s}");
+    assert!(s["error"].as_str().unwrap().contains("not a number"), "{s}");
+    let log = read(&env.alerts_log());
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    assert!(
+        log.lines().all(|l| l.contains(" sensor.g: ")),
+        "forged line: {log}"
+    );
+    assert!(!run.stderr().contains('\u{1b}'));
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+}
+
+#[test]
+fn a_sensor_printing_100_mb_is_bounded() {
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"flood\"\nkind = \"command\"\ncommand = [\"head\", \"-c\", \"100000000\", \"/dev/zero\"]\ninterval = \"200ms\"\n",
+    );
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || run.sensor("flood")["failures"]
+        .as_u64()
+        .is_some_and(|n| n >= 3)));
+    let s = run.sensor("flood");
+    assert!(
+        s["error"]
+            .as_str()
+            .unwrap()
+            .contains("output exceeds 64 KiB"),
+        "{s}"
+    );
+    let status = read(&PathBuf::from(format!("/proc/{}/status", run.pid())));
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(rss_kb < 64 * 1024, "RSS {rss_kb} kB after 100 MB outputs");
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+}
+
+#[test]
+fn http_sensor_reads_json_and_survives_500_and_timeout_and_sigint_exits_0() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|req| match req.path.as_str() {
+        "/ok" => Response::json(200, r#"{"StatusSNS":{"DS18B20":{"Temperature":23.4}}}"#),
+        "/err" => Response::text(500, b"internal error"),
+        _ => Response::json(200, "{}").delay(Duration::from_secs(3)),
+    });
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"ok\"\nkind = \"http\"\nurl = \"{}\"\njson_pointer = \"/StatusSNS/DS18B20/Temperature\"\ninterval = \"200ms\"\n\
+             [[sensor]]\nname = \"err\"\nkind = \"http\"\nurl = \"{}\"\njson_pointer = \"/v\"\ninterval = \"200ms\"\n\
+             [[sensor]]\nname = \"slow\"\nkind = \"http\"\nurl = \"{}\"\njson_pointer = \"/v\"\ntimeout = \"300ms\"\n",
+            server.url("/ok"),
+            server.url("/err"),
+            server.url("/slow")
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || run.sensor("ok")["value"] == 23.4));
+    assert!(wait_until(WAIT, || run.sensor("err")["error"] == "HTTP 500"));
+    assert!(wait_until(WAIT, || run.sensor("slow")["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("timed out"))));
+    let h = run.json("/api/health");
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert_eq!(
+        h["components"]["sensors"]["problems"]["err"]["status"], "failing",
+        "{h}"
+    );
+    // The URL never appears in errors.
+    assert!(
+        !run.stderr().contains(&server.addr.to_string()),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.stop(libc::SIGINT), 0, "{}", run.stderr());
+}
+
+#[test]
+fn store_locked_by_another_process_for_5s_loses_no_reading() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let count = env.path("count");
+    env.write_bin(
+        "counter",
+        &format!(
+            "#!/bin/sh\nf='{}'\nn=$(( $(cat \"$f\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$f\"\necho $n\n",
+            count.display()
+        ),
+    );
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"n\"\nkind = \"command\"\ncommand = [\"{}\"]\ninterval = \"100ms\"\n",
+            env.bin.join("counter").display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || !db_rows(
+        &env,
+        "SELECT value, stale FROM readings"
+    )
+    .is_empty()));
+
+    let mut locker = rusqlite::Connection::open(env.database()).unwrap();
+    let tx = locker
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .unwrap();
+    let before: f64 = read(&count).trim().parse().unwrap();
+    let mut saw_failing = false;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        saw_failing |= run.json("/api/health")["components"]["store"]["status"] == "failing";
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let during: f64 = read(&count).trim().parse().unwrap();
+    tx.commit().unwrap();
+    drop(locker);
+    assert!(
+        saw_failing,
+        "the store never reported the lock\n{}",
+        run.stderr()
+    );
+    assert!(
+        during > before + 10.0,
+        "the sensor stopped polling: {before} → {during}"
+    );
+    assert!(wait_until(
+        WAIT,
+        || run.json("/api/health")["components"]["store"]["status"] == "ok"
+    ));
+    assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("Store write failed:"),
+        "{}",
+        run.stderr()
+    );
+
+    // Every value read, 1..=N, is in the store exactly once.
+    let vals: Vec<i64> = db_rows(&env, "SELECT value, stale FROM readings ORDER BY value")
+        .into_iter()
+        .map(|(v, _)| v as i64)
+        .collect();
+    let n = *vals.last().unwrap();
+    assert_eq!(vals, (1..=n).collect::<Vec<_>>(), "gaps or duplicates");
+    assert!(
+        n as f64 >= during,
+        "readings taken during the lock are missing: {n} < {during}"
+    );
+}
+
+#[test]
+fn a_slow_shutdown_is_forced_at_the_deadline_and_a_second_signal_exits_at_once() {
+    for second_signal in [false, true] {
+        let env = TestEnv::new();
+        let port = free_port();
+        config(
+            &env,
+            port,
+            // Still under the `[orchestrator]` table that `config` opens.
+            "shutdown_timeout = \"1s\"\n[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+        );
+        let mut run = Running::start(&env, port);
+        assert!(wait_until(WAIT, || !db_rows(
+            &env,
+            "SELECT value, stale FROM readings"
+        )
+        .is_empty()));
+        // Hold the database so the final flush cannot finish.
+        let mut locker = rusqlite::Connection::open(env.database()).unwrap();
+        let tx = locker
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        run.signal(libc::SIGTERM);
+        if second_signal {
+            std::thread::sleep(Duration::from_millis(200));
+            run.signal(libc::SIGINT);
+        }
+        let code = run.wait_exit(WAIT);
+        drop(tx);
+        assert_eq!(code, Some(0), "{}", run.stderr());
+        let want = if second_signal {
+            "received SIGINT again: exiting at once"
+        } else {
+            "shutdown took longer than 1s"
+        };
+        assert!(run.stderr().contains(want), "{}", run.stderr());
+    }
+}
+
+#[test]
+fn bad_config_and_busy_port_exit_78() {
+    let env = TestEnv::new();
+    env.write_config("[[sensor]]\nname = \"t\"\nkind = \"command\"\n");
+    env.run(&["run"]).code(78).stderr_has("command");
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    config(&env, port, "");
+    env.run(&["run"])
+        .code(78)
+        .stderr_has(&format!("cannot listen on 127.0.0.1:{port}"));
+}
