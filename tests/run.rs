@@ -578,6 +578,16 @@ fn a_slow_shutdown_is_forced_at_the_deadline_and_a_second_signal_exits_at_once()
             .unwrap();
         std::thread::sleep(Duration::from_millis(300));
         run.signal(libc::SIGTERM);
+        if !second_signal {
+            // While the flush waits, the API still answers: 503, stopping.
+            assert!(
+                wait_until(WAIT, || run
+                    .get("/api/health")
+                    .is_some_and(|(c, _, b)| c == 503 && b.contains("\"stopping\""))),
+                "{}",
+                run.stderr()
+            );
+        }
         if second_signal {
             std::thread::sleep(Duration::from_millis(200));
             run.signal(libc::SIGINT);
@@ -606,4 +616,50 @@ fn bad_config_and_busy_port_exit_78() {
     env.run(&["run"])
         .code(78)
         .stderr_has(&format!("cannot listen on 127.0.0.1:{port}"));
+}
+
+#[test]
+fn systemd_notify_ready_status_watchdog_and_stopping() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let sock_path = env.path("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    env.set_env("NOTIFY_SOCKET", sock_path.to_str().unwrap());
+    env.set_env("WATCHDOG_USEC", "400000");
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"a\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+    );
+    let mut run = Running::start(&env, port);
+    let mut msgs: Vec<String> = Vec::new();
+    let mut recv = |msgs: &mut Vec<String>| {
+        let mut buf = [0u8; 4096];
+        if let Ok(n) = sock.recv(&mut buf) {
+            msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    };
+    assert!(
+        wait_until(WAIT, || {
+            recv(&mut msgs);
+            msgs.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2
+                && msgs
+                    .iter()
+                    .any(|m| m.contains("STATUS=1/1 sensors ok, store ok, ai off"))
+        }),
+        "{msgs:?}\n{}",
+        run.stderr()
+    );
+    assert!(msgs.iter().any(|m| m.contains("READY=1")), "{msgs:?}");
+    run.signal(libc::SIGTERM);
+    assert!(
+        wait_until(WAIT, || {
+            recv(&mut msgs);
+            msgs.iter().any(|m| m.contains("STOPPING=1"))
+        }),
+        "{msgs:?}"
+    );
+    assert_eq!(run.wait_exit(WAIT), Some(0), "{}", run.stderr());
 }

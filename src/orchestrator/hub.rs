@@ -378,6 +378,24 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_silent_past_its_deadline_is_stalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = crate::config::Env {
+            home: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let cfg = crate::config::Config::defaults(&env);
+        let hub = Hub::new(&cfg, 10);
+        hub.progress("sensor.a", Duration::from_secs(60));
+        hub.progress("store", Duration::from_secs(5));
+        let now = Instant::now();
+        assert!(hub.stalled(now).is_empty());
+        let later = now + Duration::from_secs(10);
+        let names: Vec<String> = hub.stalled(later).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["store"]);
+    }
+
+    #[test]
     fn staleness() {
         let now = Instant::now();
         let mut s = SensorState {

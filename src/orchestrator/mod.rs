@@ -141,19 +141,20 @@ pub async fn serve(
         .map_or_else(|_| cfg.orchestrator.listen.clone(), |a| a.to_string());
     let mut tasks = JoinSet::new();
 
-    // The API first, so that /api/health answers 503 "starting" at once.
-    {
-        let mut sd = sd.clone();
+    // The API first, so that /api/health answers 503 "starting" at once; it
+    // stops last, so that it answers 503 "stopping" while the store flushes.
+    let (api_trigger, mut api_sd) = Trigger::new();
+    let api_task = {
         let app = api::router(hub.clone());
-        tasks.spawn(async move {
+        tokio::spawn(async move {
             let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { sd.wait().await })
+                .with_graceful_shutdown(async move { api_sd.wait().await })
                 .await;
             if let Err(e) = r {
                 eprintln!("health API stopped: {e}");
             }
-        });
-    }
+        })
+    };
     let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
     tasks.spawn(store::store_loop(
         hub.clone(),
@@ -206,6 +207,10 @@ pub async fn serve(
         {
             eprintln!("a task panicked while stopping: {e}");
         }
+    }
+    api_trigger.fire();
+    if let Err(e) = api_task.await {
+        eprintln!("the health API task failed: {e}");
     }
     Ok(())
 }
