@@ -78,11 +78,16 @@ fn store_json(hub: &Hub) -> (bool, Value) {
 }
 
 fn ai_json(hub: &Hub) -> Value {
-    if hub.ai_enabled {
-        json!({"status": "ok"})
-    } else {
-        json!({"status": "off"})
+    if !hub.ai_enabled {
+        return json!({"status": "off"});
     }
+    let a = lock(&hub.ai).clone();
+    json!({
+        "status": if a.failures == 0 { "ok" } else { "failing" },
+        "failures": a.failures,
+        "error": a.last_error,
+        "decisions": a.decisions_total,
+    })
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> Response {
@@ -131,6 +136,10 @@ async fn status(State(hub): State<Arc<Hub>>) -> Response {
         "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         "uptime_s": hub.started.elapsed().as_secs(),
         "sensors": readings,
+        "ai": {
+            "enabled": hub.ai_enabled,
+            "last_decision": lock(&hub.ai).last_decision.clone(),
+        },
     });
     ([(header::CACHE_CONTROL, STATUS_CACHE)], axum::Json(body)).into_response()
 }
@@ -288,6 +297,41 @@ pub fn render_metrics(hub: &Hub) -> String {
         "grokmon_store_dropped_total {}",
         hub.queue.dropped.load(Ordering::Relaxed)
     );
+    let ai = lock(&hub.ai).clone();
+    family(
+        &mut out,
+        "grokmon_ai_enabled",
+        "gauge",
+        "1 when AI decisions are enabled.",
+    );
+    let _ = writeln!(out, "grokmon_ai_enabled {}", hub.ai_enabled as u8);
+    family(
+        &mut out,
+        "grokmon_ai_decisions_total",
+        "counter",
+        "AI decisions received and validated.",
+    );
+    let _ = writeln!(out, "grokmon_ai_decisions_total {}", ai.decisions_total);
+    family(
+        &mut out,
+        "grokmon_ai_failures_total",
+        "counter",
+        "Failed AI decision attempts.",
+    );
+    let _ = writeln!(out, "grokmon_ai_failures_total {}", ai.failures_total);
+    family(
+        &mut out,
+        "grokmon_ai_actions_total",
+        "counter",
+        "Actions chosen by the AI, by outcome.",
+    );
+    for ((name, status), n) in &ai.actions_total {
+        let _ = writeln!(
+            out,
+            "grokmon_ai_actions_total{{action=\"{}\",outcome=\"{status}\"}} {n}",
+            label(name)
+        );
+    }
     out
 }
 

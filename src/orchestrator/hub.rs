@@ -83,6 +83,21 @@ pub struct StoreState {
     pub failures_total: u64,
 }
 
+/// The AI part's health and last decision.
+#[derive(Debug, Clone, Default)]
+pub struct AiState {
+    /// Consecutive failed attempts (0 after a decision).
+    pub failures: u32,
+    pub failures_total: u64,
+    pub decisions_total: u64,
+    pub last_error: Option<String>,
+    pub alerted: bool,
+    /// The last decision and its actions, as `/api/status` shows it.
+    pub last_decision: Option<serde_json::Value>,
+    /// Chosen actions by (name, outcome).
+    pub actions_total: BTreeMap<(String, &'static str), u64>,
+}
+
 /// A reading for the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
@@ -98,6 +113,7 @@ pub struct Reading {
 pub enum Record {
     Reading(Reading),
     Event(Event),
+    Decision(Box<super::ai::DecisionRecord>),
 }
 
 /// The bounded queue in front of the store: when the store is down for long,
@@ -174,6 +190,7 @@ pub struct Hub {
     /// Read timeouts by sensor, fixed at start.
     pub timeouts: BTreeMap<String, Duration>,
     pub store: Mutex<StoreState>,
+    pub ai: Mutex<AiState>,
     pub queue: Queue,
     progress: Mutex<BTreeMap<String, Progress>>,
     /// Process groups of sensor and action commands still running.
@@ -212,6 +229,7 @@ impl Hub {
                 .map(|s| (s.name.clone(), s.timeout))
                 .collect(),
             store: Mutex::new(StoreState::default()),
+            ai: Mutex::new(AiState::default()),
             queue: Queue::new(queue_cap),
             progress: Mutex::new(BTreeMap::new()),
             children: Mutex::new(HashSet::new()),
@@ -311,7 +329,11 @@ impl Hub {
         let total = sensors.len();
         drop(sensors);
         let store = if self.store_ok() { "ok" } else { "failing" };
-        let ai = if self.ai_enabled { "on" } else { "off" };
+        let ai = match (self.ai_enabled, lock(&self.ai).failures) {
+            (false, _) => "off",
+            (true, 0) => "ok",
+            (true, _) => "failing",
+        };
         format!("{ok}/{total} sensors ok, store {store}, ai {ai}")
     }
 

@@ -1,6 +1,7 @@
 //! `grokmon run`: the resilient orchestrator (DESIGN.md, "The orchestrator").
 //!
-//! sensors → supervisor (backoff, last known value) → store (grokmon.db) → health API.
+//! sensors → supervisor (backoff, last known value) → store (grokmon.db) → health API,
+//! and AI decisions → allowlisted actions.
 //!
 //! Its whole point is to stay up while its parts fail, and to exit cleanly
 //! when asked. `serve` takes the shutdown signal as a parameter (as
@@ -10,6 +11,8 @@
 //! `shutdown_timeout` deadline, the second signal that exits at once, and
 //! systemd's notifications.
 
+pub mod actions;
+pub mod ai;
 pub mod api;
 pub mod backoff;
 pub mod hub;
@@ -37,6 +40,21 @@ use shutdown::Trigger;
 
 pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let cfg = ctx.config.clone();
+    // The AI client is built before anything starts: a missing key is a
+    // configuration that cannot work (78), not a runtime failure.
+    let ai = if cfg.ai.enabled {
+        let key = ai::load_key(
+            &cfg.ai,
+            |k| std::env::var(k).ok(),
+            std::env::var_os("CREDENTIALS_DIRECTORY")
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+        )?;
+        let prompt = ai::load_system_prompt(&cfg.ai)?;
+        Some(ai::Client::new(&cfg.ai, key, prompt).context("cannot build the AI client")?)
+    } else {
+        None
+    };
     let listener = bind(&cfg)?;
     // One thread: the work is waiting, and the RSS budget is small. SQLite
     // and file appends run on the blocking pool.
@@ -45,7 +63,7 @@ pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         .max_blocking_threads(4)
         .build()
         .context("cannot start the async runtime")?;
-    let res = rt.block_on(main_async(listener, cfg));
+    let res = rt.block_on(main_async(listener, cfg, ai));
     // Tasks still alive after a forced exit are abandoned, not waited for.
     rt.shutdown_background();
     res
@@ -81,7 +99,11 @@ async fn next_signal(
     }
 }
 
-async fn main_async(listener: std::net::TcpListener, cfg: Config) -> anyhow::Result<u8> {
+async fn main_async(
+    listener: std::net::TcpListener,
+    cfg: Config,
+    ai: Option<ai::Client>,
+) -> anyhow::Result<u8> {
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let listener = tokio::net::TcpListener::from_std(listener)
@@ -89,7 +111,7 @@ async fn main_async(listener: std::net::TcpListener, cfg: Config) -> anyhow::Res
     let hub = Arc::new(Hub::new(&cfg, QUEUE_CAP));
     let deadline = cfg.orchestrator.shutdown_timeout;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = serve(listener, cfg, hub.clone(), async {
+    let serving = serve(listener, cfg, ai, hub.clone(), async {
         let _ = stop_rx.await;
     });
     tokio::pin!(serving);
@@ -132,6 +154,7 @@ async fn main_async(listener: std::net::TcpListener, cfg: Config) -> anyhow::Res
 pub async fn serve(
     listener: tokio::net::TcpListener,
     cfg: Config,
+    ai: Option<ai::Client>,
     hub: Arc<Hub>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -171,6 +194,16 @@ pub async fn serve(
         tasks.spawn(supervisor::run_sensor(
             s.clone(),
             cfg.orchestrator.clone(),
+            hub.clone(),
+            sd.clone(),
+        ));
+    }
+    if let Some(client) = ai {
+        // A slow AI never delays the sensors or the API: it has its own task.
+        tasks.spawn(ai::run_ai(
+            ai::Policy::new(&cfg.ai),
+            client,
+            actions::Allowlist::new(&cfg.actions),
             hub.clone(),
             sd.clone(),
         ));

@@ -50,6 +50,31 @@ const MIGRATIONS: &[&str] = &[
         message TEXT NOT NULL
     );
     CREATE INDEX events_ts ON events (ts);",
+    // 2: AI decisions and the actions they chose.
+    "CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,      -- unix milliseconds
+        model TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        readings TEXT NOT NULL,   -- JSON: the readings the decision was based on
+        latency_ms INTEGER NOT NULL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        total_tokens INTEGER,
+        dry_run INTEGER NOT NULL
+    );
+    CREATE INDEX decisions_ts ON decisions (ts);
+    CREATE TABLE action_runs (
+        decision_id INTEGER NOT NULL REFERENCES decisions (id) ON DELETE CASCADE,
+        ts INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status TEXT NOT NULL,     -- ran failed timed_out skipped rejected dry_run
+        exit_code INTEGER,
+        detail TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL
+    );
+    CREATE INDEX action_runs_decision ON action_runs (decision_id);",
 ];
 
 /// The schema version this build writes.
@@ -161,6 +186,7 @@ impl Store {
                     Record::Event(e) => {
                         event.execute(params![ms(e.ts), e.level.as_str(), e.source, e.message])
                     }
+                    Record::Decision(d) => write_decision(&tx, d),
                 };
                 res.map_err(|e| StoreError::Sql {
                     path: self.path.clone(),
@@ -182,8 +208,58 @@ impl Store {
             .conn
             .execute("DELETE FROM events WHERE ts < ?1", [cut])
             .map_err(|e| self.sql(e))?;
-        Ok(a + b)
+        let c = self
+            .conn
+            .execute(
+                "DELETE FROM action_runs WHERE decision_id IN (SELECT id FROM decisions WHERE ts < ?1)",
+                [cut],
+            )
+            .map_err(|e| self.sql(e))?;
+        let d = self
+            .conn
+            .execute("DELETE FROM decisions WHERE ts < ?1", [cut])
+            .map_err(|e| self.sql(e))?;
+        Ok(a + b + c + d)
     }
+}
+
+fn write_decision(
+    tx: &rusqlite::Transaction<'_>,
+    d: &super::ai::DecisionRecord,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO decisions (ts, model, summary, readings, latency_ms, prompt_tokens, completion_tokens, total_tokens, dry_run)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        ms(d.ts),
+        d.model,
+        d.summary,
+        d.readings,
+        d.latency_ms as i64,
+        d.usage.prompt_tokens,
+        d.usage.completion_tokens,
+        d.usage.total_tokens,
+        d.dry_run as i64
+    ])?;
+    let id = tx.last_insert_rowid();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO action_runs (decision_id, ts, name, reason, status, exit_code, detail, duration_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for a in &d.actions {
+        st.execute(params![
+            id,
+            ms(d.ts),
+            a.name,
+            a.reason,
+            a.status.as_str(),
+            a.exit_code,
+            a.detail,
+            a.duration_ms as i64
+        ])?;
+    }
+    Ok(1)
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -1,0 +1,173 @@
+//! Allowlisted actions (`[[action]]`): the AI chooses a name, never writes
+//! what runs. A name not on the list is rejected; a name within its cooldown
+//! is skipped; otherwise the configured argv runs, without a shell, with a
+//! timeout and bounded output, and the outcome is recorded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::hub::{Hub, lock};
+use super::sensor::{quote, run_argv};
+use crate::config::Action;
+
+/// The most of an action's output kept in the record, in characters.
+const OUTPUT_KEEP: usize = 500;
+
+/// What became of one chosen action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ran,
+    Failed,
+    TimedOut,
+    /// Within its cooldown.
+    Skipped,
+    /// Not on the allowlist.
+    Rejected,
+    /// `ai.dry_run`: recorded, not run.
+    DryRun,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Ran => "ran",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed_out",
+            Status::Skipped => "skipped",
+            Status::Rejected => "rejected",
+            Status::DryRun => "dry_run",
+        }
+    }
+}
+
+/// The record of one chosen action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionRecord {
+    pub name: String,
+    pub reason: String,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    /// Why, or the command's output (bounded, sanitized).
+    pub detail: String,
+    pub duration_ms: u64,
+}
+
+/// The allowlist with its cooldown clock.
+pub struct Allowlist {
+    actions: BTreeMap<String, Action>,
+    last_run: Mutex<HashMap<String, Instant>>,
+}
+
+impl Allowlist {
+    pub fn new(actions: &[Action]) -> Allowlist {
+        Allowlist {
+            actions: actions
+                .iter()
+                .map(|a| (a.name.clone(), a.clone()))
+                .collect(),
+            last_run: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn list(&self) -> impl Iterator<Item = &Action> {
+        self.actions.values()
+    }
+
+    /// Decides and, when allowed, runs one chosen action.
+    pub async fn execute(
+        &self,
+        name: &str,
+        reason: &str,
+        dry_run: bool,
+        hub: &Arc<Hub>,
+    ) -> ActionRecord {
+        let mut rec = ActionRecord {
+            name: name.chars().take(100).collect(),
+            reason: reason.chars().take(1000).collect(),
+            status: Status::Rejected,
+            exit_code: None,
+            detail: String::new(),
+            duration_ms: 0,
+        };
+        let Some(action) = self.actions.get(name) else {
+            rec.detail = "not in the [[action]] allowlist".into();
+            return rec;
+        };
+        let now = Instant::now();
+        let last = lock(&self.last_run).get(name).copied();
+        if let Some(left) = last.and_then(|l| cooldown_left(l, now, action.cooldown)) {
+            rec.status = Status::Skipped;
+            rec.detail = format!(
+                "within its cooldown ({}s left of {})",
+                left.as_secs(),
+                humantime::format_duration(action.cooldown)
+            );
+            return rec;
+        }
+        if dry_run {
+            rec.status = Status::DryRun;
+            rec.detail = "ai.dry_run: not run".into();
+            return rec;
+        }
+        lock(&self.last_run).insert(name.to_string(), now);
+        let started = Instant::now();
+        let res = tokio::time::timeout(action.timeout, run_argv(&action.command, hub)).await;
+        rec.duration_ms = started.elapsed().as_millis() as u64;
+        match res {
+            Err(_) => {
+                rec.status = Status::TimedOut;
+                rec.detail = format!(
+                    "killed after {}",
+                    humantime::format_duration(action.timeout)
+                );
+            }
+            Ok(Err(e)) => {
+                rec.status = Status::Failed;
+                rec.detail = e.to_string();
+            }
+            Ok(Ok(out)) => {
+                rec.exit_code = out.code;
+                rec.status = if out.success {
+                    Status::Ran
+                } else {
+                    Status::Failed
+                };
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stderr));
+                rec.detail = if text.trim().is_empty() {
+                    String::new()
+                } else {
+                    quote(&text.chars().take(OUTPUT_KEEP).collect::<String>())
+                };
+            }
+        }
+        rec
+    }
+}
+
+/// The cooldown left after a run at `last`, if any.
+pub fn cooldown_left(last: Instant, now: Instant, cooldown: Duration) -> Option<Duration> {
+    let since = now.saturating_duration_since(last);
+    (since < cooldown).then(|| cooldown - since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_window() {
+        let t = Instant::now();
+        let c = Duration::from_secs(600);
+        assert_eq!(
+            cooldown_left(t, t + Duration::from_secs(60), c),
+            Some(Duration::from_secs(540))
+        );
+        assert_eq!(cooldown_left(t, t + c, c), None);
+    }
+}
