@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 
 /// Generous bound for things that happen in another process.
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -19,14 +19,14 @@ fn free_port() -> u16 {
 }
 
 /// A running `grokmon run`, killed if a test fails before stopping it.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     port: u16,
     stderr: PathBuf,
 }
 
 impl Running {
-    fn start(env: &TestEnv, port: u16) -> Running {
+    pub(crate) fn start(env: &TestEnv, port: u16) -> Running {
         let stderr = env.path(&format!("run-{port}.stderr"));
         let child = env
             .cmd(&["run"])
@@ -49,16 +49,16 @@ impl Running {
         r
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.id() as i32
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         read(&self.stderr)
     }
 
     /// GET on the API: status, headers, body.
-    fn get(&self, path: &str) -> Option<(u16, reqwest::header::HeaderMap, String)> {
+    pub(crate) fn get(&self, path: &str) -> Option<(u16, reqwest::header::HeaderMap, String)> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -72,16 +72,16 @@ impl Running {
         Some((code, headers, r.text().ok()?))
     }
 
-    fn json(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn json(&self, path: &str) -> serde_json::Value {
         let (_, _, body) = self.get(path).expect("API answers");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
     }
 
-    fn sensor(&self, name: &str) -> serde_json::Value {
+    pub(crate) fn sensor(&self, name: &str) -> serde_json::Value {
         self.json("/api/status")["sensors"][name].clone()
     }
 
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         // SAFETY: kill with a pid we own; no memory involved.
         unsafe {
             libc::kill(self.pid(), sig);
@@ -89,7 +89,7 @@ impl Running {
     }
 
     /// Waits (bounded) for the exit; the exit code.
-    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -101,7 +101,7 @@ impl Running {
     }
 
     #[track_caller]
-    fn stop(&mut self, sig: i32) -> i32 {
+    pub(crate) fn stop(&mut self, sig: i32) -> i32 {
         self.signal(sig);
         match self.wait_exit(WAIT) {
             Some(c) => c,
@@ -118,13 +118,13 @@ impl Drop for Running {
 }
 
 /// Test config: the API on `port`, fast backoff, then `extra`.
-fn config(env: &TestEnv, port: u16, extra: &str) {
+pub(crate) fn config(env: &TestEnv, port: u16, extra: &str) {
     env.write_config(&format!(
         "[orchestrator]\nlisten = \"127.0.0.1:{port}\"\nbackoff = [\"100ms\", \"200ms\", \"300ms\"]\nreconnect_after = 3\n{extra}"
     ));
 }
 
-fn db_rows(env: &TestEnv, sql: &str) -> Vec<(f64, i64)> {
+pub(crate) fn db_rows(env: &TestEnv, sql: &str) -> Vec<(f64, i64)> {
     let c = rusqlite::Connection::open(env.database()).unwrap();
     c.busy_timeout(Duration::from_secs(10)).unwrap();
     let mut st = c.prepare(sql).unwrap();
@@ -635,7 +635,7 @@ fn systemd_notify_ready_status_watchdog_and_stopping() {
     );
     let mut run = Running::start(&env, port);
     let mut msgs: Vec<String> = Vec::new();
-    let mut recv = |msgs: &mut Vec<String>| {
+    let recv = |msgs: &mut Vec<String>| {
         let mut buf = [0u8; 4096];
         if let Ok(n) = sock.recv(&mut buf) {
             msgs.push(String::from_utf8_lossy(&buf[..n]).into_owned());
