@@ -480,6 +480,31 @@ fn an_action_within_its_cooldown_is_skipped() {
 }
 
 #[test]
+fn the_cooldown_survives_a_restart_of_grokmon() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|_| completion(&decision(&[("fan_on", "warm")])));
+    ai_config(&mut env, port, &server, &[], "");
+    let text = read(&env.config_path()).replace("cooldown = \"0s\"", "cooldown = \"1h\"");
+    std::fs::write(env.config_path(), text).unwrap();
+    for _ in 0..2 {
+        let mut run = Running::start(&env, port);
+        let before = server.requests().len();
+        assert!(
+            wait_until(WAIT, || server.requests().len() >= before + 2),
+            "{}",
+            run.stderr()
+        );
+        assert_eq!(run.stop(libc::SIGTERM), 0);
+    }
+    assert_eq!(
+        fan_calls(&env).len(),
+        1,
+        "the fan ran again after a restart"
+    );
+}
+
+#[test]
 fn dry_run_records_decisions_without_running_anything() {
     let mut env = TestEnv::new();
     let port = free_port();

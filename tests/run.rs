@@ -663,3 +663,41 @@ fn systemd_notify_ready_status_watchdog_and_stopping() {
     );
     assert_eq!(run.wait_exit(WAIT), Some(0), "{}", run.stderr());
 }
+
+#[test]
+fn file_sensors_read_hwmon_and_1wire_with_scale() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let hwmon = env.path("temp1_input");
+    let w1 = env.path("w1_slave");
+    std::fs::write(&hwmon, "45500\n").unwrap();
+    std::fs::write(
+        &w1,
+        "72 01 4b 46 7f ff 0e 10 57 : crc=57 YES\n72 01 4b 46 7f ff 0e 10 57 t=23125\n",
+    )
+    .unwrap();
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"cpu\"\nkind = \"file\"\npath = \"{}\"\nscale = 0.001\ninterval = \"100ms\"\n\
+             [[sensor]]\nname = \"water\"\nkind = \"file\"\npath = \"{}\"\nscale = 0.001\ninterval = \"100ms\"\n\
+             [[sensor]]\nname = \"gone\"\nkind = \"file\"\npath = \"{}\"\n",
+            hwmon.display(),
+            w1.display(),
+            env.path("missing").display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || run.sensor("cpu")["value"] == 45.5));
+    assert!(wait_until(WAIT, || run.sensor("water")["value"] == 23.125));
+    std::fs::write(&hwmon, "51000\n").unwrap();
+    assert!(wait_until(WAIT, || run.sensor("cpu")["value"] == 51.0));
+    let gone = run.sensor("gone");
+    assert_eq!(gone["status"], "failing", "{gone}");
+    assert!(
+        gone["error"].as_str().unwrap().contains("cannot read"),
+        "{gone}"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+}

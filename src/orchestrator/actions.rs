@@ -74,6 +74,23 @@ impl Allowlist {
         }
     }
 
+    /// Starts the cooldown clocks from earlier runs (`name`, time since it
+    /// ran), so that a restart of grokmon does not reset them.
+    pub fn with_history(self, ran: &[(String, Duration)]) -> Allowlist {
+        let now = Instant::now();
+        {
+            let mut last = lock(&self.last_run);
+            for (name, ago) in ran {
+                // Older than the monotonic clock (before a reboot) cannot be
+                // represented; such a run is long past most cooldowns.
+                if let (true, Some(t)) = (self.actions.contains_key(name), now.checked_sub(*ago)) {
+                    last.insert(name.clone(), t);
+                }
+            }
+        }
+        self
+    }
+
     pub fn list(&self) -> impl Iterator<Item = &Action> {
         self.actions.values()
     }

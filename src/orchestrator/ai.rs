@@ -345,6 +345,7 @@ pub trait Decider: Send {
 }
 
 /// The OpenAI-compatible client.
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     url: String,
@@ -668,15 +669,30 @@ async fn on_decision(
     hub.enqueue(Record::Decision(Box::new(record)));
 }
 
-/// Spawned by `serve` when `[ai] enabled`.
+/// Spawned by `serve` when `[ai] enabled`: the decision loop, restarted
+/// after backoff if it panics (it parses outside text).
 pub async fn run_ai(
     policy: Policy,
-    mut client: Client,
-    actions: Allowlist,
+    client: Client,
+    actions: Arc<Allowlist>,
     hub: Arc<Hub>,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
-    ai_loop(&policy, &mut client, &actions, &hub, &mut shutdown).await;
+    let steps = policy.steps.clone();
+    super::supervisor::supervise(
+        "ai".to_string(),
+        steps,
+        shutdown,
+        || {},
+        move |mut sd| {
+            let (policy, mut client, actions, hub) =
+                (policy.clone(), client.clone(), actions.clone(), hub.clone());
+            async move {
+                ai_loop(&policy, &mut client, &actions, &hub, &mut sd).await;
+            }
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]
@@ -852,6 +868,26 @@ mod tests {
             "{log}"
         );
         assert!(lines[1].contains("OK   ai: decisions recovered"), "{log}");
+    }
+
+    #[test]
+    fn system_prompt_from_text_or_file() {
+        let mut ai = Ai::default();
+        assert!(load_system_prompt(&ai).unwrap().contains("STALE"));
+        ai.system_prompt = Some("be brief".into());
+        assert_eq!(load_system_prompt(&ai).unwrap(), "be brief");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("prompt.txt");
+        std::fs::write(&f, "from a file").unwrap();
+        ai.system_prompt = Some(format!("@{}", f.display()));
+        assert_eq!(load_system_prompt(&ai).unwrap(), "from a file");
+        ai.system_prompt = Some("@/nonexistent/prompt".into());
+        assert!(
+            load_system_prompt(&ai)
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/prompt")
+        );
     }
 
     #[test]

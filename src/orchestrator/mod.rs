@@ -203,7 +203,12 @@ pub async fn serve(
         tasks.spawn(ai::run_ai(
             ai::Policy::new(&cfg.ai),
             client,
-            actions::Allowlist::new(&cfg.actions),
+            Arc::new(
+                actions::Allowlist::new(&cfg.actions).with_history(&store::last_action_runs(
+                    &cfg.paths.database,
+                    chrono::Utc::now(),
+                )),
+            ),
             hub.clone(),
             sd.clone(),
         ));

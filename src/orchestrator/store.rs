@@ -223,6 +223,31 @@ impl Store {
     }
 }
 
+/// When each action last ran (name, time since), read from an existing
+/// database; empty when there is none yet or it cannot be read.
+pub fn last_action_runs(path: &Path, now: DateTime<Utc>) -> Vec<(String, Duration)> {
+    if !path.exists() {
+        return Vec::new();
+    }
+    let read = || -> rusqlite::Result<Vec<(String, Duration)>> {
+        let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        c.busy_timeout(BUSY_TIMEOUT)?;
+        let mut st = c.prepare(
+            "SELECT name, max(ts) FROM action_runs WHERE status = 'ran' OR status = 'failed' OR status = 'timed_out' GROUP BY name",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (name, ts) = r?;
+            let ago = (now.timestamp_millis() - ts).max(0) as u64;
+            out.push((name, Duration::from_millis(ago)));
+        }
+        Ok(out)
+    };
+    // A database from before the AI migration has no such table: no history.
+    read().unwrap_or_default()
+}
+
 fn write_decision(
     tx: &rusqlite::Transaction<'_>,
     d: &super::ai::DecisionRecord,
