@@ -270,7 +270,10 @@ mod tests {
 
     #[test]
     fn version_line_parses() {
-        assert_eq!(parse_version("systemd 252 (252.38-1~deb12u1)\n+PAM +AUDIT\n"), Some(252));
+        assert_eq!(
+            parse_version("systemd 252 (252.38-1~deb12u1)\n+PAM +AUDIT\n"),
+            Some(252)
+        );
         assert_eq!(parse_version("systemd 257 (257.9-1)"), Some(257));
         assert_eq!(parse_version("busybox init"), None);
         assert_eq!(parse_version(""), None);

@@ -199,7 +199,10 @@ pub fn find(name: &str) -> Option<UnitFile> {
 /// One step of an install.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    Write { path: PathBuf, content: String },
+    Write {
+        path: PathBuf,
+        content: String,
+    },
     /// A `systemctl [--user] ARGS...` call.
     Systemctl(Vec<String>),
     Note(String),
@@ -366,7 +369,11 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
     if dry_run {
         say(format!(
             "dry run: nothing is written or run ({} units into {})",
-            if scope == Scope::User { "user" } else { "system" },
+            if scope == Scope::User {
+                "user"
+            } else {
+                "system"
+            },
             dir.display()
         ))?;
     }
@@ -525,7 +532,8 @@ fn has_controller(text: &str, name: &str) -> bool {
     text.split_whitespace().any(|c| c == name)
 }
 
-const REINSTALL: &str = "re-run `grokmon units install`, or set it in a drop-in (`systemctl edit`), then daemon-reload";
+const REINSTALL: &str =
+    "re-run `grokmon units install`, or set it in a drop-in (`systemctl edit`), then daemon-reload";
 
 /// Checks that the protections of the shipped unit are really in force
 /// (pure): `props` from `systemctl show UNIT -p VERIFY_PROPS`, `controllers`
@@ -557,7 +565,9 @@ pub fn verify_findings(
         out.push(Finding {
             setting: "StartLimitIntervalSec",
             problem,
-            fix: format!("put StartLimitIntervalSec=600 and StartLimitBurst=5 under [Unit]; {REINSTALL}"),
+            fix: format!(
+                "put StartLimitIntervalSec=600 and StartLimitBurst=5 under [Unit]; {REINSTALL}"
+            ),
         });
     }
     if burst != Some(EXPECT_START_LIMIT_BURST) {
@@ -588,7 +598,8 @@ pub fn verify_findings(
     {
         out.push(Finding {
             setting: "RestartPreventExitStatus",
-            problem: "does not include 78: a configuration error (exit 78) is restarted in a loop".into(),
+            problem: "does not include 78: a configuration error (exit 78) is restarted in a loop"
+                .into(),
             fix: format!("RestartPreventExitStatus=78 under [Service]; {REINSTALL}"),
         });
     }
@@ -657,7 +668,8 @@ pub fn verify_findings(
         Ok(Some(d)) if !d.is_zero() => {}
         _ => out.push(Finding {
             setting: "WatchdogSec",
-            problem: "is off: a hung orchestrator (alive but stuck) is never noticed by systemd".into(),
+            problem: "is off: a hung orchestrator (alive but stuck) is never noticed by systemd"
+                .into(),
             fix: format!("WatchdogSec=60 under [Service]; {REINSTALL}"),
         }),
     }
@@ -683,7 +695,9 @@ fn verify(ctx: &Ctx) -> anyhow::Result<u8> {
     let props = match sc.show(unit, VERIFY_PROPS) {
         Ok(p) => p,
         Err(SystemctlError::Unavailable(why)) => {
-            anyhow::bail!("cannot verify {unit}: {why}; on a host without systemd see `grokmon cron`")
+            anyhow::bail!(
+                "cannot verify {unit}: {why}; on a host without systemd see `grokmon cron`"
+            )
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot verify {unit}"))),
     };
@@ -719,10 +733,7 @@ fn verify(ctx: &Ctx) -> anyhow::Result<u8> {
     for f in &findings {
         out.push_str(&format!("✗ {f}\n"));
     }
-    out.push_str(&format!(
-        "{} protection(s) not in force\n",
-        findings.len()
-    ));
+    out.push_str(&format!("{} protection(s) not in force\n", findings.len()));
     crate::print_stdout(&out)?;
     Ok(exit::FAILURE)
 }
@@ -753,7 +764,10 @@ mod tests {
     fn render_sets_binary_config_and_scope() {
         let svc = find("grokmon.service").unwrap().template;
         let sys = render(svc, &Target::canonical(Scope::System)).unwrap();
-        assert_eq!(sys, svc, "the canonical system rendering is the file itself");
+        assert_eq!(
+            sys, svc,
+            "the canonical system rendering is the file itself"
+        );
         let u = render(svc, &user("/opt/g m/grokmon", Some("/etc/g.toml"))).unwrap();
         assert!(
             u.contains("ExecStart=\"/opt/g m/grokmon\" --config /etc/g.toml run\n"),
@@ -804,7 +818,11 @@ mod tests {
         assert!(check.contains("ExecStart=/usr/bin/grokmon check --quiet"));
         assert!(check.contains("TimeoutStartSec="));
         let timer = find("grokmon-check.timer").unwrap().template;
-        for k in ["OnBootSec=2min", "OnUnitActiveSec=5min", "RandomizedDelaySec="] {
+        for k in [
+            "OnBootSec=2min",
+            "OnUnitActiveSec=5min",
+            "RandomizedDelaySec=",
+        ] {
             assert!(timer.contains(k), "{k}");
         }
         let bt = find("grokmon-backup.timer").unwrap().template;
@@ -872,10 +890,15 @@ mod tests {
     fn crontab_lines_are_quoted() {
         let c = crontab(&user("/opt/my bin/grokmon", Some("/etc/100%.toml")));
         assert!(
-            c.contains("*/5 * * * * '/opt/my bin/grokmon' --config '/etc/100\\%.toml' check --quiet\n"),
+            c.contains(
+                "*/5 * * * * '/opt/my bin/grokmon' --config '/etc/100\\%.toml' check --quiet\n"
+            ),
             "{c}"
         );
-        assert!(c.contains("17 3 * * * '/opt/my bin/grokmon' --config"), "{c}");
+        assert!(
+            c.contains("17 3 * * * '/opt/my bin/grokmon' --config"),
+            "{c}"
+        );
         assert_eq!(cron_quote("it's"), r"'it'\''s'");
     }
 
@@ -890,23 +913,113 @@ mod tests {
     #[test]
     fn verify_table() {
         assert_eq!(verify_findings(&good(), Some(CONTROLLERS)), vec![]);
-        type Case = (&'static str, &'static str, Option<&'static str>, &'static str, &'static str);
+        type Case = (
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+            &'static str,
+            &'static str,
+        );
         let cases: &[Case] = &[
             // (property, value, controllers, setting flagged, text in the problem)
-            ("StartLimitIntervalUSec", "10s", Some(CONTROLLERS), "StartLimitIntervalSec", "under [Service] is silently ignored"),
-            ("StartLimitIntervalUSec", "1min", Some(CONTROLLERS), "StartLimitIntervalSec", "expected 600s"),
-            ("StartLimitBurst", "10", Some(CONTROLLERS), "StartLimitBurst", "expected 5"),
-            ("Restart", "always", Some(CONTROLLERS), "Restart", "restart loop"),
-            ("Restart", "no", Some(CONTROLLERS), "Restart", "leaves the service down"),
-            ("RestartPreventExitStatus", "", Some(CONTROLLERS), "RestartPreventExitStatus", "78"),
-            ("TimeoutStopUSec", "5s", Some(CONTROLLERS), "TimeoutStopSec", "kills the service"),
-            ("TimeoutStopUSec", "infinity", Some(CONTROLLERS), "TimeoutStopSec", "infinity"),
-            ("MemoryMax", "infinity", Some(CONTROLLERS), "MemoryMax", "not set"),
-            ("MemoryMax", "524288000", Some("cpuset cpu io pids\n"), "MemoryMax", "memory cgroup controller is not enabled"),
-            ("MemoryMax", "524288000", None, "MemoryMax", "cannot read cgroup.controllers"),
-            ("CPUQuotaPerSecUSec", "infinity", Some(CONTROLLERS), "CPUQuota", "not set"),
-            ("CPUQuotaPerSecUSec", "2s", Some("memory pids"), "CPUQuota", "cpu cgroup controller"),
-            ("WatchdogUSec", "0", Some(CONTROLLERS), "WatchdogSec", "hung"),
+            (
+                "StartLimitIntervalUSec",
+                "10s",
+                Some(CONTROLLERS),
+                "StartLimitIntervalSec",
+                "under [Service] is silently ignored",
+            ),
+            (
+                "StartLimitIntervalUSec",
+                "1min",
+                Some(CONTROLLERS),
+                "StartLimitIntervalSec",
+                "expected 600s",
+            ),
+            (
+                "StartLimitBurst",
+                "10",
+                Some(CONTROLLERS),
+                "StartLimitBurst",
+                "expected 5",
+            ),
+            (
+                "Restart",
+                "always",
+                Some(CONTROLLERS),
+                "Restart",
+                "restart loop",
+            ),
+            (
+                "Restart",
+                "no",
+                Some(CONTROLLERS),
+                "Restart",
+                "leaves the service down",
+            ),
+            (
+                "RestartPreventExitStatus",
+                "",
+                Some(CONTROLLERS),
+                "RestartPreventExitStatus",
+                "78",
+            ),
+            (
+                "TimeoutStopUSec",
+                "5s",
+                Some(CONTROLLERS),
+                "TimeoutStopSec",
+                "kills the service",
+            ),
+            (
+                "TimeoutStopUSec",
+                "infinity",
+                Some(CONTROLLERS),
+                "TimeoutStopSec",
+                "infinity",
+            ),
+            (
+                "MemoryMax",
+                "infinity",
+                Some(CONTROLLERS),
+                "MemoryMax",
+                "not set",
+            ),
+            (
+                "MemoryMax",
+                "524288000",
+                Some("cpuset cpu io pids\n"),
+                "MemoryMax",
+                "memory cgroup controller is not enabled",
+            ),
+            (
+                "MemoryMax",
+                "524288000",
+                None,
+                "MemoryMax",
+                "cannot read cgroup.controllers",
+            ),
+            (
+                "CPUQuotaPerSecUSec",
+                "infinity",
+                Some(CONTROLLERS),
+                "CPUQuota",
+                "not set",
+            ),
+            (
+                "CPUQuotaPerSecUSec",
+                "2s",
+                Some("memory pids"),
+                "CPUQuota",
+                "cpu cgroup controller",
+            ),
+            (
+                "WatchdogUSec",
+                "0",
+                Some(CONTROLLERS),
+                "WatchdogSec",
+                "hung",
+            ),
         ];
         for (prop, value, controllers, setting, needle) in cases {
             let mut p = good();
@@ -933,7 +1046,11 @@ mod tests {
             Some("cpu memory\n")
         );
         std::fs::create_dir_all(d.path().join("a.slice/x.service")).unwrap();
-        std::fs::write(d.path().join("a.slice/x.service/cgroup.controllers"), "pids\n").unwrap();
+        std::fs::write(
+            d.path().join("a.slice/x.service/cgroup.controllers"),
+            "pids\n",
+        )
+        .unwrap();
         assert_eq!(
             read_controllers(d.path(), "/a.slice/x.service").as_deref(),
             Some("pids\n")
