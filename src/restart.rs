@@ -487,7 +487,8 @@ mod tests {
     #[test]
     fn caller_guards() {
         // (under systemd, terminal, --yes, --reason) -> allowed, text of the refusal
-        let cases: &[(bool, bool, bool, Option<&str>, Option<&str>)] = &[
+        type Case<'a> = (bool, bool, bool, Option<&'a str>, Option<&'a str>);
+        let cases: &[Case] = &[
             (false, true, false, None, None),
             (false, true, true, None, None),
             (false, false, true, Some("stuck sensor"), None),
