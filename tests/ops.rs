@@ -469,6 +469,67 @@ fn restart_that_does_not_come_back_is_crit() {
     );
 }
 
+/// Runs `grokmon ARGS` on a pseudo-terminal (util-linux `script`), typing
+/// `input`; `None` when `script` is not available.
+fn run_on_terminal(env: &TestEnv, args: &str, input: &str) -> Option<Out> {
+    if !Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("note: util-linux script not found; terminal test skipped");
+        return None;
+    }
+    let base = env.cmd(&[]);
+    let mut c = Command::new("script");
+    c.env_clear()
+        .args(["-qec", &format!("{BIN} {args}"), "/dev/null"])
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in base.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    let mut child = c.spawn().expect("run script");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    Some(Out::of(&[args], o))
+}
+
+#[test]
+fn restart_at_a_terminal_asks_for_the_unit_name() {
+    let server = healthy_server();
+    let env = restart_env(&server, "2s");
+    fake_service(&env, ACTIVE, "active");
+    // A wrong answer restarts nothing.
+    let Some(o) = run_on_terminal(&env, "restart", "testing\ny\n") else {
+        return;
+    };
+    o.code(1)
+        .stdout_has("type \"grokmon\" to restart grokmon.service")
+        .stdout_has("not confirmed; nothing was restarted");
+    assert_eq!(restarts(&env), 0);
+    assert!(env.alert_lines().is_empty());
+    // The unit's name confirms; the reason typed is recorded.
+    let o = run_on_terminal(&env, "restart", "sensor stuck\ngrokmon\n").unwrap();
+    o.code(0).stdout_has("active and healthy after");
+    assert_eq!(restarts(&env), 1);
+    let last = env.alert_lines().pop().unwrap();
+    assert!(
+        last.contains("restarted by alice: \"sensor stuck\""),
+        "{last}"
+    );
+}
+
 // ---- man pages, completions, packaging, example config ----------------------
 
 #[test]
