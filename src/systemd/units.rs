@@ -377,6 +377,12 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
             dir.display()
         ))?;
     }
+    let exe = target.exe.to_string_lossy();
+    if exe.contains("/target/debug/") || exe.contains("/target/release/") {
+        say(format!(
+            "note: the units will run {exe}, a build directory; install the binary first (`cargo install --path .` or the .deb) and run `grokmon units install` from there"
+        ))?;
+    }
     if ctx.config.service.scope != scope {
         say(format!(
             "note: the config's service.scope is {:?}: check and restart ask that manager about {}; set [service] scope = {:?} to match",
