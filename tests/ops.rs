@@ -166,6 +166,26 @@ fn units_install_dry_run_touches_nothing() {
 }
 
 #[test]
+fn units_install_system_dry_run_names_the_system_paths() {
+    let env = TestEnv::new();
+    fake_manager(&env, "257 (257.9-1)");
+    env.run(&["units", "install", "--system", "--dry-run"])
+        .code(0)
+        .stdout_has("would write /etc/systemd/system/grokmon.service\n")
+        .stdout_has("would write /etc/systemd/system/grokmon.service.d/restart-steps.conf")
+        .stdout_has("would run: systemctl daemon-reload\n")
+        .stdout_has("would run: systemctl enable --now grokmon-check.timer grokmon-backup.timer")
+        // The config still says scope = user: say so.
+        .stdout_has("service.scope is \"user\"");
+    assert_eq!(env.systemctl_calls(), vec!["--version"]);
+    env.write_config("[service]\nscope = \"system\"\n");
+    env.run(&["units", "print", "grokmon.service"])
+        .code(0)
+        .stdout_has("WantedBy=multi-user.target")
+        .stdout_has("ProtectSystem=full");
+}
+
+#[test]
 fn units_install_writes_reloads_and_enables_the_timers() {
     let env = TestEnv::new();
     fake_manager(&env, "255 (255.4-1)");
