@@ -209,7 +209,7 @@ fn review(
             None => "never".into(),
         }
     );
-    let (observations, _) = crate::check::run_probes(cfg, now, &ctx.proc_root, st);
+    let (observations, _) = crate::check::run_probes(cfg, now, &ctx.roots, st);
     let report = crate::check::Report {
         checked_at: now,
         observations,

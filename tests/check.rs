@@ -30,11 +30,28 @@ fn fake_proc(env: &TestEnv, busy: u64) -> String {
     root.display().to_string()
 }
 
+/// The protections of the shipped unit, in force (what `units verify` wants).
+const PROTECTED: &str = "StartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n";
+
+/// A fixture cgroup tree with the memory and cpu controllers enabled.
+fn fake_cgroup(env: &TestEnv) -> String {
+    let root = env.path("cgroup");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("cgroup.controllers"),
+        "cpuset cpu io memory pids\n",
+    )
+    .unwrap();
+    root.display().to_string()
+}
+
 /// An environment whose API, database, backups and service are all fine.
 fn healthy_env(server: &Server) -> TestEnv {
     let mut env = TestEnv::new();
     let proc = fake_proc(&env, 1000);
     env.set_env("GROKMON_PROC_ROOT", &proc);
+    let cg = fake_cgroup(&env);
+    env.set_env("GROKMON_CGROUP_ROOT", &cg);
     env.write_config(&format!(
         "[check.api]\nurl = \"{}\"\ntimeout = \"2s\"\n",
         server.url("/api/health")
@@ -45,7 +62,9 @@ fn healthy_env(server: &Server) -> TestEnv {
         .format("grokmon-%Y%m%dT%H%M%SZ.db.zst")
         .to_string();
     std::fs::write(env.backups().join(name), b"x").unwrap();
-    env.fake_systemctl_show("LoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1\nNRestarts=0\nMainPID=42\n");
+    env.fake_systemctl_show(&format!(
+        "LoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1\nNRestarts=0\nMainPID=42\n{PROTECTED}"
+    ));
     env
 }
 
@@ -233,7 +252,9 @@ fn edge_serving_while_origin_is_down_is_a_warning() {
 fn api_failures_while_the_service_starts_are_not_alerts() {
     let server = Server::start(|_| Response::text(502, b""));
     let env = healthy_env(&server);
-    env.fake_systemctl_show("ActiveState=activating\nSubState=start\nNRestarts=0\n");
+    env.fake_systemctl_show(&format!(
+        "ActiveState=activating\nSubState=start\nNRestarts=0\n{PROTECTED}"
+    ));
     for _ in 0..3 {
         let out = env.run(&["check", "--format", "json"]);
         let v = out.json();
@@ -276,7 +297,7 @@ fn restart_loop_is_detected_from_nrestarts_deltas() {
     let env = healthy_env(&server);
     for n in [0, 2, 5, 8] {
         env.fake_systemctl_show(&format!(
-            "ActiveState=active\nSubState=running\nActiveEnterTimestamp=@1\nNRestarts={n}\n"
+            "ActiveState=active\nSubState=running\nActiveEnterTimestamp=@1\nNRestarts={n}\n{PROTECTED}"
         ));
         env.run(&["check"]);
     }
@@ -623,4 +644,40 @@ fn stale_backup_and_missing_database() {
     let b = probe(&v, "backups");
     assert_eq!(b["status"], "warn", "{b}");
     assert!(b["message"].as_str().unwrap().contains("1d 6h old"), "{b}");
+}
+
+#[test]
+fn protections_not_in_force_are_a_service_warning() {
+    let server = healthy_server();
+    let env = healthy_env(&server);
+    // StartLimitIntervalSec under [Service] is ignored: systemd keeps its 10 s
+    // default. And the memory controller is off (many Raspberry Pi kernels).
+    let props = PROTECTED.replace("StartLimitIntervalUSec=10min", "StartLimitIntervalUSec=10s");
+    env.fake_systemctl_show(&format!(
+        "LoadState=loaded\nActiveState=active\nSubState=running\nActiveEnterTimestamp=@1\nNRestarts=0\n{props}"
+    ));
+    std::fs::write(
+        env.path("cgroup/cgroup.controllers"),
+        "cpuset cpu io pids\n",
+    )
+    .unwrap();
+    let out = env.run(&["check", "--format", "json"]);
+    out.code(1);
+    let v = out.json();
+    let svc = probe(&v, "service");
+    assert_eq!(svc["status"], "warn", "{svc}");
+    let msg = svc["message"].as_str().unwrap();
+    assert!(msg.contains("2 protection(s) not in force"), "{msg}");
+    assert!(
+        msg.contains("StartLimitIntervalSec") && msg.contains("MemoryMax"),
+        "{msg}"
+    );
+    assert!(msg.contains("grokmon units verify"), "{msg}");
+    // Only one systemctl call per check: state and protections share the `show`.
+    assert_eq!(
+        env.systemctl_calls().len(),
+        1,
+        "{:?}",
+        env.systemctl_calls()
+    );
 }

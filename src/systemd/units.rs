@@ -707,9 +707,10 @@ fn verify(ctx: &Ctx) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot verify {unit}"))),
     };
-    // Hidden, for tests: a fixture tree instead of /sys/fs/cgroup.
-    let root = env_path("GROKMON_CGROUP_ROOT").unwrap_or_else(|| "/sys/fs/cgroup".into());
-    let controllers = read_controllers(&root, props.get("ControlGroup").map_or("", |s| s));
+    let controllers = read_controllers(
+        &ctx.roots.cgroup,
+        props.get("ControlGroup").map_or("", |s| s),
+    );
     let findings = verify_findings(&props, controllers.as_deref());
     let mut out = format!(
         "{unit} ({}{})\n",
