@@ -624,7 +624,7 @@ fn restore_refuses_while_the_service_is_active_unless_forced() {
     env.fake_systemctl_no_bus();
     env.run(&["backup", "restore", &backup, "--yes"])
         .code(0)
-        .stderr_has("no systemd to ask");
+        .stderr_has("cannot tell whether grokmon.service is running");
 }
 
 #[test]
@@ -652,4 +652,52 @@ fn restore_of_a_damaged_backup_changes_nothing() {
             .all(|n| !n.starts_with(TMP_PREFIX) && !n.contains("pre-restore")),
         "{names:?}"
     );
+}
+
+#[test]
+fn backup_of_a_rollback_journal_database_under_a_busy_writer_completes() {
+    let env = TestEnv::new();
+    // ~12 MB: several steps, so the writer gets in between them.
+    let c = make_db(&env, 6000, 2000);
+    c.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+        .unwrap();
+    drop(c);
+    let stop = Arc::new(AtomicBool::new(false));
+    let last_committed = Arc::new(AtomicI64::new(0));
+    let writer = {
+        let (stop, last) = (stop.clone(), last_committed.clone());
+        let db = env.database();
+        std::thread::spawn(move || {
+            let c = Connection::open(db).unwrap();
+            c.busy_timeout(Duration::from_secs(60)).unwrap();
+            while !stop.load(Ordering::SeqCst) {
+                c.execute("INSERT INTO decisions (what) VALUES ('w')", [])
+                    .unwrap();
+                last.store(c.last_insert_rowid(), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    assert!(wait_until(Duration::from_secs(10), || {
+        last_committed.load(Ordering::SeqCst) > 10
+    }));
+    let before = last_committed.load(Ordering::SeqCst);
+    let out = env.run(&["backup"]);
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    out.code(0);
+    let f = finals(&env);
+    let b = open_backup(&f[0], &env.path("copy.db"));
+    assert_eq!(integrity(&b), "ok");
+    assert_eq!(count(&b, "readings"), 6000);
+    let (n, max): (i64, i64) = b
+        .query_row("SELECT count(*), max(id) FROM decisions", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(
+        max >= before,
+        "copy ends at {max}, {before} were committed before"
+    );
+    assert_eq!(n, max, "one consistent snapshot");
 }

@@ -43,6 +43,15 @@ pub fn detect(path: &Path) -> io::Result<Option<Compression>> {
     })
 }
 
+/// The compression's name, as in the configuration.
+pub fn name(c: Compression) -> &'static str {
+    match c {
+        Compression::Zstd => "zstd",
+        Compression::Gzip => "gzip",
+        Compression::None => "none",
+    }
+}
+
 /// A reader of the uncompressed database inside a backup file.
 pub fn open_reader(path: &Path, c: Compression) -> io::Result<Box<dyn Read>> {
     let f = BufReader::with_capacity(BUF, File::open(path)?);

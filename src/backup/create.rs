@@ -317,7 +317,7 @@ fn copy_online(src_path: &Path, dst_path: &Path, bar: &mut Bar) -> anyhow::Resul
                             BUSY_LIMIT.as_secs()
                         );
                     }
-                    std::thread::sleep(PAUSE * 10);
+                    std::thread::sleep(PAUSE * 2);
                     continue;
                 }
                 // StepResult is non-exhaustive.

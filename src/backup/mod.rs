@@ -349,7 +349,7 @@ fn list(ctx: &Ctx, json: bool) -> anyhow::Result<u8> {
                     "path": b.path.display().to_string(),
                     "time": b.time.to_rfc3339_opts(SecondsFormat::Secs, true),
                     "age_seconds": age.map(|a| a.as_secs()),
-                    "compression": format!("{:?}", b.compression).to_lowercase(),
+                    "compression": archive::name(b.compression),
                     "size_bytes": size,
                     "database_bytes": db,
                     "ratio": db.filter(|_| *size > 0).map(|d| round2(d as f64 / *size as f64)),
@@ -404,14 +404,14 @@ fn verify(ctx: &Ctx, file: Option<&Path>) -> anyhow::Result<u8> {
     drop(out);
     drop(tmp);
     let mut text = format!(
-        "ok: {} ({:?}, database {}): integrity ok\n",
+        "ok: {} ({}, database {}): integrity ok\n",
         display_name(&file),
-        v.compression,
+        match v.compression {
+            Compression::None => "uncompressed",
+            c => archive::name(c),
+        },
         human_bytes(v.db_bytes)
-    )
-    .replace("(Zstd", "(zstd")
-    .replace("(Gzip", "(gzip")
-    .replace("(None", "(uncompressed");
+    );
     let width = v
         .tables
         .iter()

@@ -58,13 +58,17 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
                     anyhow::bail!(
                         "{unit} is {state} and uses {}: stop it first (systemctl{} stop {unit}), or pass --force",
                         target.display(),
-                        if cfg.service.scope == crate::config::Scope::User { " --user" } else { "" }
+                        if cfg.service.scope == crate::config::Scope::User {
+                            " --user"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
             Ok(_) => {}
             Err(SystemctlError::Unavailable(why)) => notes.push(format!(
-                "note: no systemd to ask whether {unit} is running ({why}); make sure nothing uses {}",
+                "note: {why}; cannot tell whether {unit} is running: make sure nothing uses {}",
                 target.display()
             )),
             Err(e) if o.force => notes.push(format!(
