@@ -532,7 +532,12 @@ fn restore_round_trip_keeps_the_replaced_database() {
         .code(1)
         .stderr_has("pass --yes");
 
+    // A temporary of a killed restore (its process is gone) is cleaned up.
+    let dir = env.database().parent().unwrap().to_path_buf();
+    let stale = dir.join(".grokmon-tmp-restore-999999999.db");
+    std::fs::write(&stale, b"half").unwrap();
     let out = env.run(&["backup", "restore", &name, "--yes"]);
+    assert!(!stale.exists(), "stale restore temporary removed");
     out.code(0)
         .stdout_has("restored ")
         .stdout_has("pre-restore-");
@@ -547,7 +552,6 @@ fn restore_round_trip_keeps_the_replaced_database() {
     assert_eq!(count(&db, "readings"), 100);
     drop(db);
     assert_eq!(mode(&env.database()), 0o600);
-    let dir = env.database().parent().unwrap().to_path_buf();
     let pre: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

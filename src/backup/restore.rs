@@ -94,6 +94,7 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
             .create(&dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
+    clean_stale_restores(&dir, &ctx.proc_root);
     let (tmp, mut out) =
         TempFile::create(dir.join(format!("{TMP_PREFIX}restore-{}.db", std::process::id())))?;
     let v = verify_into(&file, &tmp, &mut out)?;
@@ -184,6 +185,31 @@ fn keep_previous(target: &Path, pre: &Path) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(side(target, "-shm"));
     Ok(())
+}
+
+/// Removes temporaries of restores that were killed: `.grokmon-tmp-restore-PID.db`
+/// (and its SQLite side files) whose process no longer exists. Best effort.
+fn clean_stale_restores(dir: &Path, proc_root: &Path) {
+    let prefix = format!("{TMP_PREFIX}restore-");
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split_once(".db")
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = proc_root.join(pid.to_string()).exists();
+        if !alive && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Asks on the terminal; only `y` or `yes` proceed.
