@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
             .create(&dir)
             .with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
-    clean_stale_restores(&dir, &ctx.proc_root);
+    clean_stale_restores(&dir, &ctx.roots.proc);
     let (tmp, mut out) =
         TempFile::create(dir.join(format!("{TMP_PREFIX}restore-{}.db", std::process::id())))?;
     let v = verify_into(&file, &tmp, &mut out)?;
