@@ -189,7 +189,10 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 /// The wait before a retry: the backoff step, or the server's `Retry-After`
 /// when it gives one, never beyond `cap`.
 pub fn retry_wait(step: Duration, retry_after: Option<Duration>, cap: Duration) -> Duration {
-    retry_after.unwrap_or(step).min(cap)
+    retry_after
+        .unwrap_or(step)
+        .min(cap)
+        .max(super::backoff::MIN_STEP)
 }
 
 /// The JSON inside an answer: the whole text, or a fenced block.
@@ -478,13 +481,15 @@ pub struct Policy {
 
 impl Policy {
     pub fn new(ai: &Ai) -> Policy {
+        // A zero interval would hammer the API; one second is the floor.
+        let interval = ai.interval.max(Duration::from_secs(1));
         Policy {
             model: ai.model.clone(),
-            interval: ai.interval,
+            interval,
             timeout: ai.timeout,
             steps: ai.backoff.0.clone(),
             dry_run: ai.dry_run,
-            first: ai.interval.min(Duration::from_secs(60)),
+            first: interval.min(Duration::from_secs(60)),
         }
     }
 }

@@ -12,14 +12,18 @@ use std::time::Duration;
 /// The largest share of a retry step added as jitter.
 pub const JITTER: f64 = 0.1;
 
+/// The shortest retry step: a `"0s"` in the configuration must not turn a
+/// failing loop into a busy one.
+pub const MIN_STEP: Duration = Duration::from_millis(10);
+
 /// Delay before the retry that follows `failures` consecutive failures
 /// (`failures >= 1`), with `jitter` in `[0, 1)` scaling the random extra.
 pub fn retry_delay(steps: &[Duration], failures: u32, jitter: f64) -> Duration {
     let Some(last) = steps.len().checked_sub(1) else {
-        return Duration::ZERO;
+        return MIN_STEP;
     };
     let i = (failures.max(1) as usize - 1).min(last);
-    let step = steps[i];
+    let step = steps[i].max(MIN_STEP);
     step + step.mul_f64(jitter.clamp(0.0, 1.0) * JITTER)
 }
 
@@ -70,7 +74,8 @@ mod tests {
 
     #[test]
     fn degenerate_inputs() {
-        assert_eq!(retry_delay(&[], 3, 0.0), Duration::ZERO);
+        assert_eq!(retry_delay(&[], 3, 0.0), MIN_STEP);
+        assert_eq!(retry_delay(&[Duration::ZERO], 1, 0.0), MIN_STEP);
         assert_eq!(retry_delay(&[s(5)], 0, 0.0), s(5));
         assert_eq!(longest(&[s(5), s(30), s(20)]), s(30));
     }
