@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use super::actions::{ActionRecord, Allowlist};
 use super::hub::{Hub, Record, lock};
 use super::shutdown::Shutdown;
+use super::supervisor::human;
 use crate::alerts::{Level, sanitize};
 use crate::config::{Ai, ConfigError};
 
@@ -491,14 +492,6 @@ impl Policy {
             dry_run: ai.dry_run,
             first: interval.min(Duration::from_secs(60)),
         }
-    }
-}
-
-fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        crate::probe::human_duration(d)
     }
 }
 

@@ -93,6 +93,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("database task failed: {0}")]
+    Task(String),
     #[error("database {path}: {source}")]
     Sql {
         path: PathBuf,
@@ -384,10 +386,7 @@ async fn step(
             let path = cfg.path.clone();
             let s = tokio::task::spawn_blocking(move || Store::open(&path))
                 .await
-                .map_err(|e| StoreError::Dir {
-                    path: cfg.path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })??;
+                .map_err(|e| StoreError::Task(e.to_string()))??;
             lock(&hub.store).open = true;
             s
         }
@@ -416,10 +415,7 @@ async fn step(
         (s, batch, res, pruned)
     })
     .await
-    .map_err(|e| StoreError::Dir {
-        path: cfg.path.clone(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    .map_err(|e| StoreError::Task(e.to_string()))?;
     *store = Some(s);
     match pruned {
         Some(Ok(n)) => {

@@ -54,7 +54,8 @@ impl Policy {
     }
 }
 
-fn human(d: Duration) -> String {
+/// A duration for log lines: `250ms`, `30s`, `2m`.
+pub fn human(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else {
