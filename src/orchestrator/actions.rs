@@ -132,6 +132,8 @@ impl Allowlist {
             return rec;
         }
         lock(&self.last_run).insert(name.to_string(), now);
+        // A long action is progress, not a hang: tell the watchdog.
+        hub.progress("ai", action.timeout + Duration::from_secs(60));
         let started = Instant::now();
         let res = tokio::time::timeout(action.timeout, run_argv(&action.command, hub)).await;
         rec.duration_ms = started.elapsed().as_millis() as u64;
