@@ -536,3 +536,50 @@ fn a_missing_key_is_a_config_error_that_names_the_variable() {
     );
     env.run(&["run"]).code(78).stderr_has("GROKMON_ABSENT_KEY");
 }
+
+#[test]
+fn a_server_without_json_mode_is_asked_again_without_it_and_the_key_file_works() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|req| {
+        if String::from_utf8_lossy(&req.body).contains("response_format") {
+            Response::json(400, r#"{"error":"unknown field response_format"}"#)
+        } else {
+            completion(&decision(&[]))
+        }
+    });
+    // The key from a file in $CREDENTIALS_DIRECTORY (systemd's LoadCredential=).
+    let creds = env.path("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("xai"), format!("{SENTINEL}\n")).unwrap();
+    env.set_env("CREDENTIALS_DIRECTORY", creds.to_str().unwrap());
+    ai_config(&mut env, port, &server, &[], "");
+    let text = read(&env.config_path()).replace(
+        "api_key_env = \"GROKMON_TEST_KEY\"",
+        "api_key_file = \"xai\"",
+    );
+    std::fs::write(env.config_path(), text).unwrap();
+    let mut run = Running::start(&env, port);
+    assert!(
+        wait_until(WAIT, || metric(&run, "grokmon_ai_decisions_total ")
+            .is_some_and(|d| d >= 2.0)),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    let reqs = server.requests();
+    let with_mode = reqs
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("response_format"))
+        .count();
+    // Asked once with JSON mode, then never again.
+    assert_eq!(with_mode, 1, "{} requests", reqs.len());
+    assert!(reqs.iter().all(|r| r.headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("authorization") && *v == format!("Bearer {SENTINEL}")
+    })));
+    assert!(
+        !run.stderr().contains("AI decision failed"),
+        "{}",
+        run.stderr()
+    );
+}
