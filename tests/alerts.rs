@@ -1,1 +1,386 @@
-//! Integration tests for the `alerts` area.
+//! Integration tests for the `alerts` area: `alerts tail`, `alerts ack`,
+//! notifications and `status`.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use grokmon::alerts::{AlertLog, Event, Level};
+
+use crate::util::*;
+
+fn ago(secs: i64) -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::seconds(secs)
+}
+
+fn line(t: DateTime<Utc>, level: Level, source: &str, msg: &str) -> String {
+    Event::new(t, level, source, msg).to_line() + "\n"
+}
+
+fn write_log(env: &TestEnv, text: &str) {
+    std::fs::write(env.alerts_log(), text).unwrap();
+}
+
+fn rotated(env: &TestEnv, n: u32) -> std::path::PathBuf {
+    AlertLog::new(env.alerts_log(), 1 << 20, 5).rotated(n)
+}
+
+fn stdout_lines(o: &Out) -> Vec<&str> {
+    o.stdout.lines().collect()
+}
+
+#[test]
+fn tail_of_a_missing_log_is_no_alerts_yet() {
+    let env = TestEnv::new();
+    let o = env.run(&["alerts", "tail"]);
+    o.code(0).stderr_has("no alerts yet");
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+}
+
+#[test]
+fn tail_shows_the_last_n_across_rotated_files() {
+    let env = TestEnv::new();
+    let mut older = String::new();
+    for i in 0..30 {
+        older.push_str(&line(
+            ago(3000 - i),
+            Level::Warn,
+            "api",
+            &format!("old {i}"),
+        ));
+    }
+    std::fs::write(rotated(&env, 1), older).unwrap();
+    write_log(
+        &env,
+        &(line(ago(100), Level::Crit, "disk", "new 0")
+            + &line(ago(50), Level::Ok, "disk", "new 1")),
+    );
+    let o = env.run(&["alerts", "tail"]);
+    o.code(0);
+    let lines = stdout_lines(&o);
+    assert_eq!(lines.len(), 20, "{}", o.stdout);
+    assert!(lines[0].ends_with("api: old 12"), "{}", lines[0]);
+    assert!(lines[19].ends_with("disk: new 1"));
+    let o = env.run(&["alerts", "tail", "-n", "3"]);
+    assert_eq!(
+        stdout_lines(&o)
+            .iter()
+            .map(|l| l.rsplit(": ").next().unwrap())
+            .collect::<Vec<_>>(),
+        ["old 29", "new 0", "new 1"]
+    );
+    let o = env.run(&["alerts", "tail", "-n", "0"]);
+    o.code(0);
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn tail_filters_by_level_and_source() {
+    let env = TestEnv::new();
+    write_log(
+        &env,
+        &[
+            line(ago(40), Level::Info, "restart", "restarted by alice"),
+            line(ago(30), Level::Warn, "sensor.temp", "read failed"),
+            line(ago(20), Level::Crit, "api", "unreachable"),
+            line(ago(10), Level::Ok, "api", "recovered"),
+        ]
+        .concat(),
+    );
+    let o = env.run(&["alerts", "tail", "--level", "warn"]);
+    assert_eq!(stdout_lines(&o).len(), 2, "{}", o.stdout);
+    let o = env.run(&["alerts", "tail", "--level", "crit"]);
+    o.stdout_has("CRIT api: unreachable");
+    assert_eq!(stdout_lines(&o).len(), 1);
+    let o = env.run(&["alerts", "tail", "--source", "api"]);
+    assert_eq!(stdout_lines(&o).len(), 2);
+    let o = env.run(&["alerts", "tail", "--source", "sensor"]);
+    o.stdout_has("sensor.temp: read failed");
+    assert_eq!(stdout_lines(&o).len(), 1);
+    let o = env.run(&["alerts", "tail", "--source", "restart", "--level", "warn"]);
+    o.code(0);
+    assert!(o.stdout.is_empty());
+    env.run(&["alerts", "tail", "--level", "bogus"]).code(2);
+}
+
+#[test]
+fn tail_since_a_duration_or_a_time_spans_rotated_files() {
+    let env = TestEnv::new();
+    std::fs::write(
+        rotated(&env, 1),
+        line(ago(3 * 3600), Level::Warn, "api", "three hours")
+            + &line(ago(5400), Level::Warn, "api", "ninety minutes"),
+    )
+    .unwrap();
+    write_log(
+        &env,
+        &(line(ago(1800), Level::Warn, "api", "half an hour")
+            + "a hand-edited line\n"
+            + &line(ago(60), Level::Crit, "api", "a minute")),
+    );
+    let o = env.run(&["alerts", "tail", "--since", "1h"]);
+    o.code(0);
+    assert_eq!(stdout_lines(&o).len(), 2, "{}", o.stdout);
+    o.stdout_has("half an hour").stdout_has("a minute");
+    let o = env.run(&["alerts", "tail", "--since", "2h"]);
+    assert_eq!(stdout_lines(&o).len(), 3, "{}", o.stdout);
+    o.stdout_has("ninety minutes");
+    let t = ago(2 * 3600).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let o = env.run(&["alerts", "tail", "--since", &t, "-n", "1"]);
+    assert_eq!(
+        stdout_lines(&o),
+        [line(ago(60), Level::Crit, "api", "a minute").trim_end()]
+            .map(|s| s.split_once(' ').unwrap().1)
+            .iter()
+            .map(|_| stdout_lines(&o)[0])
+            .collect::<Vec<_>>()
+    );
+    assert!(stdout_lines(&o)[0].ends_with("api: a minute"));
+}
+
+#[test]
+fn tail_since_in_the_future_or_unparsable_is_a_usage_error() {
+    let env = TestEnv::new();
+    write_log(&env, &line(ago(60), Level::Crit, "api", "x"));
+    env.run(&["alerts", "tail", "--since", "2999-01-01T00:00:00Z"])
+        .code(2)
+        .stderr_has("in the future");
+    env.run(&["alerts", "tail", "--since", "last tuesday"])
+        .code(2)
+        .stderr_has("not a duration");
+}
+
+#[test]
+fn tail_shows_foreign_lines_marked_and_never_crashes() {
+    let env = TestEnv::new();
+    let mut bytes = line(ago(90), Level::Warn, "api", "before").into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe\x00binary \x1b[2J garbage\n");
+    bytes.extend(std::iter::repeat_n(b'z', 1 << 20));
+    bytes.push(b'\n');
+    bytes.extend_from_slice(line(ago(10), Level::Crit, "api", "after").as_bytes());
+    std::fs::write(env.alerts_log(), &bytes).unwrap();
+    let o = env.run(&["alerts", "tail"]);
+    o.code(0);
+    let lines = stdout_lines(&o);
+    assert_eq!(lines.len(), 4, "{}", o.stdout);
+    assert!(lines[1].starts_with("[unparsed] "), "{}", lines[1]);
+    assert!(lines[1].contains("\\x1b[2J"), "{}", lines[1]);
+    assert!(
+        !o.stdout.contains('\x1b'),
+        "escape codes reached the output"
+    );
+    assert!(lines[2].starts_with("[unparsed] zzz") && lines[2].ends_with("[cut]"));
+    assert!(lines[2].len() < 10_000);
+    // Filters select events only; --json marks foreign lines.
+    let o = env.run(&["alerts", "tail", "--level", "warn"]);
+    assert_eq!(stdout_lines(&o).len(), 2, "{}", o.stdout);
+    let o = env.run(&["alerts", "tail", "--json"]);
+    let v: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(v[1]["unparsed"], true);
+    assert_eq!(v[1]["ts"], serde_json::Value::Null);
+    assert_eq!(v[3]["message"], "after");
+}
+
+#[test]
+fn tail_json_round_trips_every_line_the_writer_can_produce() {
+    let env = TestEnv::new();
+    let log = AlertLog::new(env.alerts_log(), 1 << 20, 5);
+    let hostile = [
+        "body\n2026-11-28T00:00:00Z OK   api: all good",
+        "\x1b[2J\x1b[31mred\x07",
+        "cr\roverwrite",
+        "tab\tand \\n literal backslash-n",
+        "nel\u{85}csi\u{9b}ls\u{2028}ps\u{2029}",
+        "bidi \u{202E}gnp.exe zero\u{200B}width bom \u{FEFF}",
+        "del\x7f and nul\0",
+        "\\x41 \\u{41} look like escapes",
+        "ünïcødé 温度 °C stays",
+        "trailing backslash \\",
+        "",
+        "  leading spaces: and a colon",
+    ];
+    let events: Vec<Event> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let lv = [Level::Info, Level::Ok, Level::Warn, Level::Crit][i % 4];
+            Event::new(
+                ago(100 - i as i64),
+                lv,
+                ["api", "sensor.temp", "notify", "x-y_z"][i % 4],
+                *m,
+            )
+        })
+        .collect();
+    log.append(&events).unwrap();
+    let o = env.run(&["alerts", "tail", "--json", "-n", "100"]);
+    o.code(0);
+    assert!(
+        !o.stdout.contains('\x1b')
+            && !o.stdout.contains('\u{9b}')
+            && !o.stdout.contains('\u{202e}')
+    );
+    let got: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), events.len(), "{}", o.stdout);
+    for (g, e) in got.iter().zip(&events) {
+        assert_eq!(g["ts"], e.ts.to_rfc3339_opts(SecondsFormat::Secs, true));
+        assert_eq!(g["level"], e.level.as_str());
+        assert_eq!(g["source"], e.source.as_str());
+        assert_eq!(g["message"], e.message.as_str(), "message of {e:?}");
+    }
+    // The plain output is the log's own lines.
+    let o = env.run(&["alerts", "tail", "-n", "100"]);
+    assert_eq!(o.stdout, read(&env.alerts_log()));
+}
+
+#[test]
+fn ack_then_unreviewed_shows_only_later_events() {
+    let env = TestEnv::new();
+    write_log(
+        &env,
+        &(line(ago(300), Level::Warn, "api", "seen")
+            + &line(ago(200), Level::Crit, "api", "seen too")),
+    );
+    let o = env.run(&["alerts", "tail", "--unreviewed"]);
+    assert_eq!(stdout_lines(&o).len(), 2, "{}", o.stdout);
+    env.run(&["alerts", "ack"])
+        .code(0)
+        .stdout_has("2 alerts marked as reviewed");
+    let o = env.run(&["alerts", "tail", "--unreviewed"]);
+    o.code(0);
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+    // A line written after the ack (its time is later than the mark).
+    let later = Utc::now() + chrono::Duration::seconds(5);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(env.alerts_log())
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, line(later, Level::Crit, "disk", "new").as_bytes())
+        })
+        .unwrap();
+    let o = env.run(&["alerts", "tail", "--unreviewed"]);
+    assert_eq!(stdout_lines(&o).len(), 1, "{}", o.stdout);
+    o.stdout_has("disk: new");
+    env.run(&["alerts", "ack"])
+        .code(0)
+        .stdout_has("no new alerts");
+    // Reviewing never forgets: the mark does not move back.
+    let o = env.run(&["alerts", "tail", "--unreviewed"]);
+    assert_eq!(stdout_lines(&o).len(), 1, "{}", o.stdout);
+}
+
+#[test]
+fn ack_without_a_log_works() {
+    let env = TestEnv::new();
+    env.run(&["alerts", "ack"])
+        .code(0)
+        .stdout_has("no new alerts");
+    assert!(env.state_db().exists());
+}
+
+/// Collects a child's stdout lines on a thread.
+fn collect_lines(child: &mut std::process::Child) -> Arc<Mutex<Vec<String>>> {
+    let out = child.stdout.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines() {
+            let Ok(l) = l else { break };
+            l2.lock().unwrap().push(l);
+        }
+    });
+    lines
+}
+
+#[test]
+fn follow_prints_appended_lines_and_survives_rotation() {
+    let env = TestEnv::new();
+    write_log(&env, &line(ago(60), Level::Warn, "api", "existing"));
+    let mut child = env
+        .cmd(&["alerts", "tail", "-f", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    let has = |s: &str| {
+        let lines = lines.clone();
+        let s = s.to_string();
+        move || lines.lock().unwrap().iter().any(|l| l.ends_with(&s))
+    };
+    let ok = wait_until(Duration::from_secs(10), has("existing"));
+    // The writer's own rotation (tiny max_size) and a rename by hand.
+    let log = AlertLog::new(env.alerts_log(), 400, 3);
+    log.append(&[Event::new(Utc::now(), Level::Crit, "api", "one")])
+        .unwrap();
+    let ok1 = ok && wait_until(Duration::from_secs(10), has("one"));
+    for i in 0..5 {
+        log.append(&[Event::new(
+            Utc::now(),
+            Level::Warn,
+            "disk",
+            format!("rotating {i} {}", "p".repeat(100)),
+        )])
+        .unwrap();
+    }
+    assert!(log.rotated(1).exists(), "the writer did not rotate");
+    let ok2 = ok1
+        && wait_until(
+            Duration::from_secs(10),
+            has(&format!("rotating 4 {}", "p".repeat(100))),
+        );
+    std::fs::rename(env.alerts_log(), env.path("moved.log")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    log.append(&[Event::new(Utc::now(), Level::Ok, "api", "after rename")])
+        .unwrap();
+    let ok3 = ok2 && wait_until(Duration::from_secs(10), has("after rename"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let got = lines.lock().unwrap().clone();
+    assert!(ok && ok1 && ok2 && ok3, "follow missed lines: {got:#?}");
+    // Every line exactly once, in order.
+    let msgs: Vec<&str> = got.iter().map(|l| l.split_once(": ").unwrap().1).collect();
+    assert_eq!(msgs.len(), 8, "{got:#?}");
+    assert_eq!(msgs[0], "existing");
+    assert_eq!(msgs[1], "one");
+    assert_eq!(msgs[7], "after rename");
+}
+
+#[test]
+fn follow_waits_for_a_log_that_does_not_exist_yet() {
+    let env = TestEnv::new();
+    let mut child = env
+        .cmd(&["alerts", "tail", "-f", "--level", "crit"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = collect_lines(&mut child);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = AlertLog::new(env.alerts_log(), 1 << 20, 3);
+    log.append(&[
+        Event::new(Utc::now(), Level::Warn, "api", "filtered out"),
+        Event::new(Utc::now(), Level::Crit, "api", "first crit"),
+    ])
+    .unwrap();
+    let ok = wait_until(Duration::from_secs(10), || {
+        !lines.lock().unwrap().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let got = lines.lock().unwrap().clone();
+    assert!(ok, "nothing followed");
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].ends_with("CRIT api: first crit"), "{got:#?}");
+}
