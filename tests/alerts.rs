@@ -384,3 +384,65 @@ fn follow_waits_for_a_log_that_does_not_exist_yet() {
     assert_eq!(got.len(), 1, "{got:#?}");
     assert!(got[0].ends_with("CRIT api: first crit"), "{got:#?}");
 }
+
+/// Runs check once (creating the state) and returns the disk probe's target and percent.
+fn disk_now(env: &TestEnv) -> (String, f64) {
+    let o = env.run(&["check", "--format", "json"]);
+    let v = o.json();
+    let disk = v["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["probe"] == "disk")
+        .unwrap_or_else(|| panic!("no disk probe: {}", o.stdout))
+        .clone();
+    let used = disk["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "used")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    (disk["target"].as_str().unwrap().to_string(), used)
+}
+
+fn seed_samples(env: &TestEnv, metric: &str, points: &[(DateTime<Utc>, f64)]) {
+    let c = rusqlite::Connection::open(env.state_db()).unwrap();
+    for (t, v) in points {
+        c.execute(
+            "INSERT INTO samples (ts, metric, value) VALUES (?1, ?2, ?3)",
+            rusqlite::params![t.timestamp(), metric, v],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn check_reports_a_disk_filling_within_the_horizon_as_warn() {
+    let env = TestEnv::new();
+    env.write_config("[check]\nprobes = [\"disk\", \"forecast\"]\n");
+    let (mp, used) = disk_now(&env);
+    // Rising 10 points a day for the last 3 days up to today's value.
+    let pts: Vec<_> = (1..=36)
+        .map(|i| (ago(i * 7200), used - 10.0 * (i as f64 * 2.0 / 24.0)))
+        .collect();
+    seed_samples(&env, &format!("disk:{mp}"), &pts);
+    let o = env.run(&["check", "--format", "json"]);
+    let v = o.json();
+    let f = v["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["probe"] == "forecast")
+        .unwrap_or_else(|| panic!("no forecast: {}", o.stdout))
+        .clone();
+    assert_eq!(f["status"], "warn", "{f}");
+    assert_eq!(f["target"], mp.as_str());
+    assert!(f["message"].as_str().unwrap().contains("full in ~"), "{f}");
+    o.code(1);
+    // Switched off like any probe.
+    env.write_config("[check]\nprobes = [\"disk\"]\n");
+    let o = env.run(&["check", "--format", "json"]);
+    assert!(!o.stdout.contains("\"forecast\""), "{}", o.stdout);
+}
