@@ -446,3 +446,204 @@ fn check_reports_a_disk_filling_within_the_horizon_as_warn() {
     let o = env.run(&["check", "--format", "json"]);
     assert!(!o.stdout.contains("\"forecast\""), "{}", o.stdout);
 }
+
+const SENTINEL: &str = "SENTINEL-TOKEN-4242";
+
+/// A config where one check writes a CRIT api line (nothing listens on port 1).
+fn crit_config(env: &TestEnv, notify: &str) {
+    env.write_config(&format!(
+        "[check]\nconfirm_after = 1\nprobes = [\"api\"]\n[check.api]\nurl = \"http://127.0.0.1:1/health\"\ntimeout = \"1s\"\n{notify}"
+    ));
+}
+
+fn webhook(format: &str, url: &str, extra: &str) -> String {
+    format!("[[notify]]\nkind = \"webhook\"\nformat = \"{format}\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+/// Nothing anywhere shows the token: output, errors, the log.
+#[track_caller]
+fn no_sentinel(env: &TestEnv, o: &Out) {
+    assert!(
+        !o.stdout.contains(SENTINEL),
+        "stdout leaks the token:\n{}",
+        o.stdout
+    );
+    assert!(
+        !o.stderr.contains(SENTINEL),
+        "stderr leaks the token:\n{}",
+        o.stderr
+    );
+    let log = read(&env.alerts_log());
+    assert!(!log.contains(SENTINEL), "the log leaks the token:\n{log}");
+}
+
+fn bodies(s: &Server) -> Vec<(String, serde_json::Value)> {
+    s.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| (r.path.clone(), serde_json::from_slice(&r.body).unwrap()))
+        .collect()
+}
+
+#[test]
+fn notify_retries_a_5xx_then_delivers() {
+    let env = TestEnv::new();
+    let hits = Arc::new(Mutex::new(0));
+    let h2 = hits.clone();
+    let server = Server::start(move |_| {
+        let mut n = h2.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            Response::text(500, b"oops")
+        } else {
+            Response::text(200, b"ok")
+        }
+    });
+    let url = server.url(&format!("/hooks/{SENTINEL}"));
+    crit_config(&env, &webhook("json", &url, ""));
+    let o = env.run(&["check"]);
+    o.code(2);
+    let b = bodies(&server);
+    assert_eq!(b.len(), 2, "{b:?}");
+    assert_eq!(b[0], b[1], "a retry sends the same body");
+    assert_eq!(b[1].1["level"], "CRIT");
+    assert_eq!(b[1].1["source"], "api");
+    assert!(b[1].1["message"].as_str().unwrap().contains("unreachable"));
+    let lines = env.alert_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(b[1].1["line"], lines[0].as_str());
+    no_sentinel(&env, &o);
+}
+
+#[test]
+fn notify_that_keeps_failing_is_recorded_as_a_warn_without_the_url() {
+    let env = TestEnv::new();
+    let server = Server::start(|_| Response::text(503, SENTINEL.as_bytes()));
+    let url = server.url(&format!("/hooks/{SENTINEL}?token={SENTINEL}"));
+    crit_config(&env, &webhook("discord", &url, ""));
+    let o = env.run(&["check"]);
+    assert_eq!(server.requests().len(), 3, "bounded retries");
+    let lines = env.alert_lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("CRIT api:"),
+        "the alert line comes first: {lines:#?}"
+    );
+    assert!(
+        lines[1].contains("WARN notify: notify #1 (discord)"),
+        "{lines:#?}"
+    );
+    assert!(lines[1].contains("HTTP 503"), "{lines:#?}");
+    no_sentinel(&env, &o);
+    // A 4xx is not retried: the request itself is wrong.
+    let env = TestEnv::new();
+    let server = Server::start(|_| Response::text(404, b"no such webhook"));
+    crit_config(
+        &env,
+        &webhook("slack", &server.url(&format!("/{SENTINEL}")), ""),
+    );
+    let o = env.run(&["check"]);
+    assert_eq!(server.requests().len(), 1);
+    assert!(env.alert_lines()[1].contains("HTTP 404"));
+    no_sentinel(&env, &o);
+}
+
+#[test]
+fn notify_gives_up_on_a_hang_at_its_timeout() {
+    let env = TestEnv::new();
+    let server = Server::start(|_| Response::text(200, b"late").delay(Duration::from_secs(4)));
+    let url = server.url(&format!("/hooks/{SENTINEL}"));
+    crit_config(&env, &webhook("json", &url, "timeout = \"1s\""));
+    let o = env.run(&["check"]);
+    o.code(2);
+    let lines = env.alert_lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[1].contains("WARN notify:") && lines[1].contains("timed out after 1s"),
+        "{lines:#?}"
+    );
+    no_sentinel(&env, &o);
+}
+
+#[test]
+fn notify_shapes_bodies_per_service_and_honours_min_level() {
+    let env = TestEnv::new();
+    let server = Server::start(|r| {
+        if r.path == "/health" {
+            Response::json(200, r#"{"status":"healthy"}"#)
+        } else {
+            Response::text(200, b"")
+        }
+    });
+    let cfg = [
+        webhook("discord", &server.url(&format!("/discord/{SENTINEL}")), ""),
+        webhook(
+            "slack",
+            &server.url(&format!("/slack/{SENTINEL}")),
+            "min_level = \"crit\"",
+        ),
+        webhook("ntfy", &server.url("/ntfy/grow"), ""),
+        webhook(
+            "json",
+            &server.url(&format!("/all/{SENTINEL}")),
+            "min_level = \"ok\"",
+        ),
+    ]
+    .concat();
+    crit_config(&env, &cfg);
+    let o = env.run(&["check"]);
+    o.code(2);
+    no_sentinel(&env, &o);
+    // The API comes back: one OK line, below every min_level but "ok".
+    env.write_config(&format!(
+        "[check]\nconfirm_after = 1\nprobes = [\"api\"]\n[check.api]\nurl = \"{}\"\n{cfg}",
+        server.url("/health")
+    ));
+    let o = env.run(&["check"]);
+    o.code(0);
+    no_sentinel(&env, &o);
+    let lines = env.alert_lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[1].contains(" OK   api:"), "{lines:#?}");
+    let b: Vec<_> = bodies(&server)
+        .into_iter()
+        .filter(|(p, _)| p != "/health")
+        .collect();
+    let to = |p: &str| {
+        b.iter()
+            .filter(|(path, _)| path.starts_with(p))
+            .map(|x| x.1.clone())
+            .collect::<Vec<_>>()
+    };
+    let d = to("/discord/");
+    assert_eq!(d.len(), 1, "{b:?}");
+    assert!(
+        d[0]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("**CRIT** api: unreachable"),
+        "{d:?}"
+    );
+    assert_eq!(d[0]["allowed_mentions"]["parse"], serde_json::json!([]));
+    let s = to("/slack/");
+    assert_eq!(s.len(), 1, "{b:?}");
+    assert!(
+        s[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("CRIT api: unreachable"),
+        "{s:?}"
+    );
+    // ntfy: JSON publishing to the server root, the topic in the body.
+    let n = to("/ntfy/");
+    assert_eq!(n.len(), 1, "{b:?}");
+    assert!(b.iter().any(|(p, _)| p == "/ntfy/"));
+    assert_eq!(n[0]["topic"], "grow");
+    assert_eq!(n[0]["priority"], 5);
+    assert_eq!(n[0]["title"], "grokmon CRIT api");
+    let all = to("/all/");
+    assert_eq!(all.len(), 2, "{b:?}");
+    assert_eq!(all[0]["level"], "CRIT");
+    assert_eq!(all[1]["level"], "OK");
+    assert_eq!(all[1]["line"], lines[1].as_str());
+}
