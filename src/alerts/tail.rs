@@ -33,6 +33,9 @@ const SHOWN_UNPARSED: usize = 2000;
 /// Backward reads start with this many bytes and double for long lines.
 const CHUNK: usize = 64 * 1024;
 
+/// Buffer of a binary-search probe: most lines fit.
+const PROBE_BUF: usize = 4096;
+
 /// How often `--follow` looks for new lines and for rotation.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -166,7 +169,17 @@ pub struct Forward<'a> {
 
 impl<'a> Forward<'a> {
     pub fn new(f: &'a File, from: u64, end: u64) -> io::Result<Forward<'a>> {
-        let mut r = BufReader::with_capacity(CHUNK, f);
+        Forward::with_capacity(CHUNK, f, from, end)
+    }
+
+    /// With a small buffer, for the probes of a binary search that read a
+    /// line or two.
+    fn probe(f: &'a File, from: u64, end: u64) -> io::Result<Forward<'a>> {
+        Forward::with_capacity(PROBE_BUF, f, from, end)
+    }
+
+    fn with_capacity(cap: usize, f: &'a File, from: u64, end: u64) -> io::Result<Forward<'a>> {
+        let mut r = BufReader::with_capacity(cap, f);
         r.seek(SeekFrom::Start(from))?;
         Ok(Forward {
             r,
@@ -291,7 +304,7 @@ fn line_start_at_or_after(f: &File, off: u64, len: u64) -> io::Result<u64> {
         return Ok(0);
     }
     // The line holding byte off-1 ends at the next newline.
-    let mut r = Forward::new(f, off - 1, len)?;
+    let mut r = Forward::probe(f, off - 1, len)?;
     let mut line = RawLine {
         bytes: Vec::new(),
         cut: false,
@@ -315,7 +328,7 @@ pub fn find_start(f: &File, len: u64, from: DateTime<Utc>) -> io::Result<u64> {
         if s >= hi {
             break;
         }
-        let mut r = Forward::new(f, s, len)?;
+        let mut r = Forward::probe(f, s, len)?;
         let mut verdict = None;
         while let Some((_, line)) = r.next_line()? {
             if let Some(ts) = line_time(&line) {
@@ -1002,6 +1015,19 @@ mod tests {
             "{e}"
         );
         assert!(parse_since("99999999999d", now).is_err());
+    }
+
+    #[test]
+    fn colours_only_when_asked_and_only_around_the_escaped_line() {
+        let e = Entry::Event(Event::new(t(0), Level::Crit, "api", "down \x1b[0m"));
+        let plain = render(&e, false, false);
+        assert!(!plain.contains('\x1b'), "{plain}");
+        let red = render(&e, false, true);
+        assert_eq!(red, format!("\x1b[31m{plain}\x1b[0m"));
+        let info = Entry::Event(Event::new(t(0), Level::Info, "restart", "by alice"));
+        assert_eq!(render(&info, false, true), render(&info, false, false));
+        let u = render(&Entry::Unparsed("junk".into()), false, true);
+        assert_eq!(u, "\x1b[35m[unparsed]\x1b[0m junk");
     }
 
     #[test]
