@@ -347,6 +347,28 @@ mod tests {
     }
 
     #[test]
+    fn events_after_counts_across_rotated_files_and_skips_foreign_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AlertLog::new(d.path().join("a.log"), 1 << 20, 3);
+        let at = |s: i64| ts() + chrono::Duration::seconds(s);
+        let l = |s: i64, m: &str| Event::new(at(s), Level::Warn, "api", m).to_line() + "\n";
+        std::fs::write(log.rotated(2), l(0, "a") + &l(1, "b")).unwrap();
+        std::fs::write(log.rotated(1), l(2, "c") + "garbage\n" + &l(2, "c2")).unwrap();
+        std::fs::write(log.path(), l(3, "d") + &l(4, "e")).unwrap();
+        let msgs = |v: Vec<Event>| v.into_iter().map(|e| e.message).collect::<Vec<_>>();
+        let (n, last) = events_after(&log, None, 2).unwrap();
+        assert_eq!((n, msgs(last)), (6, vec!["d".to_string(), "e".into()]));
+        // Strictly after: events in the same second as the mark are reviewed.
+        let (n, last) = events_after(&log, Some(at(2)), 10).unwrap();
+        assert_eq!((n, msgs(last)), (2, vec!["d".to_string(), "e".into()]));
+        let (n, last) = events_after(&log, Some(at(1)), 0).unwrap();
+        assert_eq!((n, last.len()), (4, 0));
+        assert_eq!(events_after(&log, Some(at(9)), 5).unwrap().0, 0);
+        let none = AlertLog::new(d.path().join("missing.log"), 1 << 20, 3);
+        assert_eq!(events_after(&none, None, 5).unwrap().0, 0);
+    }
+
+    #[test]
     fn subsecond_times_are_cut_to_the_line_precision() {
         let t: DateTime<Utc> = "2026-11-28T11:40:13.987Z".parse().unwrap();
         let e = Event::new(t, Level::Ok, "cpu", "fine");
