@@ -175,6 +175,9 @@ pub enum BackupCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Shows a review (state, uptime, restarts in the last hour, current checks,\nunreviewed alerts), then asks for the unit's name to be typed. Refuses, running\nnothing, under systemd (INVOCATION_ID) or cron, without a terminal unless\n--yes --reason TEXT, while a restart is under way or within restart.cooldown\n(unless --force), and after start-limit-hit (investigate, then reset-failed).\nRestarts once, waits up to restart.wait for active and a healthy API, and\nrecords an INFO (or CRIT) restart line in the alerts log.\n\nEXIT CODES:\n  0   restarted, active and healthy\n  1   refused, not confirmed, or not healthy within restart.wait\n  2   usage error\n  78  configuration error"
+)]
 pub struct RestartArgs {
     /// Do not ask for confirmation (needs --reason when there is no terminal).
     #[arg(long)]
@@ -200,6 +203,12 @@ pub struct RunArgs {}
 #[derive(Debug, Subcommand)]
 pub enum UnitsCommand {
     /// Render the units with the real binary path and install them.
+    ///
+    /// Writes grokmon.service, grokmon-check.service/.timer and
+    /// grokmon-backup.service/.timer (plus the RestartSteps drop-in where
+    /// systemd >= 254 knows it) with this binary's path and --config, runs
+    /// daemon-reload and enables the two timers, printing each step. It never
+    /// starts grokmon.service: it prints the command to do so.
     Install {
         /// Install for the current user (~/.config/systemd/user). The default.
         #[arg(long, conflicts_with = "system")]
@@ -217,10 +226,20 @@ pub enum UnitsCommand {
         name: String,
     },
     /// Check that the protections configured in the units are really in force.
+    ///
+    /// Reads `systemctl show` and the cgroup filesystem: StartLimitBurst=5 and
+    /// StartLimitIntervalSec=600 (a StartLimit* line under [Service] is
+    /// silently ignored), Restart=on-failure, RestartPreventExitStatus=78,
+    /// TimeoutStopSec, MemoryMax with the memory controller enabled, CPUQuota,
+    /// WatchdogSec. Exit 0 when all are in force, 1 otherwise, each mismatch
+    /// on its own line with its fix.
     Verify,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Prints lines for `crontab -e`: check --quiet every 5 minutes and a daily backup,\nwith this binary's path and --config. Nothing supervises `grokmon run` under cron."
+)]
 pub struct CronArgs {}
 
 #[derive(Debug, Args)]

@@ -19,10 +19,8 @@ pub mod state;
 pub mod status;
 pub mod systemd;
 
-use std::io::Write;
-use std::path::PathBuf;
-
 use chrono::{DateTime, Utc};
+use std::io::Write;
 
 /// Exit codes of the contract (DESIGN.md).
 pub mod exit {
@@ -47,8 +45,8 @@ pub struct UsageError(pub String);
 pub struct Ctx {
     pub config: config::Config,
     pub now: DateTime<Utc>,
-    /// `/proc` (overridable for tests with the hidden `GROKMON_PROC_ROOT`).
-    pub proc_root: PathBuf,
+    /// Where `/proc` and `/sys/fs/cgroup` are (tests point them at fixtures).
+    pub roots: probe::Roots,
     pub stdout_is_terminal: bool,
     pub stdin_is_terminal: bool,
     /// Colour on stdout: a terminal and no `NO_COLOR`.

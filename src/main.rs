@@ -83,9 +83,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let ctx = Ctx {
         config,
         now: chrono::Utc::now(),
-        proc_root: std::env::var_os("GROKMON_PROC_ROOT")
-            .map(Into::into)
-            .unwrap_or_else(|| "/proc".into()),
+        // Hidden, for tests: fixture trees instead of /proc and /sys/fs/cgroup.
+        roots: grokmon::probe::Roots {
+            proc: std::env::var_os("GROKMON_PROC_ROOT")
+                .map(Into::into)
+                .unwrap_or_else(|| "/proc".into()),
+            cgroup: std::env::var_os("GROKMON_CGROUP_ROOT")
+                .map(Into::into)
+                .unwrap_or_else(|| "/sys/fs/cgroup".into()),
+        },
         stdout_is_terminal,
         stdin_is_terminal: std::io::stdin().is_terminal(),
         color: stdout_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),

@@ -1,7 +1,28 @@
-//! `grokmon restart`: the reviewed, confirmed, recorded restart. Never automatic (issue 7).
+//! `grokmon restart`: the reviewed, confirmed, recorded restart. Never automatic.
+//!
+//! Order of things, so that a refused restart has asked systemd nothing but
+//! `show`: the caller guards (under systemd, under cron, no terminal without
+//! `--yes --reason`), then `systemctl show` and the state guards (not found,
+//! systemd gave up, a restart under way, the cooldown), then the review on
+//! one screen, the confirmation (typing the unit's name), exactly one
+//! `systemctl restart`, a patient wait for `active` and a healthy API, and
+//! an INFO (or CRIT) line from source `restart` in the alerts log.
 
-use crate::Ctx;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead as _, Write as _};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::alerts::{AlertLog, Event, Level, sanitize};
 use crate::cli::RestartArgs;
+use crate::config::{Config, Scope};
+use crate::probe::{Status, human_duration, service};
+use crate::state::{self, Read as _, State};
+use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::{Ctx, exit};
 
 /// Proof that a person reviewed and confirmed a restart. Only this module can
 /// build one, so only this module can make `systemd` restart the unit.
@@ -10,6 +31,566 @@ pub struct Confirmed {
     _private: (),
 }
 
-pub fn run(_args: &RestartArgs, _ctx: &Ctx) -> anyhow::Result<u8> {
-    anyhow::bail!("restart is not implemented yet")
+/// Facts about the caller, read once by the command shell.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// `INVOCATION_ID` is set: systemd started this process.
+    pub under_systemd: bool,
+    /// stdin is a terminal: a person can review and confirm.
+    pub terminal: bool,
+    /// Who restarts, for the record.
+    pub user: String,
+}
+
+impl Caller {
+    fn from_process(ctx: &Ctx) -> Caller {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let base = var("USER")
+            .or_else(|| var("LOGNAME"))
+            // SAFETY: getuid cannot fail and has no preconditions.
+            .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }));
+        let user = match var("SUDO_USER") {
+            Some(s) if s != base => format!("{s} (as {base} via sudo)"),
+            _ => base,
+        };
+        Caller {
+            under_systemd: std::env::var_os("INVOCATION_ID").is_some_and(|v| !v.is_empty()),
+            terminal: ctx.stdin_is_terminal,
+            user,
+        }
+    }
+}
+
+fn reason_of(args: &RestartArgs) -> Option<&str> {
+    args.reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+}
+
+/// Refuses callers that are not a person (pure). `Err` is the message.
+pub fn guard_caller(args: &RestartArgs, c: &Caller) -> Result<(), String> {
+    if c.under_systemd {
+        return Err("refusing to restart: running under systemd (INVOCATION_ID is set). A restart is never automatic: a person runs `grokmon restart`".into());
+    }
+    if !c.terminal && !args.yes {
+        return Err("refusing to restart: no terminal to review and confirm on (cron or a script?). A restart is never automatic: a person runs `grokmon restart` at a terminal, or a script acting for a person states it with `--yes --reason TEXT`".into());
+    }
+    if !c.terminal && reason_of(args).is_none() {
+        return Err("refusing to restart: --yes without a terminal needs --reason TEXT (the reason is recorded in the alerts log)".into());
+    }
+    Ok(())
+}
+
+fn short(unit: &str) -> &str {
+    unit.strip_suffix(".service").unwrap_or(unit)
+}
+
+/// Refuses restarts the unit's state or history argue against (pure).
+pub fn guard_state(
+    args: &RestartArgs,
+    props: &BTreeMap<String, String>,
+    last_restart: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    cfg: &Config,
+) -> Result<(), String> {
+    let unit = &cfg.service.unit;
+    let get = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
+    let u = if cfg.service.scope == Scope::User {
+        " --user"
+    } else {
+        ""
+    };
+    if get("LoadState") == "not-found" {
+        return Err(format!(
+            "refusing to restart: unit {unit} not found; is it installed? (`grokmon units install`, or set service.unit)"
+        ));
+    }
+    if get("ActiveState") == "failed" && get("Result") == "start-limit-hit" {
+        let s = short(unit);
+        return Err(format!(
+            "refusing to restart: systemd gave up on {unit} (start-limit-hit: it crashed too often in a row), so another restart would crash the same way. Investigate first: `journalctl{u} -u {s} -n 100`; once the cause is fixed, reset it with `systemctl{u} reset-failed {s}` and run `grokmon restart` again"
+        ));
+    }
+    let active = get("ActiveState");
+    if matches!(active, "activating" | "deactivating" | "reloading") && !args.force {
+        return Err(format!(
+            "refusing to restart: {unit} is {active} ({}): a restart is already under way; wait for it (`grokmon status`) instead of piling on, or use --force",
+            sanitize(get("SubState"))
+        ));
+    }
+    if let Some(last) = last_restart
+        && !args.force
+    {
+        let ago = (now - last).to_std().unwrap_or_default();
+        if ago < cfg.restart.cooldown {
+            return Err(format!(
+                "refusing to restart: the last reviewed restart was {} ago ({}), within restart.cooldown ({}); give the service time to settle (`grokmon status`), or use --force",
+                human_duration(ago),
+                last.to_rfc3339_opts(SecondsFormat::Secs, true),
+                human_duration(cfg.restart.cooldown)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The delays before each poll while waiting for the restarted service
+/// (pure): at once, then growing (0.5 s, 1 s, 2 s, 4 s) and capped at 5 s,
+/// never past `wait` in total.
+pub fn poll_schedule(wait: Duration) -> Vec<Duration> {
+    let mut out = vec![Duration::ZERO];
+    let mut total = Duration::ZERO;
+    let mut next = Duration::from_millis(500);
+    while total < wait {
+        let d = next.min(wait - total);
+        out.push(d);
+        total += d;
+        next = (next * 2).min(Duration::from_secs(5));
+    }
+    out
+}
+
+/// The review: service facts, restarts, the current checks and the
+/// unreviewed alerts, on one screen.
+fn review(
+    ctx: &Ctx,
+    props: &BTreeMap<String, String>,
+    st: Option<&State>,
+    last_restart: Option<DateTime<Utc>>,
+) -> String {
+    let cfg = &ctx.config;
+    let now = ctx.now;
+    let get = |k: &str| sanitize(props.get(k).map(String::as_str).unwrap_or(""));
+    let mut out = String::new();
+    let scope = if cfg.service.scope == Scope::User {
+        "user"
+    } else {
+        "system"
+    };
+    let _ = writeln!(out, "review of {} ({scope})", cfg.service.unit);
+    let mut state = format!("{} ({})", get("ActiveState"), get("SubState"));
+    if let Some(pid) = get("MainPID").parse::<u32>().ok().filter(|p| *p > 0) {
+        let _ = write!(state, ", pid {pid}");
+    }
+    let _ = writeln!(out, "  state:     {state}");
+    if let Some(since) = parse_unix_timestamp(&get("ActiveEnterTimestamp")) {
+        let up = (now - since).to_std().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  up:        {} (since {})",
+            human_duration(up),
+            since.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+    }
+    if let Ok(n) = get("NRestarts").parse::<u64>() {
+        let hist = st
+            .and_then(|s| {
+                s.read()
+                    .samples("service.nrestarts", now - chrono::Duration::hours(1))
+                    .ok()
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  restarts:  {} automatic in the last hour ({n} since the unit was loaded)",
+            service::restarts_in(&hist, n)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  last reviewed restart: {}",
+        match last_restart {
+            Some(t) => format!(
+                "{} ago ({})",
+                human_duration((now - t).to_std().unwrap_or_default()),
+                t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            None => "never".into(),
+        }
+    );
+    let (observations, _) = crate::check::run_probes(cfg, now, &ctx.roots, st);
+    let report = crate::check::Report {
+        checked_at: now,
+        observations,
+        events: Vec::new(),
+        errors: Vec::new(),
+    };
+    let _ = writeln!(out, "\ncurrent checks:");
+    out.push_str(&crate::check::report::human(&report, ctx.color));
+    let acked = st.and_then(|s| s.read().get_time(state::keys::ACKED_UNTIL).ok().flatten());
+    match crate::alerts::events_after(&AlertLog::from_config(cfg), acked, 5) {
+        Ok((0, _)) => {
+            let _ = writeln!(out, "\nunreviewed alerts: none");
+        }
+        Ok((n, events)) => {
+            let _ = writeln!(
+                out,
+                "\nunreviewed alerts: {n} since the last `grokmon alerts ack`{}:",
+                if n > events.len() {
+                    format!(" (the latest {} shown)", events.len())
+                } else {
+                    String::new()
+                }
+            );
+            for e in events {
+                let _ = writeln!(out, "  {}", e.to_line());
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(
+                out,
+                "\nunreviewed alerts: cannot read {}: {}",
+                cfg.paths.alerts_log.display(),
+                sanitize(&e.to_string())
+            );
+        }
+    }
+    out
+}
+
+/// Asks on the terminal; `None` at end of input.
+fn ask(prompt: &str) -> anyhow::Result<Option<String>> {
+    let mut err = std::io::stderr().lock();
+    write!(err, "{prompt}")?;
+    err.flush()?;
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the answer from the terminal")?;
+    Ok((n > 0).then(|| line.trim().to_string()))
+}
+
+/// How the wait ended.
+#[derive(Debug)]
+struct Waited {
+    ok: bool,
+    detail: String,
+}
+
+/// Polls until the unit is `active` and (when the API probe is enabled) the
+/// API answers healthy, or `restart.wait` passes.
+fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
+    let unit = &cfg.service.unit;
+    let start = Instant::now();
+    let api = cfg.check.probes.iter().any(|p| p == "api");
+    let timeout = cfg
+        .check
+        .api
+        .timeout
+        .min(cfg.restart.wait.max(Duration::from_secs(1)));
+    let client = if api {
+        crate::probe::api::client(timeout).ok()
+    } else {
+        None
+    };
+    let mut state = String::from("unknown");
+    let mut api_msg: Option<String> = None;
+    for d in poll_schedule(cfg.restart.wait) {
+        std::thread::sleep(d);
+        state = match sc.is_active(unit) {
+            Ok(s) => sanitize(&s),
+            Err(e) => format!("unknown ({e})"),
+        };
+        if state == "failed" {
+            return Waited {
+                ok: false,
+                detail: format!("failed {} after the restart", secs(start.elapsed())),
+            };
+        }
+        if state != "active" {
+            continue;
+        }
+        let Some(client) = &client else {
+            let what = if api {
+                "active (the API was not checked: no HTTP client)"
+            } else {
+                "active"
+            };
+            return Waited {
+                ok: true,
+                detail: format!("{what} after {}", secs(start.elapsed())),
+            };
+        };
+        let p = crate::probe::api::get(client, &cfg.check.api.url, timeout);
+        if p.status == Status::Ok {
+            return Waited {
+                ok: true,
+                detail: format!("active and healthy after {}", secs(start.elapsed())),
+            };
+        }
+        api_msg = Some(p.message);
+    }
+    let mut detail = format!("still {state} after {}", human_duration(cfg.restart.wait));
+    if let Some(m) = api_msg {
+        let _ = write!(detail, "; API: {m}");
+    }
+    Waited { ok: false, detail }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let t0 = Instant::now();
+    let cfg = &ctx.config;
+    let unit = &cfg.service.unit;
+    let caller = Caller::from_process(ctx);
+    guard_caller(args, &caller).map_err(anyhow::Error::msg)?;
+
+    let sc = Systemctl::new(cfg.service.scope);
+    let props = match sc.show(unit, service::PROPS) {
+        Ok(p) => p,
+        Err(SystemctlError::Unavailable(why)) => {
+            anyhow::bail!("cannot restart {unit}: {why}")
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot restart {unit}"))),
+    };
+    let st = match State::open_existing(&cfg.paths.state) {
+        Ok(s) => s,
+        // The cooldown cannot be checked; --force is the way past it.
+        Err(e) if args.force => {
+            eprintln!("grokmon: warning: {e}");
+            None
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("cannot read the last restart time (use --force to restart anyway)"));
+        }
+    };
+    let last_restart = st
+        .as_ref()
+        .and_then(|s| s.read().get_time(state::keys::LAST_RESTART).ok().flatten());
+    guard_state(args, &props, last_restart, ctx.now, cfg).map_err(anyhow::Error::msg)?;
+
+    crate::print_stdout(&review(ctx, &props, st.as_ref(), last_restart))?;
+    drop(st);
+
+    let mut reason = reason_of(args).map(str::to_string);
+    if !args.yes {
+        // A person at a terminal (guard_caller made sure of it).
+        if reason.is_none() {
+            reason = ask("\nwhy restart? (recorded in the alerts log; Enter to skip): ")?
+                .filter(|r| !r.is_empty());
+        }
+        let s = short(unit);
+        let answer = ask(&format!("type {s:?} to restart {unit} now: "))?;
+        if !answer.is_some_and(|a| a == s || a == *unit) {
+            eprintln!("grokmon: not confirmed; nothing was restarted");
+            return Ok(exit::FAILURE);
+        }
+    }
+
+    let confirmed = Confirmed { _private: () };
+    crate::print_stdout(&format!("\nrestarting {unit} (systemctl restart)...\n"))?;
+    let res = sc.restart(unit, &confirmed);
+    let at = |t: Instant| ctx.now + chrono::Duration::from_std(t.elapsed()).unwrap_or_default();
+    // The cooldown counts attempts, failed ones too.
+    let restarted_at = at(t0);
+    let mut warnings = Vec::new();
+    if let Err(e) = record_last_restart(&cfg.paths.state, restarted_at) {
+        warnings.push(format!("{e:#}"));
+    }
+    let waited = match res {
+        Ok(()) => {
+            crate::print_stdout(&format!(
+                "waiting up to {} for {unit} to be active{}...\n",
+                human_duration(cfg.restart.wait),
+                if cfg.check.probes.iter().any(|p| p == "api") {
+                    " and the API healthy"
+                } else {
+                    ""
+                }
+            ))?;
+            wait_healthy(&sc, cfg)
+        }
+        Err(e) => Waited {
+            ok: false,
+            detail: format!("systemctl restart failed: {e}"),
+        },
+    };
+    let who = match &reason {
+        Some(r) => format!("by {}: \"{r}\"", caller.user),
+        None => format!("by {}, no reason given", caller.user),
+    };
+    let event = if waited.ok {
+        Event::new(
+            at(t0),
+            Level::Info,
+            "restart",
+            format!("{unit} restarted {who} ({})", waited.detail),
+        )
+    } else {
+        Event::new(
+            at(t0),
+            Level::Crit,
+            "restart",
+            format!("{unit} restart {who} failed: {}", waited.detail),
+        )
+    };
+    if let Err(e) = AlertLog::from_config(cfg).append(std::slice::from_ref(&event)) {
+        warnings.push(format!(
+            "the restart was not recorded in the alerts log: {e}"
+        ));
+    }
+    for w in &warnings {
+        eprintln!("grokmon: warning: {w}");
+    }
+    if waited.ok {
+        crate::print_stdout(&format!("{unit}: {}\n", waited.detail))?;
+        Ok(exit::OK)
+    } else {
+        let u = if cfg.service.scope == Scope::User {
+            " --user"
+        } else {
+            ""
+        };
+        eprintln!(
+            "grokmon: {unit}: {}; look at `grokmon status` and `journalctl{u} -u {} -n 100`",
+            waited.detail,
+            short(unit)
+        );
+        Ok(exit::FAILURE)
+    }
+}
+
+fn record_last_restart(path: &std::path::Path, t: DateTime<Utc>) -> anyhow::Result<()> {
+    let mut st = State::open(path)?;
+    st.write(|tx| tx.set_time(state::keys::LAST_RESTART, t))
+        .context("cannot record the restart time (the cooldown will not apply)")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+
+    fn args(yes: bool, reason: Option<&str>, force: bool) -> RestartArgs {
+        RestartArgs {
+            yes,
+            reason: reason.map(String::from),
+            force,
+        }
+    }
+
+    fn caller(under_systemd: bool, terminal: bool) -> Caller {
+        Caller {
+            under_systemd,
+            terminal,
+            user: "alice".into(),
+        }
+    }
+
+    #[test]
+    fn caller_guards() {
+        // (under systemd, terminal, --yes, --reason) -> allowed, text of the refusal
+        type Case<'a> = (bool, bool, bool, Option<&'a str>, Option<&'a str>);
+        let cases: &[Case] = &[
+            (false, true, false, None, None),
+            (false, true, true, None, None),
+            (false, false, true, Some("stuck sensor"), None),
+            (true, true, false, None, Some("under systemd")),
+            (true, false, true, Some("x"), Some("under systemd")),
+            (false, false, false, None, Some("no terminal")),
+            (false, false, false, Some("x"), Some("no terminal")),
+            (false, false, true, None, Some("needs --reason")),
+            (false, false, true, Some("  "), Some("needs --reason")),
+        ];
+        for (sysd, term, yes, reason, refused) in cases {
+            let r = guard_caller(&args(*yes, *reason, false), &caller(*sysd, *term));
+            match refused {
+                None => assert!(r.is_ok(), "{sysd} {term} {yes} {reason:?}: {r:?}"),
+                Some(needle) => {
+                    let e = r.unwrap_err();
+                    assert!(e.contains(needle), "{e}");
+                    assert!(e.contains("refusing"), "{e}");
+                }
+            }
+        }
+    }
+
+    fn cfg() -> Config {
+        Config::defaults(&Env {
+            home: Some("/h".into()),
+            ..Env::default()
+        })
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn state_guards() {
+        let p = |s: &str| crate::systemd::parse_show(s);
+        let active = p("LoadState=loaded\nActiveState=active\nSubState=running\n");
+        let c = cfg();
+        assert!(guard_state(&args(true, None, false), &active, None, now(), &c).is_ok());
+
+        let e = guard_state(
+            &args(true, None, true),
+            &p("ActiveState=failed\nResult=start-limit-hit\n"),
+            None,
+            now(),
+            &c,
+        )
+        .unwrap_err();
+        assert!(e.contains("journalctl --user -u grokmon -n 100"), "{e}");
+        assert!(e.contains("systemctl --user reset-failed grokmon"), "{e}");
+
+        for st in ["activating", "deactivating", "reloading"] {
+            let props = p(&format!("ActiveState={st}\nSubState=auto-restart\n"));
+            let e = guard_state(&args(true, None, false), &props, None, now(), &c).unwrap_err();
+            assert!(e.contains("already under way"), "{e}");
+            assert!(guard_state(&args(true, None, true), &props, None, now(), &c).is_ok());
+        }
+
+        let recent = now() - chrono::Duration::minutes(2);
+        let e =
+            guard_state(&args(true, None, false), &active, Some(recent), now(), &c).unwrap_err();
+        assert!(
+            e.contains("2m ago") && e.contains("restart.cooldown"),
+            "{e}"
+        );
+        assert!(guard_state(&args(true, None, true), &active, Some(recent), now(), &c).is_ok());
+        let old = now() - chrono::Duration::minutes(6);
+        assert!(guard_state(&args(true, None, false), &active, Some(old), now(), &c).is_ok());
+
+        let e = guard_state(
+            &args(true, None, true),
+            &p("LoadState=not-found\nActiveState=inactive\n"),
+            None,
+            now(),
+            &c,
+        )
+        .unwrap_err();
+        assert!(e.contains("not found"), "{e}");
+    }
+
+    #[test]
+    fn poll_schedule_grows_and_stops_at_wait() {
+        let s = poll_schedule(Duration::from_secs(90));
+        assert_eq!(s[0], Duration::ZERO);
+        assert_eq!(s[1], Duration::from_millis(500));
+        assert_eq!(s[2], Duration::from_secs(1));
+        assert!(
+            s.windows(2)
+                .all(|w| w[1] >= w[0] || w[1] < Duration::from_secs(5))
+        );
+        assert!(s.iter().all(|d| *d <= Duration::from_secs(5)));
+        assert_eq!(s.iter().sum::<Duration>(), Duration::from_secs(90));
+        let small = poll_schedule(Duration::from_millis(700));
+        assert_eq!(
+            small,
+            vec![
+                Duration::ZERO,
+                Duration::from_millis(500),
+                Duration::from_millis(200)
+            ]
+        );
+        assert_eq!(poll_schedule(Duration::ZERO), vec![Duration::ZERO]);
+    }
 }

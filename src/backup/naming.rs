@@ -71,7 +71,7 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Found>> {
             });
         }
     }
-    v.sort_by(|a, b| b.time.cmp(&a.time));
+    v.sort_by_key(|f| std::cmp::Reverse(f.time));
     Ok(v)
 }
 

@@ -8,7 +8,6 @@
 pub mod policy;
 pub mod report;
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -74,14 +73,15 @@ fn read_prior(st: &State, now: DateTime<Utc>) -> Result<Prior, StateError> {
 pub fn run_probes(
     cfg: &Config,
     now: DateTime<Utc>,
-    proc_root: &Path,
+    roots: &probe::Roots,
     st: Option<&State>,
 ) -> (Vec<Observation>, Carry) {
     let prior = st.and_then(|s| read_prior(s, now).ok()).unwrap_or_default();
     let ctx = probe::Context {
         config: cfg,
         now,
-        proc_root: proc_root.to_path_buf(),
+        proc_root: roots.proc.clone(),
+        cgroup_root: roots.cgroup.clone(),
         prev_cpu: prior.cpu,
         nrestarts_history: prior.nrestarts,
     };
@@ -238,7 +238,7 @@ pub fn record(
 
 /// Runs a whole check: probes, policy, log, notifications. Never fails: the
 /// checker's own failures are in `Report::errors`.
-pub fn check(cfg: &Config, now: DateTime<Utc>, proc_root: &Path) -> Report {
+pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
     let mut errors = Vec::new();
     let mut st = match State::open(&cfg.paths.state) {
         Ok(s) => Some(s),
@@ -247,7 +247,7 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, proc_root: &Path) -> Report {
             None
         }
     };
-    let (mut observations, carry) = run_probes(cfg, now, proc_root, st.as_ref());
+    let (mut observations, carry) = run_probes(cfg, now, roots, st.as_ref());
     if let Some(s) = &st {
         observations.extend(crate::forecast::observe(&s.read(), cfg, now, &carry));
     }
@@ -274,7 +274,7 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, proc_root: &Path) -> Report {
 
 /// The command.
 pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let report = check(&ctx.config, ctx.now, &ctx.proc_root);
+    let report = check(&ctx.config, ctx.now, &ctx.roots);
     for e in &report.errors {
         eprintln!("grokmon: {e}");
     }

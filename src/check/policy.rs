@@ -171,7 +171,8 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: &[(&str, &[(i64, Status)], &[&str])] = &[
+        type Case<'a> = (&'a str, &'a [(i64, Status)], &'a [&'a str]);
+        let cases: &[Case] = &[
             ("all ok writes nothing", &[(0, Ok), (5, Ok)], &[]),
             ("one failure is not confirmed", &[(0, Crit), (5, Ok)], &[]),
             (

@@ -210,6 +210,24 @@ impl Observation {
     }
 }
 
+/// Where the kernel's trees are mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    /// `/proc`.
+    pub proc: PathBuf,
+    /// `/sys/fs/cgroup`.
+    pub cgroup: PathBuf,
+}
+
+impl Default for Roots {
+    fn default() -> Roots {
+        Roots {
+            proc: "/proc".into(),
+            cgroup: "/sys/fs/cgroup".into(),
+        }
+    }
+}
+
 /// What probes may read: the configuration, the time, where `/proc` is, and
 /// what the previous check left in the state database. Nothing here changes
 /// anything.
@@ -219,6 +237,8 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
     /// `/proc` (tests point it at fixtures).
     pub proc_root: PathBuf,
+    /// `/sys/fs/cgroup`.
+    pub cgroup_root: PathBuf,
     /// `/proc/stat` counters of the previous check: (total, idle, when).
     pub prev_cpu: Option<cpu::Counters>,
     /// `NRestarts` samples of the last hour, oldest first.

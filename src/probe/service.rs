@@ -25,6 +25,10 @@ pub const PROPS: &[&str] = &[
     "MemoryMax",
 ];
 
+/// The unit whose protections `check` holds to the shipped unit's
+/// (`grokmon units verify`); another watched service has its own rules.
+pub const OWN_UNIT: &str = "grokmon.service";
+
 /// Where the service is in its life, for the API probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -190,12 +194,49 @@ pub fn judge(
     (obs, Some(phase), nrestarts)
 }
 
+/// Protections not in force make the service a WARNING: a restart limit or
+/// memory cap that systemd silently ignores is a failure waiting to happen.
+pub fn add_findings(obs: &mut Observation, findings: &[crate::systemd::units::Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    obs.status = obs.status.worst(Status::Warn);
+    let list: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{} {}", f.setting, f.problem))
+        .collect();
+    obs.message.push_str(&format!(
+        "; {} protection(s) not in force: {}; run `grokmon units verify` for the fixes",
+        findings.len(),
+        list.join(", ")
+    ));
+}
+
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let cfg = ctx.config;
     let sc = Systemctl::new(cfg.service.scope);
-    match sc.show(&cfg.service.unit, PROPS) {
+    let own = cfg.service.unit == OWN_UNIT;
+    let mut props_wanted: Vec<&str> = PROPS.to_vec();
+    if own {
+        // One `show` for both: the state and the protections.
+        props_wanted.extend(
+            crate::systemd::units::VERIFY_PROPS
+                .iter()
+                .filter(|p| !PROPS.contains(p)),
+        );
+    }
+    match sc.show(&cfg.service.unit, &props_wanted) {
         Ok(props) => {
-            let (obs, phase, nrestarts) = judge(&props, &ctx.nrestarts_history, ctx.now, cfg);
+            let (mut obs, phase, nrestarts) = judge(&props, &ctx.nrestarts_history, ctx.now, cfg);
+            if own && props.get("LoadState").map(String::as_str) != Some("not-found") {
+                let controllers = crate::systemd::units::read_controllers(
+                    &ctx.cgroup_root,
+                    props.get("ControlGroup").map_or("", |s| s),
+                );
+                let findings =
+                    crate::systemd::units::verify_findings(&props, controllers.as_deref());
+                add_findings(&mut obs, &findings);
+            }
             let mut samples = Vec::new();
             if let Some(n) = nrestarts {
                 samples.push(("service.nrestarts".to_string(), n as f64));

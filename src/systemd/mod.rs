@@ -163,6 +163,33 @@ impl Systemctl {
         Ok(o.stdout.trim().to_string())
     }
 
+    /// Runs a systemctl verb that changes the manager's configuration
+    /// (`daemon-reload`, `enable`), never one that restarts a unit.
+    fn manage(&self, args: &[&str]) -> Result<(), SystemctlError> {
+        let o = self.query(args)?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(SystemctlError::Failed {
+                args: args.join(" "),
+                stderr: crate::alerts::sanitize(o.stderr.trim()),
+            })
+        }
+    }
+
+    /// `systemctl daemon-reload`: reread unit files after installing them.
+    pub fn daemon_reload(&self) -> Result<(), SystemctlError> {
+        self.manage(&["daemon-reload"])
+    }
+
+    /// `systemctl enable --now UNIT...`: used for the timers only; the
+    /// orchestrator is started by a person.
+    pub fn enable_now(&self, units: &[&str]) -> Result<(), SystemctlError> {
+        let mut args = vec!["enable", "--now"];
+        args.extend_from_slice(units);
+        self.manage(&args)
+    }
+
     /// The one place a restart is issued. Only `restart::Confirmed` can be
     /// passed, and only the reviewed restart builds one.
     pub fn restart(
@@ -181,6 +208,28 @@ impl Systemctl {
             None => Err(SystemctlError::Timeout),
         }
     }
+}
+
+/// The running systemd's version, from the first line of `systemctl
+/// --version` (`systemd 252 (252.38-1~deb12u1)`); `None` when systemctl is
+/// absent or answers something else.
+pub fn systemd_version() -> Option<u32> {
+    let mut c = Command::new("systemctl");
+    c.arg("--version");
+    match run_with_timeout(&mut c, QUERY_TIMEOUT) {
+        Ok(Some(o)) if o.status.success() => parse_version(&o.stdout),
+        _ => None,
+    }
+}
+
+/// Parses `systemd 252 (252.38-1~deb12u1)` (pure).
+pub fn parse_version(text: &str) -> Option<u32> {
+    let first = text.lines().next()?;
+    let mut words = first.split_whitespace();
+    if words.next()? != "systemd" {
+        return None;
+    }
+    words.next()?.parse().ok()
 }
 
 /// Parses `KEY=VALUE` lines.
@@ -217,6 +266,17 @@ mod tests {
         );
         assert_eq!(parse_unix_timestamp(""), None);
         assert_eq!(parse_unix_timestamp("n/a"), None);
+    }
+
+    #[test]
+    fn version_line_parses() {
+        assert_eq!(
+            parse_version("systemd 252 (252.38-1~deb12u1)\n+PAM +AUDIT\n"),
+            Some(252)
+        );
+        assert_eq!(parse_version("systemd 257 (257.9-1)"), Some(257));
+        assert_eq!(parse_version("busybox init"), None);
+        assert_eq!(parse_version(""), None);
     }
 
     #[test]

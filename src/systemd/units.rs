@@ -1,12 +1,1067 @@
-//! systemd units: render, install, verify; cron lines (issue 7).
+//! systemd units: the canonical files of `systemd/` (embedded in the binary),
+//! rendered with the real binary path and configuration, installed
+//! (`grokmon units install`), printed (`units print NAME`), verified against
+//! what systemd really enforces (`units verify`), and their crontab
+//! equivalent for hosts without systemd (`grokmon cron`).
+//!
+//! Rendering, the install plan and the verification are pure functions; the
+//! command shells around them read the environment, write files and ask
+//! systemctl.
 
-use crate::Ctx;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::{Systemctl, SystemctlError};
 use crate::cli::{CronArgs, UnitsCommand};
+use crate::config::{Scope, Source};
+use crate::{Ctx, UsageError, exit};
 
-pub fn run(_args: &UnitsCommand, _ctx: &Ctx) -> anyhow::Result<u8> {
-    anyhow::bail!("units is not implemented yet")
+/// A unit file shipped in `systemd/`.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitFile {
+    /// File name, relative to the unit directory.
+    pub name: &'static str,
+    /// The canonical text, with `/usr/bin/grokmon` as the binary.
+    pub template: &'static str,
 }
 
-pub fn cron(_args: &CronArgs, _ctx: &Ctx) -> anyhow::Result<u8> {
-    anyhow::bail!("cron is not implemented yet")
+/// The units, in install order (services before the timers that start them).
+pub const UNITS: &[UnitFile] = &[
+    UnitFile {
+        name: "grokmon.service",
+        template: include_str!("../../systemd/grokmon.service"),
+    },
+    UnitFile {
+        name: "grokmon-check.service",
+        template: include_str!("../../systemd/grokmon-check.service"),
+    },
+    UnitFile {
+        name: "grokmon-check.timer",
+        template: include_str!("../../systemd/grokmon-check.timer"),
+    },
+    UnitFile {
+        name: "grokmon-backup.service",
+        template: include_str!("../../systemd/grokmon-backup.service"),
+    },
+    UnitFile {
+        name: "grokmon-backup.timer",
+        template: include_str!("../../systemd/grokmon-backup.timer"),
+    },
+];
+
+/// The growing restart delay: a drop-in, because only systemd >= 254 knows
+/// `RestartSteps=`/`RestartMaxDelaySec=` (252 warns and ignores them).
+pub const DROPIN: UnitFile = UnitFile {
+    name: "grokmon.service.d/restart-steps.conf",
+    template: include_str!("../../systemd/grokmon.service.d/restart-steps.conf"),
+};
+
+/// The first systemd version that knows `RestartSteps=`.
+pub const DROPIN_MIN_VERSION: u32 = 254;
+
+/// The timers `units install` enables and starts.
+pub const TIMERS: &[&str] = &["grokmon-check.timer", "grokmon-backup.timer"];
+
+/// The binary path in the canonical files.
+pub const CANONICAL_BIN: &str = "/usr/bin/grokmon";
+
+/// Options that need a privileged (or user-namespaced) service manager: a
+/// user manager without those privileges fails the unit with 226/NAMESPACE,
+/// so user units leave them out. The seccomp-based options stay.
+const SYSTEM_ONLY: &[&str] = &[
+    "ProtectSystem",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+];
+
+/// Where a unit is rendered for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scope: Scope,
+    /// The grokmon binary.
+    pub exe: PathBuf,
+    /// `--config FILE` for every command, when the configuration came from a file.
+    pub config: Option<PathBuf>,
+}
+
+impl Target {
+    /// The canonical rendering: `/usr/bin/grokmon`, no `--config` (what the
+    /// Debian package ships).
+    pub fn canonical(scope: Scope) -> Target {
+        Target {
+            scope,
+            exe: PathBuf::from(CANONICAL_BIN),
+            config: None,
+        }
+    }
+}
+
+/// Quotes one word of an `ExecStart=` line: systemd splits on whitespace,
+/// expands `%` specifiers and `$VARIABLES`, so those are escaped.
+pub fn exec_quote(word: &str) -> Result<String, String> {
+    if word.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "{:?} contains a control character and cannot be written into a unit file",
+            crate::alerts::sanitize(word)
+        ));
+    }
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._+-:@,=".contains(c));
+    if plain {
+        return Ok(word.to_string());
+    }
+    let mut out = String::from("\"");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// Renders one canonical file for a target (pure): the binary path (and
+/// `--config FILE`) in `ExecStart=`; for user units `WantedBy=default.target`,
+/// no `network-online.target` (a user manager has none) and no
+/// namespace-based sandboxing.
+pub fn render(template: &str, target: &Target) -> Result<String, String> {
+    let mut exec = exec_quote(&target.exe.to_string_lossy())?;
+    if let Some(c) = &target.config {
+        exec.push_str(" --config ");
+        exec.push_str(&exec_quote(&c.to_string_lossy())?);
+    }
+    let user = target.scope == Scope::User;
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut noted = false;
+    for line in template.lines() {
+        let key = line.split_once('=').map(|(k, _)| k.trim());
+        if let Some(rest) = line.strip_prefix("ExecStart=") {
+            let args = rest.strip_prefix(CANONICAL_BIN).ok_or_else(|| {
+                format!("template ExecStart= does not start with {CANONICAL_BIN}")
+            })?;
+            out.push_str("ExecStart=");
+            out.push_str(&exec);
+            out.push_str(args);
+            out.push('\n');
+            continue;
+        }
+        if user {
+            if key.is_some_and(|k| SYSTEM_ONLY.contains(&k)) {
+                if !noted {
+                    out.push_str(
+                        "# (user unit: the namespace-based Protect* options are left out;\n# a user manager lacks the privileges they need)\n",
+                    );
+                    noted = true;
+                }
+                continue;
+            }
+            if matches!(
+                line.trim(),
+                "After=network-online.target" | "Wants=network-online.target"
+            ) {
+                continue;
+            }
+            if line.trim() == "WantedBy=multi-user.target" {
+                out.push_str("WantedBy=default.target\n");
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Finds a unit file (or the drop-in) by name.
+pub fn find(name: &str) -> Option<UnitFile> {
+    UNITS
+        .iter()
+        .copied()
+        .chain(std::iter::once(DROPIN))
+        .find(|u| u.name == name)
+}
+
+/// One step of an install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Write {
+        path: PathBuf,
+        content: String,
+    },
+    /// A `systemctl [--user] ARGS...` call.
+    Systemctl(Vec<String>),
+    Note(String),
+}
+
+/// The unit directory of a scope: `$XDG_CONFIG_HOME/systemd/user`
+/// (`~/.config/systemd/user`) or `/etc/systemd/system`.
+pub fn unit_dir(scope: Scope, home: Option<&Path>, xdg_config_home: Option<&Path>) -> PathBuf {
+    match scope {
+        Scope::System => PathBuf::from("/etc/systemd/system"),
+        Scope::User => xdg_config_home
+            .filter(|p| p.is_absolute())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| home.unwrap_or(Path::new("/root")).join(".config"))
+            .join("systemd/user"),
+    }
+}
+
+fn user_flag(scope: Scope) -> &'static str {
+    if scope == Scope::User { " --user" } else { "" }
+}
+
+/// The install plan (pure): write the units, the drop-in where systemd
+/// knows it, reload, enable and start the timers, and say how to start the
+/// orchestrator (a person's decision, and `service.unit` may be another
+/// service altogether).
+pub fn plan(
+    target: &Target,
+    dir: &Path,
+    systemd_version: Option<u32>,
+) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for u in UNITS {
+        steps.push(Step::Write {
+            path: dir.join(u.name),
+            content: render(u.template, target)?,
+        });
+    }
+    match systemd_version {
+        Some(v) if v >= DROPIN_MIN_VERSION => steps.push(Step::Write {
+            path: dir.join(DROPIN.name),
+            content: render(DROPIN.template, target)?,
+        }),
+        Some(v) => steps.push(Step::Note(format!(
+            "skip {}: systemd {v} does not know RestartSteps= (needs {DROPIN_MIN_VERSION}); automatic restarts stay 30s apart",
+            DROPIN.name
+        ))),
+        None => steps.push(Step::Note(format!(
+            "skip {}: cannot tell the systemd version (`systemctl --version`); it needs {DROPIN_MIN_VERSION}",
+            DROPIN.name
+        ))),
+    }
+    steps.push(Step::Systemctl(vec!["daemon-reload".into()]));
+    let mut enable = vec!["enable".to_string(), "--now".to_string()];
+    enable.extend(TIMERS.iter().map(|t| t.to_string()));
+    steps.push(Step::Systemctl(enable));
+    let u = user_flag(target.scope);
+    let mut note = format!(
+        "grokmon.service is installed, not started: start it (and at every boot) with `systemctl{u} enable --now grokmon`"
+    );
+    if target.scope == Scope::User {
+        note.push_str(
+            "; to keep user units running without a login session: `loginctl enable-linger`",
+        );
+    }
+    steps.push(Step::Note(note));
+    Ok(steps)
+}
+
+/// Writes a file atomically: a temp file in the same directory, renamed into
+/// place, so a unit is never half-written under its final name.
+fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            " (system units need root: sudo grokmon units install --system)"
+        } else {
+            ""
+        };
+        anyhow::bail!("cannot write {}: {e}{hint}", path.display());
+    }
+    Ok(())
+}
+
+/// The binary and configuration the units should run.
+fn target_of(ctx: &Ctx, scope: Scope) -> anyhow::Result<Target> {
+    let exe = std::env::current_exe().context("cannot find the grokmon binary's path")?;
+    let config = match &ctx.config.source {
+        Source::File(p) if p.is_absolute() => Some(p.clone()),
+        Source::File(p) => Some(
+            std::env::current_dir()
+                .context("cannot resolve the config file's path")?
+                .join(p),
+        ),
+        Source::Defaults => None,
+    };
+    Ok(Target { scope, exe, config })
+}
+
+fn env_path(k: &str) -> Option<PathBuf> {
+    std::env::var_os(k)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `grokmon units ...`.
+pub fn run(args: &UnitsCommand, ctx: &Ctx) -> anyhow::Result<u8> {
+    match args {
+        UnitsCommand::Install {
+            user: _,
+            system,
+            dry_run,
+        } => install(
+            ctx,
+            if *system { Scope::System } else { Scope::User },
+            *dry_run,
+        ),
+        UnitsCommand::Print { name } => {
+            let Some(u) = find(name) else {
+                let names: Vec<&str> = UNITS.iter().map(|u| u.name).chain([DROPIN.name]).collect();
+                return Err(UsageError(format!(
+                    "no unit named {:?}; known: {}",
+                    crate::alerts::sanitize(name),
+                    names.join(", ")
+                ))
+                .into());
+            };
+            let target = target_of(ctx, ctx.config.service.scope)?;
+            let text = render(u.template, &target).map_err(anyhow::Error::msg)?;
+            crate::print_stdout(&text)?;
+            Ok(exit::OK)
+        }
+        UnitsCommand::Verify => verify(ctx),
+    }
+}
+
+fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
+    let target = target_of(ctx, scope)?;
+    let dir = unit_dir(
+        scope,
+        env_path("HOME").as_deref(),
+        env_path("XDG_CONFIG_HOME").as_deref(),
+    );
+    let steps = plan(&target, &dir, super::systemd_version()).map_err(anyhow::Error::msg)?;
+    let sc = Systemctl::new(scope);
+    let u = user_flag(scope);
+    let say = |s: String| crate::print_stdout(&(s + "\n"));
+    if dry_run {
+        say(format!(
+            "dry run: nothing is written or run ({} units into {})",
+            if scope == Scope::User {
+                "user"
+            } else {
+                "system"
+            },
+            dir.display()
+        ))?;
+    }
+    let exe = target.exe.to_string_lossy();
+    if exe.contains("/target/debug/") || exe.contains("/target/release/") {
+        say(format!(
+            "note: the units will run {exe}, a build directory; install the binary first (`cargo install --path .` or the .deb) and run `grokmon units install` from there"
+        ))?;
+    }
+    if ctx.config.service.scope != scope {
+        say(format!(
+            "note: the config's service.scope is {:?}: check and restart ask that manager about {}; set [service] scope = {:?} to match",
+            scope_name(ctx.config.service.scope),
+            ctx.config.service.unit,
+            scope_name(scope)
+        ))?;
+    }
+    for step in &steps {
+        match step {
+            Step::Write { path, content } => {
+                let same = std::fs::read_to_string(path).is_ok_and(|old| old == *content);
+                let what = if same { "unchanged" } else { "write" };
+                if dry_run {
+                    say(format!("would {what} {}", path.display()))?;
+                } else if same {
+                    say(format!("unchanged {}", path.display()))?;
+                } else {
+                    write_atomic(path, content)?;
+                    say(format!("wrote {}", path.display()))?;
+                }
+            }
+            Step::Systemctl(args) => {
+                let line = format!("systemctl{u} {}", args.join(" "));
+                if dry_run {
+                    say(format!("would run: {line}"))?;
+                    continue;
+                }
+                say(format!("run: {line}"))?;
+                let res = if args[0] == "daemon-reload" {
+                    sc.daemon_reload()
+                } else {
+                    let units: Vec<&str> = args[2..].iter().map(String::as_str).collect();
+                    sc.enable_now(&units)
+                };
+                match res {
+                    Ok(()) => {}
+                    Err(SystemctlError::Unavailable(why)) => anyhow::bail!(
+                        "the units are written to {}, but {why}: once systemd runs, `systemctl{u} daemon-reload && systemctl{u} enable --now {}`; without systemd use `grokmon cron`",
+                        dir.display(),
+                        TIMERS.join(" ")
+                    ),
+                    Err(e) => return Err(anyhow::Error::new(e).context(format!("{line} failed"))),
+                }
+            }
+            Step::Note(n) => say(format!("note: {n}"))?,
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn scope_name(s: Scope) -> &'static str {
+    match s {
+        Scope::User => "user",
+        Scope::System => "system",
+    }
+}
+
+/// Quotes a word for the shell cron runs, and escapes `%` (cron turns an
+/// unescaped `%` into a newline).
+pub fn cron_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._+-:@,=".contains(c));
+    let q = if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    };
+    q.replace('%', r"\%")
+}
+
+/// The crontab equivalent of the timers (pure).
+pub fn crontab(target: &Target) -> String {
+    let mut cmd = cron_quote(&target.exe.to_string_lossy());
+    if let Some(c) = &target.config {
+        cmd.push_str(" --config ");
+        cmd.push_str(&cron_quote(&c.to_string_lossy()));
+    }
+    format!(
+        "# grokmon: the crontab equivalent of grokmon-check.timer and grokmon-backup.timer,\n\
+         # for hosts without systemd. Add with `crontab -e`. cron mails any output:\n\
+         # `check --quiet` prints only when something is not OK.\n\
+         */5 * * * * {cmd} check --quiet\n\
+         17 3 * * * {cmd} backup\n\
+         # Without systemd nothing supervises `grokmon run`. @reboot starts it once;\n\
+         # after a crash a person looks (`grokmon status`) and starts it again:\n\
+         # @reboot {cmd} run >>\"$HOME/grokmon-run.log\" 2>&1\n"
+    )
+}
+
+/// `grokmon cron`.
+pub fn cron(_args: &CronArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    let target = target_of(ctx, ctx.config.service.scope)?;
+    crate::print_stdout(&crontab(&target))?;
+    Ok(exit::OK)
+}
+
+// ---- units verify -------------------------------------------------------
+
+/// The `systemctl show` properties `verify_findings` reads.
+pub const VERIFY_PROPS: &[&str] = &[
+    "LoadState",
+    "FragmentPath",
+    "StartLimitBurst",
+    "StartLimitIntervalUSec",
+    "Restart",
+    "RestartPreventExitStatus",
+    "TimeoutStopUSec",
+    "MemoryMax",
+    "CPUQuotaPerSecUSec",
+    "WatchdogUSec",
+    "ControlGroup",
+];
+
+/// What the shipped unit sets.
+pub const EXPECT_START_LIMIT_BURST: u32 = 5;
+pub const EXPECT_START_LIMIT_INTERVAL: Duration = Duration::from_secs(600);
+pub const EXPECT_TIMEOUT_STOP: Duration = Duration::from_secs(15);
+
+/// A protection that is not in force, with its fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The unit setting concerned (`StartLimitIntervalSec`, `MemoryMax`, …).
+    pub setting: &'static str,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}; fix: {}", self.setting, self.problem, self.fix)
+    }
+}
+
+/// A `systemctl show` time span (`10min`, `1min 30s`, `500ms`, `0`);
+/// `Ok(None)` for `infinity`.
+fn span(v: &str) -> Result<Option<Duration>, ()> {
+    match v.trim() {
+        "infinity" => Ok(None),
+        "0" => Ok(Some(Duration::ZERO)),
+        s => humantime::parse_duration(s).map(Some).map_err(|_| ()),
+    }
+}
+
+fn show_span(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Whether a controller is listed in a `cgroup.controllers` text.
+fn has_controller(text: &str, name: &str) -> bool {
+    text.split_whitespace().any(|c| c == name)
+}
+
+const REINSTALL: &str =
+    "re-run `grokmon units install`, or set it in a drop-in (`systemctl edit`), then daemon-reload";
+
+/// Checks that the protections of the shipped unit are really in force
+/// (pure): `props` from `systemctl show UNIT -p VERIFY_PROPS`, `controllers`
+/// the unit's (or the root's) `cgroup.controllers`, `None` when unreadable.
+/// Returns only the problems; empty means every protection is in force.
+pub fn verify_findings(
+    props: &BTreeMap<String, String>,
+    controllers: Option<&str>,
+) -> Vec<Finding> {
+    let get = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
+    let mut out = Vec::new();
+    if get("LoadState") == "not-found" {
+        out.push(Finding {
+            setting: "unit",
+            problem: "not installed".into(),
+            fix: "grokmon units install".into(),
+        });
+        return out;
+    }
+    let burst: Option<u32> = get("StartLimitBurst").parse().ok();
+    let interval = span(get("StartLimitIntervalUSec")).ok().flatten();
+    if interval != Some(EXPECT_START_LIMIT_INTERVAL) {
+        let shown = get("StartLimitIntervalUSec");
+        let problem = if interval == Some(Duration::from_secs(10)) {
+            "is 10s, systemd's default, not 600s: a StartLimit* line under [Service] is silently ignored by systemd, so a crash loop is stopped only after 5 crashes in 10 seconds, i.e. practically never".to_string()
+        } else {
+            format!("is {shown:?}, expected 600s (at most 5 automatic restarts in 10 minutes)")
+        };
+        out.push(Finding {
+            setting: "StartLimitIntervalSec",
+            problem,
+            fix: format!(
+                "put StartLimitIntervalSec=600 and StartLimitBurst=5 under [Unit]; {REINSTALL}"
+            ),
+        });
+    }
+    if burst != Some(EXPECT_START_LIMIT_BURST) {
+        out.push(Finding {
+            setting: "StartLimitBurst",
+            problem: format!(
+                "is {:?}, expected {EXPECT_START_LIMIT_BURST}",
+                get("StartLimitBurst")
+            ),
+            fix: format!("StartLimitBurst=5 under [Unit]; {REINSTALL}"),
+        });
+    }
+    match get("Restart") {
+        "on-failure" => {}
+        other => out.push(Finding {
+            setting: "Restart",
+            problem: match other {
+                "no" | "" => "is \"no\": a real crash leaves the service down".into(),
+                "always" => "is \"always\": a clean stop or a configuration error restarts it too (a restart loop)".into(),
+                o => format!("is {:?}, expected on-failure", crate::alerts::sanitize(o)),
+            },
+            fix: format!("Restart=on-failure under [Service]; {REINSTALL}"),
+        }),
+    }
+    if !get("RestartPreventExitStatus")
+        .split_whitespace()
+        .any(|s| s == "78")
+    {
+        out.push(Finding {
+            setting: "RestartPreventExitStatus",
+            problem: "does not include 78: a configuration error (exit 78) is restarted in a loop"
+                .into(),
+            fix: format!("RestartPreventExitStatus=78 under [Service]; {REINSTALL}"),
+        });
+    }
+    match span(get("TimeoutStopUSec")) {
+        Ok(Some(d)) if d >= EXPECT_TIMEOUT_STOP => {}
+        Ok(None) => out.push(Finding {
+            setting: "TimeoutStopSec",
+            problem: "is infinity: a hung shutdown blocks every stop and restart".into(),
+            fix: format!("TimeoutStopSec=15 under [Service]; {REINSTALL}"),
+        }),
+        Ok(Some(d)) => out.push(Finding {
+            setting: "TimeoutStopSec",
+            problem: format!(
+                "is {}: systemd kills the service before its 15s shutdown (store flush) can finish",
+                show_span(d)
+            ),
+            fix: format!("TimeoutStopSec=15 under [Service]; {REINSTALL}"),
+        }),
+        Err(()) => out.push(Finding {
+            setting: "TimeoutStopSec",
+            problem: format!("unreadable value {:?}", get("TimeoutStopUSec")),
+            fix: format!("TimeoutStopSec=15 under [Service]; {REINSTALL}"),
+        }),
+    }
+    let mem_limited = get("MemoryMax").parse::<u64>().is_ok();
+    if !mem_limited {
+        out.push(Finding {
+            setting: "MemoryMax",
+            problem: "is not set: a leak can take the whole machine down with it".into(),
+            fix: format!("MemoryMax=500M under [Service]; {REINSTALL}"),
+        });
+    }
+    let cpu_limited = matches!(span(get("CPUQuotaPerSecUSec")), Ok(Some(d)) if !d.is_zero());
+    if !cpu_limited {
+        out.push(Finding {
+            setting: "CPUQuota",
+            problem: "is not set: a runaway loop can starve the machine".into(),
+            fix: format!("CPUQuota=200% under [Service]; {REINSTALL}"),
+        });
+    }
+    match controllers {
+        Some(text) => {
+            if mem_limited && !has_controller(text, "memory") {
+                out.push(Finding {
+                    setting: "MemoryMax",
+                    problem: "is set, but the memory cgroup controller is not enabled here, so the limit does nothing".into(),
+                    fix: "on Raspberry Pi OS add `cgroup_enable=memory cgroup_memory=1` to /boot/firmware/cmdline.txt and reboot; for a user service the memory controller must also be delegated to user@.service (`systemctl edit user@.service`: [Service] Delegate=memory cpu pids)".into(),
+                });
+            }
+            if cpu_limited && !has_controller(text, "cpu") {
+                out.push(Finding {
+                    setting: "CPUQuota",
+                    problem: "is set, but the cpu cgroup controller is not enabled here, so the quota does nothing".into(),
+                    fix: "for a user service delegate the cpu controller to user@.service (`systemctl edit user@.service`: [Service] Delegate=memory cpu pids)".into(),
+                });
+            }
+        }
+        None if mem_limited || cpu_limited => out.push(Finding {
+            setting: "MemoryMax",
+            problem: "cannot read cgroup.controllers, so whether MemoryMax and CPUQuota are enforced cannot be told".into(),
+            fix: "check that /sys/fs/cgroup is a cgroup v2 mount (`stat -fc %T /sys/fs/cgroup` says cgroup2fs)".into(),
+        }),
+        None => {}
+    }
+    match span(get("WatchdogUSec")) {
+        Ok(Some(d)) if !d.is_zero() => {}
+        _ => out.push(Finding {
+            setting: "WatchdogSec",
+            problem: "is off: a hung orchestrator (alive but stuck) is never noticed by systemd"
+                .into(),
+            fix: format!("WatchdogSec=60 under [Service]; {REINSTALL}"),
+        }),
+    }
+    out
+}
+
+/// Reads the controllers in force for a unit's cgroup (`ControlGroup`),
+/// falling back to the root's when the unit has none (not running).
+pub fn read_controllers(cgroup_root: &Path, control_group: &str) -> Option<String> {
+    let cg = control_group.trim().trim_start_matches('/');
+    if !cg.is_empty()
+        && let Ok(t) = std::fs::read_to_string(cgroup_root.join(cg).join("cgroup.controllers"))
+    {
+        return Some(t);
+    }
+    std::fs::read_to_string(cgroup_root.join("cgroup.controllers")).ok()
+}
+
+fn verify(ctx: &Ctx) -> anyhow::Result<u8> {
+    let cfg = &ctx.config;
+    let unit = &cfg.service.unit;
+    let sc = Systemctl::new(cfg.service.scope);
+    let props = match sc.show(unit, VERIFY_PROPS) {
+        Ok(p) => p,
+        Err(SystemctlError::Unavailable(why)) => {
+            anyhow::bail!(
+                "cannot verify {unit}: {why}; on a host without systemd see `grokmon cron`"
+            )
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot verify {unit}"))),
+    };
+    let controllers = read_controllers(
+        &ctx.roots.cgroup,
+        props.get("ControlGroup").map_or("", |s| s),
+    );
+    let findings = verify_findings(&props, controllers.as_deref());
+    let mut out = format!(
+        "{unit} ({}{})\n",
+        scope_name(cfg.service.scope),
+        props
+            .get("FragmentPath")
+            .filter(|p| !p.is_empty())
+            .map(|p| format!(", {}", crate::alerts::sanitize(p)))
+            .unwrap_or_default()
+    );
+    if findings.is_empty() {
+        let g = |k: &str| crate::alerts::sanitize(props.get(k).map_or("", |s| s));
+        out.push_str(&format!(
+            "ok: every protection is in force: StartLimitBurst={} in {}, Restart={}, RestartPreventExitStatus={}, TimeoutStopSec={}, MemoryMax={} (memory controller on), CPUQuota per second {}, WatchdogSec={}\n",
+            g("StartLimitBurst"),
+            g("StartLimitIntervalUSec"),
+            g("Restart"),
+            g("RestartPreventExitStatus"),
+            g("TimeoutStopUSec"),
+            g("MemoryMax"),
+            g("CPUQuotaPerSecUSec"),
+            g("WatchdogUSec"),
+        ));
+        crate::print_stdout(&out)?;
+        return Ok(exit::OK);
+    }
+    for f in &findings {
+        out.push_str(&format!("✗ {f}\n"));
+    }
+    out.push_str(&format!("{} protection(s) not in force\n", findings.len()));
+    crate::print_stdout(&out)?;
+    Ok(exit::FAILURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(exe: &str, config: Option<&str>) -> Target {
+        Target {
+            scope: Scope::User,
+            exe: exe.into(),
+            config: config.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn exec_words_are_quoted_for_systemd() {
+        assert_eq!(exec_quote("/usr/bin/grokmon").unwrap(), "/usr/bin/grokmon");
+        assert_eq!(
+            exec_quote("/home/al ice/100%/$x\"y").unwrap(),
+            r#""/home/al ice/100%%/$$x\"y""#
+        );
+        assert!(exec_quote("/a\nb").is_err());
+    }
+
+    #[test]
+    fn render_sets_binary_config_and_scope() {
+        let svc = find("grokmon.service").unwrap().template;
+        let sys = render(svc, &Target::canonical(Scope::System)).unwrap();
+        assert_eq!(
+            sys, svc,
+            "the canonical system rendering is the file itself"
+        );
+        let u = render(svc, &user("/opt/g m/grokmon", Some("/etc/g.toml"))).unwrap();
+        assert!(
+            u.contains("ExecStart=\"/opt/g m/grokmon\" --config /etc/g.toml run\n"),
+            "{u}"
+        );
+        assert!(u.contains("WantedBy=default.target"), "{u}");
+        assert!(!u.contains("multi-user.target"), "{u}");
+        assert!(!u.contains("network-online"), "{u}");
+        assert!(!u.contains("ProtectSystem="), "{u}");
+        assert!(u.contains("NoNewPrivileges=yes"), "{u}");
+        // The limits survive the user rendering, in [Unit].
+        let unit_section = u.split("\n[Service]\n").next().unwrap();
+        assert!(unit_section.contains("StartLimitBurst=5"), "{u}");
+        assert!(unit_section.contains("StartLimitIntervalSec=600"), "{u}");
+        let t = render(
+            find("grokmon-check.timer").unwrap().template,
+            &user("/x", None),
+        )
+        .unwrap();
+        assert!(t.contains("WantedBy=timers.target"), "{t}");
+    }
+
+    #[test]
+    fn shipped_units_keep_the_contract() {
+        let svc = find("grokmon.service").unwrap().template;
+        let (unit, service) = svc.split_once("\n[Service]\n").unwrap();
+        for k in ["StartLimitIntervalSec=600", "StartLimitBurst=5"] {
+            assert!(unit.contains(k), "{k} must be in [Unit]");
+            assert!(!service.contains(k), "{k} must not be in [Service]");
+        }
+        for k in [
+            "Type=notify",
+            "ExecStart=/usr/bin/grokmon run",
+            "Restart=on-failure",
+            "RestartSec=30",
+            "TimeoutStopSec=15",
+            "MemoryMax=500M",
+            "CPUQuota=200%",
+            "WatchdogSec=60",
+            "RestartPreventExitStatus=78",
+            "NoNewPrivileges=yes",
+        ] {
+            assert!(service.lines().any(|l| l == k), "{k} missing");
+        }
+        assert!(!svc.lines().any(|l| l.starts_with("PrivateTmp")));
+        let check = find("grokmon-check.service").unwrap().template;
+        assert!(check.contains("SuccessExitStatus=1 2"));
+        assert!(check.contains("ExecStart=/usr/bin/grokmon check --quiet"));
+        assert!(check.contains("TimeoutStartSec="));
+        let timer = find("grokmon-check.timer").unwrap().template;
+        for k in [
+            "OnBootSec=2min",
+            "OnUnitActiveSec=5min",
+            "RandomizedDelaySec=",
+        ] {
+            assert!(timer.contains(k), "{k}");
+        }
+        let bt = find("grokmon-backup.timer").unwrap().template;
+        for k in ["OnCalendar=daily", "Persistent=true", "RandomizedDelaySec="] {
+            assert!(bt.contains(k), "{k}");
+        }
+        assert!(DROPIN.template.contains("RestartSteps="));
+        assert!(DROPIN.template.contains("RestartMaxDelaySec="));
+    }
+
+    #[test]
+    fn plan_adds_the_dropin_only_where_systemd_knows_it() {
+        let t = user("/x/grokmon", None);
+        let dir = Path::new("/h/.config/systemd/user");
+        let writes = |steps: &[Step]| {
+            steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Write { path, .. } => Some(path.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let old = plan(&t, dir, Some(252)).unwrap();
+        assert_eq!(writes(&old).len(), 5);
+        assert!(
+            old.iter()
+                .any(|s| matches!(s, Step::Note(n) if n.contains("systemd 252")))
+        );
+        let new = plan(&t, dir, Some(255)).unwrap();
+        assert!(writes(&new).contains(&dir.join("grokmon.service.d/restart-steps.conf")));
+        assert!(writes(&plan(&t, dir, None).unwrap()).len() == 5);
+        let calls: Vec<&Vec<String>> = new
+            .iter()
+            .filter_map(|s| match s {
+                Step::Systemctl(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(calls[0], &vec!["daemon-reload".to_string()]);
+        assert_eq!(
+            calls[1].join(" "),
+            "enable --now grokmon-check.timer grokmon-backup.timer"
+        );
+        assert_eq!(calls.len(), 2, "nothing restarts or starts grokmon.service");
+    }
+
+    #[test]
+    fn unit_dirs() {
+        assert_eq!(
+            unit_dir(Scope::User, Some(Path::new("/h")), None),
+            Path::new("/h/.config/systemd/user")
+        );
+        assert_eq!(
+            unit_dir(Scope::User, Some(Path::new("/h")), Some(Path::new("/x"))),
+            Path::new("/x/systemd/user")
+        );
+        assert_eq!(
+            unit_dir(Scope::System, None, None),
+            Path::new("/etc/systemd/system")
+        );
+    }
+
+    #[test]
+    fn crontab_lines_are_quoted() {
+        let c = crontab(&user("/opt/my bin/grokmon", Some("/etc/100%.toml")));
+        assert!(
+            c.contains(
+                "*/5 * * * * '/opt/my bin/grokmon' --config '/etc/100\\%.toml' check --quiet\n"
+            ),
+            "{c}"
+        );
+        assert!(
+            c.contains("17 3 * * * '/opt/my bin/grokmon' --config"),
+            "{c}"
+        );
+        assert_eq!(cron_quote("it's"), r"'it'\''s'");
+    }
+
+    fn good() -> BTreeMap<String, String> {
+        crate::systemd::parse_show(
+            "LoadState=loaded\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n",
+        )
+    }
+
+    const CONTROLLERS: &str = "cpuset cpu io memory pids\n";
+
+    #[test]
+    fn verify_table() {
+        assert_eq!(verify_findings(&good(), Some(CONTROLLERS)), vec![]);
+        type Case = (
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+            &'static str,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            // (property, value, controllers, setting flagged, text in the problem)
+            (
+                "StartLimitIntervalUSec",
+                "10s",
+                Some(CONTROLLERS),
+                "StartLimitIntervalSec",
+                "under [Service] is silently ignored",
+            ),
+            (
+                "StartLimitIntervalUSec",
+                "1min",
+                Some(CONTROLLERS),
+                "StartLimitIntervalSec",
+                "expected 600s",
+            ),
+            (
+                "StartLimitBurst",
+                "10",
+                Some(CONTROLLERS),
+                "StartLimitBurst",
+                "expected 5",
+            ),
+            (
+                "Restart",
+                "always",
+                Some(CONTROLLERS),
+                "Restart",
+                "restart loop",
+            ),
+            (
+                "Restart",
+                "no",
+                Some(CONTROLLERS),
+                "Restart",
+                "leaves the service down",
+            ),
+            (
+                "RestartPreventExitStatus",
+                "",
+                Some(CONTROLLERS),
+                "RestartPreventExitStatus",
+                "78",
+            ),
+            (
+                "TimeoutStopUSec",
+                "5s",
+                Some(CONTROLLERS),
+                "TimeoutStopSec",
+                "kills the service",
+            ),
+            (
+                "TimeoutStopUSec",
+                "infinity",
+                Some(CONTROLLERS),
+                "TimeoutStopSec",
+                "infinity",
+            ),
+            (
+                "MemoryMax",
+                "infinity",
+                Some(CONTROLLERS),
+                "MemoryMax",
+                "not set",
+            ),
+            (
+                "MemoryMax",
+                "524288000",
+                Some("cpuset cpu io pids\n"),
+                "MemoryMax",
+                "memory cgroup controller is not enabled",
+            ),
+            (
+                "MemoryMax",
+                "524288000",
+                None,
+                "MemoryMax",
+                "cannot read cgroup.controllers",
+            ),
+            (
+                "CPUQuotaPerSecUSec",
+                "infinity",
+                Some(CONTROLLERS),
+                "CPUQuota",
+                "not set",
+            ),
+            (
+                "CPUQuotaPerSecUSec",
+                "2s",
+                Some("memory pids"),
+                "CPUQuota",
+                "cpu cgroup controller",
+            ),
+            (
+                "WatchdogUSec",
+                "0",
+                Some(CONTROLLERS),
+                "WatchdogSec",
+                "hung",
+            ),
+        ];
+        for (prop, value, controllers, setting, needle) in cases {
+            let mut p = good();
+            p.insert(prop.to_string(), value.to_string());
+            let f = verify_findings(&p, *controllers);
+            assert_eq!(f.len(), 1, "{prop}={value}: {f:?}");
+            assert_eq!(f[0].setting, *setting, "{prop}={value}");
+            assert!(f[0].problem.contains(needle), "{prop}={value}: {}", f[0]);
+            assert!(!f[0].fix.is_empty());
+        }
+        let mut p = good();
+        p.insert("LoadState".into(), "not-found".into());
+        let f = verify_findings(&p, Some(CONTROLLERS));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].fix.contains("grokmon units install"));
+    }
+
+    #[test]
+    fn controllers_from_the_unit_cgroup_then_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("cgroup.controllers"), "cpu memory\n").unwrap();
+        assert_eq!(
+            read_controllers(d.path(), "/a.slice/x.service").as_deref(),
+            Some("cpu memory\n")
+        );
+        std::fs::create_dir_all(d.path().join("a.slice/x.service")).unwrap();
+        std::fs::write(
+            d.path().join("a.slice/x.service/cgroup.controllers"),
+            "pids\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_controllers(d.path(), "/a.slice/x.service").as_deref(),
+            Some("pids\n")
+        );
+        assert_eq!(read_controllers(&d.path().join("none"), ""), None);
+    }
 }
