@@ -226,7 +226,9 @@ mod tests {
             .collect();
         // 1 point a day from 91 %: full in 9 days.
         let per_day = 1.0 / 288.0;
-        let cases: Vec<(&str, Vec<(DateTime<Utc>, f64)>, Option<(f64, f64)>)> = vec![
+        // (name, samples, expected days to full as [low, high], or none)
+        type Case = (&'static str, Vec<(DateTime<Utc>, f64)>, Option<(f64, f64)>);
+        let cases: Vec<Case> = vec![
             (
                 "steady fill",
                 series(288, 5, |i| 90.0 + i as f64 * per_day),

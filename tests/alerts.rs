@@ -720,11 +720,16 @@ fn status_shows_service_checks_alerts_backups_trends_and_forecast() {
     assert_eq!(s["restarts_last_day"], 4, "{s}");
     assert!(v["last_check_age_seconds"].as_u64().is_some());
     let probes = v["probes"].as_array().unwrap();
+    let svc = probes
+        .iter()
+        .find(|p| p["probe"] == "service")
+        .expect("service probe row");
     assert!(
-        probes
-            .iter()
-            .any(|p| p["probe"] == "service" && p["status"] == "ok"),
-        "{v}"
+        svc["message"]
+            .as_str()
+            .unwrap()
+            .contains("active (running)"),
+        "{svc}"
     );
     assert_eq!(v["alerts"]["unreviewed"], 1, "{v}");
     assert_eq!(v["alerts"]["last"][0]["source"], "sensor.temp");

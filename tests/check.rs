@@ -107,7 +107,7 @@ fn defaults_without_any_config_file_run() {
         out.stderr
     );
     let v = out.json();
-    assert_eq!(v["probes"].as_array().unwrap().len(), 7, "{v}");
+    assert_eq!(v["probes"].as_array().unwrap().len(), 8, "{v}");
     assert_eq!(probe(&v, "database")["status"], "crit");
     assert_eq!(probe(&v, "backups")["status"], "warn");
 }
