@@ -464,17 +464,17 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, UsageEr
         chrono::Duration::from_std(d)
             .ok()
             .and_then(|d| now.checked_sub_signed(d))
-            .ok_or_else(|| UsageError(format!("--since {shown}: too far back")))?
+            .ok_or_else(|| UsageError(format!("--since \"{shown}\": too far back")))?
     } else if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
         t.with_timezone(&Utc)
     } else {
         return Err(UsageError(format!(
-            "--since {shown}: not a duration (30m, 1h, 2d) or a time (2026-11-28T10:00:00Z)"
+            "--since \"{shown}\": not a duration (30m, 1h, 2d) or a time (2026-11-28T10:00:00Z)"
         )));
     };
     if t > now {
         return Err(UsageError(format!(
-            "--since {shown} is in the future (now is {}); nothing could match",
+            "--since \"{shown}\" is in the future (now is {}); nothing could match",
             now.to_rfc3339_opts(SecondsFormat::Secs, true)
         )));
     }
