@@ -103,9 +103,10 @@ pub enum LevelFilter {
 
 #[derive(Debug, Args)]
 pub struct AlertsTailArgs {
-    /// How many events to show.
-    #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
-    pub lines: usize,
+    /// How many events to show, the newest [default: 20; with --since or
+    /// --unreviewed: all they select].
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<usize>,
     /// Keep printing new events as they are appended; survives rotation.
     #[arg(short, long)]
     pub follow: bool,

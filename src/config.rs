@@ -200,7 +200,7 @@ pub enum Compression {
 
 /// The probes `check` knows, by their one name.
 pub const PROBES: &[&str] = &[
-    "api", "cpu", "memory", "disk", "database", "service", "backups",
+    "api", "cpu", "memory", "disk", "database", "service", "backups", "forecast",
 ];
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -955,7 +955,7 @@ mod tests {
         assert_eq!(c.backup.retention, Duration::from_secs(30 * 86400));
         assert_eq!(c.orchestrator.backoff.0.len(), 3);
         assert!(!c.ai.enabled);
-        assert_eq!(c.check.probes.len(), 7);
+        assert_eq!(c.check.probes.len(), 8);
     }
 
     #[test]

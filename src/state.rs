@@ -145,10 +145,7 @@ impl State {
 
     fn init(&mut self) -> rusqlite::Result<()> {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        let _ = mode; // a filesystem without WAL support keeps its mode
+        self.set_wal()?;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let v: i32 = self
             .conn
@@ -166,6 +163,35 @@ impl State {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Switches to WAL. Changing the journal mode needs an exclusive lock and
+    /// SQLite may report "locked" at once, without its busy handler, when
+    /// several processes create the database together: retry within
+    /// `BUSY_TIMEOUT`. A filesystem without WAL support keeps its mode.
+    fn set_wal(&self) -> rusqlite::Result<()> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+            {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause + Duration::from_millis(fastrand::u64(0..5)));
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Runs `f` in an IMMEDIATE transaction: the write lock is taken first, so

@@ -107,7 +107,7 @@ fn defaults_without_any_config_file_run() {
         out.stderr
     );
     let v = out.json();
-    assert_eq!(v["probes"].as_array().unwrap().len(), 7, "{v}");
+    assert_eq!(v["probes"].as_array().unwrap().len(), 8, "{v}");
     assert_eq!(probe(&v, "database")["status"], "crit");
     assert_eq!(probe(&v, "backups")["status"], "warn");
 }
@@ -680,4 +680,34 @@ fn protections_not_in_force_are_a_service_warning() {
         "{:?}",
         env.systemctl_calls()
     );
+}
+
+#[test]
+fn a_check_right_after_another_keeps_the_older_cpu_counters() {
+    let server = healthy_server();
+    let env = healthy_env(&server);
+    let stat = |busy: u64, idle: u64| {
+        std::fs::write(
+            env.path("proc/stat"),
+            format!("cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\n"),
+        )
+        .unwrap();
+    };
+    stat(1000, 99_000);
+    env.run(&["check"]).code(0);
+    // Too few jiffies since: no average, and the stored counters stay.
+    stat(1005, 99_005);
+    let v = env.run(&["check", "--format", "json"]).json();
+    assert!(
+        !probe(&v, "cpu")["message"]
+            .as_str()
+            .unwrap()
+            .contains("% used,"),
+        "{v}"
+    );
+    // Averaged against the first check's counters: 2000 busy of 10000.
+    stat(3000, 107_000);
+    let v = env.run(&["check", "--format", "json"]).json();
+    let msg = probe(&v, "cpu")["message"].as_str().unwrap().to_string();
+    assert!(msg.starts_with("20% used, load"), "{msg}");
 }

@@ -152,7 +152,7 @@ pub fn sanitize_source(s: &str) -> String {
 /// Characters that could forge a line or drive a terminal, or hide text:
 /// controls (C0, DEL, C1, which include ESC and NEL), line and paragraph
 /// separators, and bidirectional and zero-width format characters.
-fn needs_escape(c: char) -> bool {
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
@@ -227,27 +227,25 @@ pub fn unescape(s: &str) -> String {
 
 /// Events after `since` (all when `None`) across the log and its rotated
 /// files: how many, and the last `max` of them, oldest first. Lines that do
-/// not parse are skipped here. A missing log is no events.
+/// not parse are skipped here. A missing log is no events. The start is found
+/// by binary search (`tail::locate`), so only the lines after `since` are read.
 pub fn events_after(
     log: &AlertLog,
     since: Option<DateTime<Utc>>,
     max: usize,
 ) -> std::io::Result<(usize, Vec<Event>)> {
+    // Lines have whole seconds: "after s" is "at or after s + 1s".
+    let from = since.map(|s| s + chrono::Duration::seconds(1));
+    let files = tail::open_files(log)?;
+    let start = tail::locate(&files, from)?;
+    let filter = tail::Filter {
+        from,
+        ..tail::Filter::default()
+    };
     let mut count = 0;
     let mut last = std::collections::VecDeque::with_capacity(max.min(1024));
-    for path in log.files_oldest_first() {
-        let text = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for line in String::from_utf8_lossy(&text).lines() {
-            let Some(e) = Event::parse(line) else {
-                continue;
-            };
-            if since.is_some_and(|s| e.ts <= s) {
-                continue;
-            }
+    tail::each_entry(&files, start, &filter, |entry| {
+        if let tail::Entry::Event(e) = entry {
             count += 1;
             if max > 0 {
                 if last.len() == max {
@@ -256,7 +254,8 @@ pub fn events_after(
                 last.push_back(e);
             }
         }
-    }
+        Ok(())
+    })?;
     Ok((count, last.into()))
 }
 
@@ -345,6 +344,28 @@ mod tests {
         ] {
             assert_eq!(Event::parse(l), None, "{l:?}");
         }
+    }
+
+    #[test]
+    fn events_after_counts_across_rotated_files_and_skips_foreign_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AlertLog::new(d.path().join("a.log"), 1 << 20, 3);
+        let at = |s: i64| ts() + chrono::Duration::seconds(s);
+        let l = |s: i64, m: &str| Event::new(at(s), Level::Warn, "api", m).to_line() + "\n";
+        std::fs::write(log.rotated(2), l(0, "a") + &l(1, "b")).unwrap();
+        std::fs::write(log.rotated(1), l(2, "c") + "garbage\n" + &l(2, "c2")).unwrap();
+        std::fs::write(log.path(), l(3, "d") + &l(4, "e")).unwrap();
+        let msgs = |v: Vec<Event>| v.into_iter().map(|e| e.message).collect::<Vec<_>>();
+        let (n, last) = events_after(&log, None, 2).unwrap();
+        assert_eq!((n, msgs(last)), (6, vec!["d".to_string(), "e".into()]));
+        // Strictly after: events in the same second as the mark are reviewed.
+        let (n, last) = events_after(&log, Some(at(2)), 10).unwrap();
+        assert_eq!((n, msgs(last)), (2, vec!["d".to_string(), "e".into()]));
+        let (n, last) = events_after(&log, Some(at(1)), 0).unwrap();
+        assert_eq!((n, last.len()), (4, 0));
+        assert_eq!(events_after(&log, Some(at(9)), 5).unwrap().0, 0);
+        let none = AlertLog::new(d.path().join("missing.log"), 1 << 20, 3);
+        assert_eq!(events_after(&none, None, 5).unwrap().0, 0);
     }
 
     #[test]

@@ -106,15 +106,17 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             .to_std()
             .is_ok_and(|age| age <= MAX_AGE && !age.is_zero())
     });
-    let mut keep_prev = false;
-    let (pct, note) = match fresh.and_then(|p| Some((p, usage((p.total, p.idle), (total, idle))?)))
-    {
-        Some((p, u)) => {
-            keep_prev = (ctx.now - p.at)
+    // Recent counters that still count up are kept, not replaced, so that a
+    // check soon after another averages over a growing window instead of
+    // sampling again and again.
+    let keep_prev = fresh.is_some_and(|p| {
+        total >= p.total
+            && (ctx.now - p.at)
                 .to_std()
-                .is_ok_and(|age| age < REFRESH_AFTER);
-            (Some(u), "")
-        }
+                .is_ok_and(|age| age < REFRESH_AFTER)
+    });
+    let (pct, note) = match fresh.and_then(|p| usage((p.total, p.idle), (total, idle))) {
+        Some(u) => (Some(u), ""),
         None => {
             std::thread::sleep(SAMPLE);
             match read_stat(&ctx.proc_root) {

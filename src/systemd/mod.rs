@@ -48,37 +48,54 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> std::io::Result
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = (&mut out).take(LIMIT).read_to_end(&mut v);
-        // Drain the rest so the child never blocks on a full pipe.
-        let _ = std::io::copy(&mut out, &mut std::io::sink());
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = (&mut err).take(LIMIT).read_to_end(&mut v);
-        let _ = std::io::copy(&mut err, &mut std::io::sink());
-        v
-    });
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    // Each stream is read on its own thread; the pipes closing is the prompt
+    // sign that the child is done (no polling delay on the normal path).
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, mut stream) in [
+        (0usize, Box::new(out) as Box<dyn Read + Send>),
+        (1, Box::new(err)),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = (&mut stream).take(LIMIT).read_to_end(&mut v);
+            // Drain the rest so the child never blocks on a full pipe.
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+            let _ = tx.send((i, v));
+        });
+    }
+    drop(tx);
     let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(1);
+    let kill = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
+    let mut streams: [Option<Vec<u8>>; 2] = [None, None];
+    while streams.iter().any(Option::is_none) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((i, v)) => streams[i] = Some(v),
+            Err(_) => {
+                kill(&mut child);
+                return Ok(None);
+            }
+        }
+    }
+    // Both pipes are closed: the child has exited or is about to.
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill(&mut child);
             return Ok(None);
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(1));
     };
-    let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+    let [o, e] = streams;
+    let stdout = String::from_utf8_lossy(&o.unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&e.unwrap_or_default()).into_owned();
     Ok(Some(Output {
         status,
         stdout,
