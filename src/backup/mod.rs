@@ -249,20 +249,9 @@ pub fn display_name(p: &Path) -> String {
     )
 }
 
-/// `1.5 GiB`, `41.2 MiB`, `512 B`.
+/// `1.5 GiB`, `41.2 MiB`, `512 B` (the probes' formatting, for byte counts).
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
+    crate::probe::human_bytes(n as f64)
 }
 
 /// Resolves a backup named on the command line: a path as given, else a bare
