@@ -80,9 +80,20 @@ pub fn parse_loadavg(text: &str) -> Option<f64> {
 
 /// Percent busy between two counter readings; `None` if they do not advance.
 pub fn usage(prev: (u64, u64), now: (u64, u64)) -> Option<f64> {
+    usage_over(prev, now, MIN_JIFFIES)
+}
+
+/// Percent busy over the fallback sample. A 200 ms sample holds only
+/// 20 jiffies per core (40 on two cores), below `MIN_JIFFIES`: it is coarse
+/// by design (and labelled so), so any advance will do.
+pub fn sample_usage(prev: (u64, u64), now: (u64, u64)) -> Option<f64> {
+    usage_over(prev, now, 1)
+}
+
+fn usage_over(prev: (u64, u64), now: (u64, u64), min_jiffies: u64) -> Option<f64> {
     let dt = now.0.checked_sub(prev.0)?;
     let di = now.1.checked_sub(prev.1)?;
-    if dt < MIN_JIFFIES || di > dt {
+    if dt < min_jiffies || di > dt {
         return None;
     }
     Some(100.0 * (dt - di) as f64 / dt as f64)
@@ -120,7 +131,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         None => {
             std::thread::sleep(SAMPLE);
             match read_stat(&ctx.proc_root) {
-                Ok((t2, i2, _)) => (usage((total, idle), (t2, i2)), " (short sample)"),
+                Ok((t2, i2, _)) => (sample_usage((total, idle), (t2, i2)), " (short sample)"),
                 Err(_) => (None, ""),
             }
         }
@@ -205,6 +216,14 @@ mod tests {
         assert_eq!(usage((1000, 800), (1010, 805)), None, "too few jiffies");
         // Counters went back: a reboot since the previous check.
         assert_eq!(usage((5000, 800), (1000, 300)), None);
+    }
+
+    #[test]
+    fn short_sample_on_two_cores_gives_usage() {
+        // 200 ms on 2 cores at USER_HZ=100: 40 jiffies, 10 of them busy.
+        assert_eq!(sample_usage((1000, 800), (1040, 830)), Some(25.0));
+        assert_eq!(sample_usage((1000, 800), (1000, 800)), None);
+        assert_eq!(sample_usage((5000, 800), (1000, 300)), None);
     }
 
     #[test]
