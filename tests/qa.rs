@@ -1,0 +1,49 @@
+//! Regression tests for the bugs found in QA, each named after its bug.
+
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+/// Runs the binary, killing it (and failing the test) if it hangs: the bug
+/// these guard against is a hang, so waiting forever is not an option.
+fn run_or_kill(env: &TestEnv, args: &[&str]) -> Out {
+    let mut child = env
+        .cmd(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn grokmon");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("grokmon {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Out::of(args, child.wait_with_output().expect("output"))
+}
+
+#[test]
+fn a_fifo_at_the_alerts_log_path_does_not_hang_readers() {
+    let env = TestEnv::new();
+    let log = env.alerts_log();
+    let c = std::ffi::CString::new(log.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    env.fake_systemctl_no_bus();
+    for args in [
+        &["alerts", "tail"][..],
+        &["alerts", "ack"],
+        &["alerts", "tail", "--unreviewed"],
+    ] {
+        run_or_kill(&env, args)
+            .code(1)
+            .stderr_has("is not a regular file");
+    }
+    // status still works and says what it could not read.
+    run_or_kill(&env, &["status"])
+        .code(0)
+        .stdout_has("is not a regular file");
+}
