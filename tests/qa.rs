@@ -47,3 +47,20 @@ fn a_fifo_at_the_alerts_log_path_does_not_hang_readers() {
         .code(0)
         .stdout_has("is not a regular file");
 }
+
+#[test]
+fn a_directory_at_the_database_path_is_not_reported_ok() {
+    let env = TestEnv::new();
+    env.write_config("[check]\nprobes = [\"database\"]\n");
+    std::fs::create_dir_all(env.database()).unwrap();
+    let v = env.run(&["check", "--format", "json"]).code(2).json();
+    let db = &v["probes"][0];
+    assert_eq!(db["status"], "crit", "{db}");
+    assert!(
+        db["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a regular file"),
+        "{db}"
+    );
+}
