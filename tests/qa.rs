@@ -64,3 +64,28 @@ fn a_directory_at_the_database_path_is_not_reported_ok() {
         "{db}"
     );
 }
+
+#[test]
+fn errors_do_not_repeat_their_cause() {
+    let env = TestEnv::new();
+    // A state database that is a directory, and an alerts log in a missing,
+    // uncreatable place: each error names its cause once.
+    let state = env.path("state-is-a-dir.db");
+    std::fs::create_dir_all(&state).unwrap();
+    env.write_config_with_paths(&format!("state = \"{}\"\n", state.display()), "");
+    let out = env.run(&["alerts", "ack"]);
+    out.code(1).stderr_has("state-is-a-dir.db");
+    let cause = "unable to open database file";
+    assert_eq!(out.stderr.matches(cause).count(), 1, "{}", out.stderr);
+
+    let env = TestEnv::new();
+    std::fs::write(
+        env.config_path(),
+        "[paths]\nalerts_log = \"/proc/nonexistent/grokmon_alerts.log\"\n[check]\nprobes = [\"database\"]\nconfirm_after = 1\n",
+    )
+    .unwrap();
+    let out = env.run(&["check"]);
+    out.code(3).stderr_has("cannot write alerts log");
+    let n = out.stderr.matches("(os error").count();
+    assert_eq!(n, 1, "{}", out.stderr);
+}

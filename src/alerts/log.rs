@@ -27,12 +27,10 @@ pub enum LogError {
         "alerts log {path} is owned by uid {owner}, not by this user (uid {me}); refusing to write to it (remove it, or set paths.alerts_log)"
     )]
     Owner { path: PathBuf, owner: u32, me: u32 },
-    #[error("cannot write alerts log {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    // `cause`, not `source`: the message already includes it, and `{:#}`
+    // would print it a second time.
+    #[error("cannot write alerts log {path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
 }
 
 /// The alerts log at a path, with its rotation policy.
@@ -85,10 +83,10 @@ impl AlertLog {
         v
     }
 
-    fn io(&self, source: io::Error) -> LogError {
+    fn io(&self, cause: io::Error) -> LogError {
         LogError::Io {
             path: self.path.clone(),
-            source,
+            cause,
         }
     }
 
