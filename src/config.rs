@@ -766,6 +766,18 @@ impl Config {
         if self.check.api.timeout.is_zero() {
             return Err(self.err("check.api.timeout must be greater than 0"));
         }
+        for (key, path) in [
+            ("paths.database", &self.paths.database),
+            ("paths.backups", &self.paths.backups),
+            ("paths.alerts_log", &self.paths.alerts_log),
+            ("paths.state", &self.paths.state),
+        ] {
+            if path.as_os_str().is_empty() {
+                return Err(self.err(format_args!(
+                    "{key} is empty: give a path, or leave it out for the default"
+                )));
+            }
+        }
         if self.service.unit.is_empty()
             || self
                 .service
@@ -975,6 +987,20 @@ mod tests {
         assert_eq!(c.paths.database, Path::new("/d/grokmon/grokmon.db"));
         assert_eq!(c.paths.state, Path::new("/s/grokmon/state.db"));
         assert_eq!(c.paths.alerts_log, Path::new("/home/u/alerts.log"));
+    }
+
+    #[test]
+    fn an_empty_path_is_a_config_error() {
+        for key in ["database", "backups", "alerts_log", "state"] {
+            let err = Config::parse(
+                &format!("[paths]\n{key} = \"\"\n"),
+                Source::Defaults,
+                &env(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("paths.{key} is empty")), "{err}");
+        }
     }
 
     #[test]
