@@ -89,3 +89,31 @@ fn errors_do_not_repeat_their_cause() {
     let n = out.stderr.matches("(os error").count();
     assert_eq!(n, 1, "{}", out.stderr);
 }
+
+#[test]
+fn status_does_not_say_none_yet_when_it_cannot_read() {
+    let env = TestEnv::new();
+    env.fake_systemctl_no_bus();
+    let state = env.path("state-is-a-dir.db");
+    std::fs::create_dir_all(&state).unwrap();
+    let backups = env.path("backups-is-a-file");
+    std::fs::write(&backups, b"not a directory").unwrap();
+    env.write_config_with_paths(
+        &format!(
+            "state = \"{}\"\nbackups = \"{}\"\n",
+            state.display(),
+            backups.display()
+        ),
+        "",
+    );
+    let out = env.run(&["status"]);
+    out.code(0)
+        .stdout_has("checks  unknown (state database unreadable)")
+        .stdout_has("backups  unknown (");
+    assert!(
+        !out.stdout.contains("no check has run yet"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("none yet"), "{}", out.stdout);
+}
