@@ -117,3 +117,33 @@ fn status_does_not_say_none_yet_when_it_cannot_read() {
     );
     assert!(!out.stdout.contains("none yet"), "{}", out.stdout);
 }
+
+#[test]
+fn restore_does_not_go_on_when_systemctl_cannot_tell_the_state() {
+    let env = TestEnv::new();
+    env.create_database();
+    env.run(&["backup"]).code(0);
+    let backup = std::fs::read_dir(env.backups())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".db.zst"))
+        .expect("a backup");
+    let before = std::fs::read(env.database()).unwrap();
+    // is-active prints no state, only an error: whether the service runs is unknown.
+    env.fake_systemctl("echo 'Failed to get unit state: Access denied' >&2; exit 4");
+    let b = backup.to_str().unwrap();
+    env.run(&["backup", "restore", b, "--yes"])
+        .code(1)
+        .stderr_has("cannot tell whether grokmon.service is running")
+        .stderr_has("Access denied")
+        .stderr_has("--force");
+    assert_eq!(
+        std::fs::read(env.database()).unwrap(),
+        before,
+        "database replaced"
+    );
+    // --force goes on, with a warning.
+    env.run(&["backup", "restore", b, "--yes", "--force"])
+        .code(0)
+        .stderr_has("warning: cannot tell whether grokmon.service is running");
+}
