@@ -147,3 +147,31 @@ fn restore_does_not_go_on_when_systemctl_cannot_tell_the_state() {
         .code(0)
         .stderr_has("warning: cannot tell whether grokmon.service is running");
 }
+
+#[test]
+fn a_future_dated_backup_does_not_hide_that_backups_stopped() {
+    let env = TestEnv::new();
+    env.write_config("[check]\nprobes = [\"backups\"]\n");
+    std::fs::create_dir_all(env.backups()).unwrap();
+    let name =
+        |t: chrono::DateTime<chrono::Utc>| t.format("grokmon-%Y%m%dT%H%M%SZ.db.zst").to_string();
+    let now = chrono::Utc::now();
+    // The real backups stopped 3 days ago (CRIT at 50h); one file is dated
+    // in the future by a clock that once jumped.
+    std::fs::write(
+        env.backups().join(name(now - chrono::Duration::days(3))),
+        b"x",
+    )
+    .unwrap();
+    std::fs::write(
+        env.backups().join(name(now + chrono::Duration::days(400))),
+        b"x",
+    )
+    .unwrap();
+    let v = env.run(&["check", "--format", "json"]).code(2).json();
+    let b = &v["probes"][0];
+    assert_eq!(b["status"], "crit", "{b}");
+    let msg = b["message"].as_str().unwrap();
+    assert!(msg.contains("3d old"), "{b}");
+    assert!(msg.contains("dated in the future"), "{b}");
+}
