@@ -175,3 +175,26 @@ fn a_future_dated_backup_does_not_hide_that_backups_stopped() {
     assert!(msg.contains("3d old"), "{b}");
     assert!(msg.contains("dated in the future"), "{b}");
 }
+
+#[test]
+fn status_does_not_call_a_future_dated_backup_the_newest() {
+    let env = TestEnv::new();
+    env.fake_systemctl_no_bus();
+    std::fs::create_dir_all(env.backups()).unwrap();
+    let name =
+        |t: chrono::DateTime<chrono::Utc>| t.format("grokmon-%Y%m%dT%H%M%SZ.db.zst").to_string();
+    let now = chrono::Utc::now();
+    let real = name(now - chrono::Duration::hours(3));
+    let future = name(now + chrono::Duration::days(400));
+    std::fs::write(env.backups().join(&real), b"x").unwrap();
+    std::fs::write(env.backups().join(&future), b"x").unwrap();
+    let out = env.run(&["status"]);
+    out.code(0)
+        .stdout_has(&format!("backups  newest {real}, 3h"))
+        .stdout_has("is dated in the future");
+    let v = env.run(&["status", "--json"]).code(0).json();
+    assert!(
+        v["backups"]["newest"].as_str().unwrap().ends_with(&real),
+        "{v}"
+    );
+}
