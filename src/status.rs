@@ -547,9 +547,18 @@ pub fn human(r: &Report, color: bool) -> String {
             None => p.probe.clone(),
         };
         let st = format!("{:<8}", p.status.to_uppercase());
+        // A row the last check did not update (a probe taken out of
+        // check.probes, a filesystem no longer used, kept while alerted)
+        // is history, not the current state.
+        let stale = match &r.last_check {
+            Some(lc) if *lc != p.checked_at => {
+                format!(" (not in the last check; as of {})", p.checked_at)
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "  {label:<width$}  {}  {}",
+            "  {label:<width$}  {}  {}{stale}",
             paint(color, status_colour(&p.status), &st),
             sanitize(&p.message)
         );

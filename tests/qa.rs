@@ -198,3 +198,30 @@ fn status_does_not_call_a_future_dated_backup_the_newest() {
         "{v}"
     );
 }
+
+#[test]
+fn status_marks_a_probe_the_last_check_did_not_run() {
+    let env = TestEnv::new();
+    env.fake_systemctl_no_bus();
+    // The API probe fails and alerts, then is taken out of check.probes.
+    env.write_config(
+        "[check]\nprobes = [\"api\", \"memory\"]\nconfirm_after = 1\n[check.api]\nurl = \"http://127.0.0.1:9/api/health\"\ntimeout = \"1s\"\n",
+    );
+    env.run(&["check"]).code(2);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.write_config("[check]\nprobes = [\"memory\"]\nconfirm_after = 1\n");
+    env.run(&["check"]);
+    let out = env.run(&["status"]);
+    let api = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("api "))
+        .unwrap_or_else(|| panic!("no api row:\n{}", out.stdout));
+    assert!(api.contains("not in the last check"), "{api}");
+    let memory = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("memory "))
+        .unwrap();
+    assert!(!memory.contains("not in the last check"), "{memory}");
+}
