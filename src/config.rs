@@ -804,6 +804,13 @@ impl Config {
                 self.backup.level
             )));
         }
+        // gzip has no level above 9: say so rather than silently use 9.
+        if self.backup.compression == Compression::Gzip && self.backup.level > 9 {
+            return Err(self.err(format_args!(
+                "backup.level = {}: gzip levels are 1..=9 (zstd goes to 22)",
+                self.backup.level
+            )));
+        }
         if self.orchestrator.backoff.0.is_empty() {
             return Err(self.err("orchestrator.backoff must list at least one duration"));
         }
@@ -987,6 +994,24 @@ mod tests {
         assert_eq!(c.paths.database, Path::new("/d/grokmon/grokmon.db"));
         assert_eq!(c.paths.state, Path::new("/s/grokmon/state.db"));
         assert_eq!(c.paths.alerts_log, Path::new("/home/u/alerts.log"));
+    }
+
+    #[test]
+    fn a_gzip_level_above_9_is_a_config_error() {
+        let err = Config::parse(
+            "[backup]\ncompression = \"gzip\"\nlevel = 15\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gzip levels are 1..=9"), "{err}");
+        for ok in [
+            "compression = \"gzip\"\nlevel = 9",
+            "compression = \"zstd\"\nlevel = 15",
+        ] {
+            Config::parse(&format!("[backup]\n{ok}\n"), Source::Defaults, &env()).unwrap();
+        }
     }
 
     #[test]
