@@ -225,3 +225,23 @@ fn status_marks_a_probe_the_last_check_did_not_run() {
         .unwrap();
     assert!(!memory.contains("not in the last check"), "{memory}");
 }
+
+#[test]
+fn backup_verify_defaults_to_the_newest_backup_not_in_the_future() {
+    let env = TestEnv::new();
+    env.create_database();
+    env.run(&["backup"]).code(0);
+    let real = std::fs::read_dir(env.backups())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".db.zst"))
+        .expect("a backup");
+    // A copy dated in the future, damaged: verifying it would fail.
+    let future = (chrono::Utc::now() + chrono::Duration::days(400))
+        .format("grokmon-%Y%m%dT%H%M%SZ.db.zst")
+        .to_string();
+    std::fs::write(env.backups().join(&future), b"damaged").unwrap();
+    env.run(&["backup", "verify"])
+        .code(0)
+        .stdout_has(&format!("ok: {real}"));
+}
