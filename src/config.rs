@@ -114,7 +114,7 @@ pub struct DurationThresholds(pub Duration, pub Duration);
 impl<'de> Deserialize<'de> for DurationThresholds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let [w, c]: [String; 2] = Deserialize::deserialize(d)?;
-        let parse = |s: &str| humantime::parse_duration(s).map_err(serde::de::Error::custom);
+        let parse = |s: &str| parse_duration(s).map_err(serde::de::Error::custom);
         Ok(DurationThresholds(parse(&w)?, parse(&c)?))
     }
 }
@@ -127,7 +127,7 @@ impl<'de> Deserialize<'de> for DurationList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v: Vec<String> = Deserialize::deserialize(d)?;
         v.iter()
-            .map(|s| humantime::parse_duration(s).map_err(serde::de::Error::custom))
+            .map(|s| parse_duration(s).map_err(serde::de::Error::custom))
             .collect::<Result<Vec<_>, _>>()
             .map(DurationList)
     }
@@ -178,7 +178,22 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    humantime_serde::deserialize(d)
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// The longest duration accepted. Durations are added to and subtracted
+/// from the current time; far beyond this, that arithmetic overflows (a
+/// `keep_samples = "100000000000d"` made `check` panic).
+const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 86400);
+
+/// A humantime duration (`30s`, `5m`, `30d`), at most `MAX_DURATION`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!("duration {s:?} is too long: at most 1000 years"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -994,6 +1009,26 @@ mod tests {
         assert_eq!(c.paths.database, Path::new("/d/grokmon/grokmon.db"));
         assert_eq!(c.paths.state, Path::new("/s/grokmon/state.db"));
         assert_eq!(c.paths.alerts_log, Path::new("/home/u/alerts.log"));
+    }
+
+    #[test]
+    fn a_duration_beyond_1000_years_is_a_config_error() {
+        for text in [
+            "[check]\nkeep_samples = \"100000000000d\"\n",
+            "[check.thresholds]\nbackup_age = [\"1d\", \"100000000000d\"]\n",
+            "[orchestrator]\nbackoff = [\"100000000000d\"]\n",
+        ] {
+            let err = Config::parse(text, Source::Defaults, &env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("too long"), "{err}");
+        }
+        Config::parse(
+            "[check]\nkeep_samples = \"1000y\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
     }
 
     #[test]

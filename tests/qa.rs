@@ -245,3 +245,21 @@ fn backup_verify_defaults_to_the_newest_backup_not_in_the_future() {
         .code(0)
         .stdout_has(&format!("ok: {real}"));
 }
+
+#[test]
+fn a_huge_duration_does_not_make_check_panic() {
+    let env = TestEnv::new();
+    env.write_config("[check]\nprobes = [\"memory\"]\nkeep_samples = \"100000000000d\"\n");
+    let out = env.run(&["check"]);
+    out.code(3)
+        .stderr_has("100000000000d")
+        .stderr_has("too long");
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // At the limit, every probe and the policy still work.
+    env.write_config(
+        "[check]\nprobes = [\"memory\", \"backups\", \"forecast\"]\nkeep_samples = \"1000y\"\nrenotify = \"1000y\"\nforecast_horizon = \"1000y\"\n",
+    );
+    let out = env.run(&["check"]);
+    assert!(matches!(out.code, 0..=2), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
