@@ -182,6 +182,9 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
+/// The most rotated alerts log files kept.
+const MAX_ALERTS_KEEP: u32 = 1000;
+
 /// The longest duration accepted. Durations are added to and subtracted
 /// from the current time; far beyond this, that arithmetic overflows (a
 /// `keep_samples = "100000000000d"` made `check` panic).
@@ -808,6 +811,14 @@ impl Config {
         if self.alerts.max_size.0 < 1024 {
             return Err(self.err("alerts.max_size must be at least 1KiB"));
         }
+        // Readers and rotation look for every numbered file up to `keep`:
+        // a huge count made each `alerts tail` and rotation take hours.
+        if self.alerts.keep > MAX_ALERTS_KEEP {
+            return Err(self.err(format_args!(
+                "alerts.keep = {}: at most {MAX_ALERTS_KEEP} rotated files",
+                self.alerts.keep
+            )));
+        }
         if self.backup.keep_last == 0 {
             return Err(self.err(
                 "backup.keep_last must be at least 1: grokmon never deletes the last backup",
@@ -1029,6 +1040,15 @@ mod tests {
             &env(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_huge_alerts_keep_is_a_config_error() {
+        let err = Config::parse("[alerts]\nkeep = 4000000000\n", Source::Defaults, &env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 1000 rotated files"), "{err}");
+        Config::parse("[alerts]\nkeep = 1000\n", Source::Defaults, &env()).unwrap();
     }
 
     #[test]
