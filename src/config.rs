@@ -182,6 +182,26 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
+/// Replaces every URL-like word (`scheme://…`, up to a quote or a space) by
+/// `<url>`.
+fn redact_urls(text: &str) -> String {
+    let is_delim = |c: char| c.is_whitespace() || "`\"'".contains(c);
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive(is_delim) {
+        let (body, delim) = match word.char_indices().last() {
+            Some((at, c)) if is_delim(c) => (&word[..at], &word[at..]),
+            _ => (word, ""),
+        };
+        if body.contains("://") {
+            out.push_str("<url>");
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(delim);
+    }
+    out
+}
+
 /// The most rotated alerts log files kept.
 const MAX_ALERTS_KEEP: u32 = 1000;
 
@@ -684,7 +704,9 @@ impl Config {
     /// Parses configuration text.
     pub fn parse(text: &str, source: Source, env: &Env) -> Result<Config, ConfigError> {
         let raw: Raw = toml::from_str(text).map_err(|e| {
-            let msg = e.message().trim_end().to_string();
+            // A value echoed by the parser may be a webhook URL typed into
+            // the wrong key: URLs are secrets, so none is quoted.
+            let msg = redact_urls(e.message().trim_end());
             match e.span() {
                 Some(span) => {
                     let (line, col) = line_col(text, span.start);
@@ -1040,6 +1062,20 @@ mod tests {
             &env(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_webhook_url_in_the_wrong_key_is_not_echoed() {
+        let err = Config::parse(
+            "[[notify]]\nkind = \"webhook\"\nformat = \"https://hooks.slack.com/services/T0/B0/SECRET\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("SECRET"), "{err}");
+        assert!(err.contains("unknown variant `<url>`"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
     }
 
     #[test]
