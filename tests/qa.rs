@@ -263,3 +263,38 @@ fn a_huge_duration_does_not_make_check_panic() {
     assert!(matches!(out.code, 0..=2), "{}", out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
+
+#[test]
+fn backup_and_restart_lines_are_notified_like_check_lines() {
+    let hook = Server::start(|_| Response::json(200, "{}"));
+    let env = TestEnv::new();
+    env.write_config_with_paths(
+        "database = \"/nonexistent/grokmon.db\"\n",
+        &format!(
+            "[[notify]]\nkind = \"webhook\"\nformat = \"json\"\nurl = \"{}\"\nmin_level = \"info\"\n[restart]\nwait = \"1s\"\ncooldown = \"1s\"\n[check]\nprobes = [\"service\"]\n",
+            hook.url("/hook/secret")
+        ),
+    );
+    // A failed nightly backup (CRIT) must reach the phone, not only the log.
+    env.run(&["backup"]).code(1);
+    // A restart that did not come back, too.
+    env.fake_systemctl("case \"$*\" in *is-active*) echo failed;; *) exit 0;; esac");
+    env.run(&["restart", "--yes", "--reason", "qa"]).code(1);
+    let sent: Vec<serde_json::Value> = hook
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let lines = env.alert_lines();
+    assert_eq!(sent.len(), 2, "{sent:?}\n{lines:?}");
+    assert_eq!(sent[0]["source"], "backup");
+    assert_eq!(sent[0]["level"], "CRIT");
+    assert_eq!(sent[1]["source"], "restart");
+    assert_eq!(sent[1]["level"], "CRIT");
+    for s in &sent {
+        assert!(
+            lines.contains(&s["line"].as_str().unwrap().to_string()),
+            "{s}"
+        );
+    }
+}
