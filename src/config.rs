@@ -178,7 +178,12 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
+    let s = String::deserialize(d).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{}: a duration is a string such as \"30s\", \"5m\", \"30d\"",
+            e.to_string().trim_end()
+        ))
+    })?;
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
@@ -212,7 +217,9 @@ const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 86400);
 
 /// A humantime duration (`30s`, `5m`, `30d`), at most `MAX_DURATION`.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!("invalid duration {s:?} ({e}): use e.g. \"30s\", \"5m\", \"2h\", \"30d\"")
+    })?;
     if d > MAX_DURATION {
         return Err(format!("duration {s:?} is too long: at most 1000 years"));
     }
@@ -1062,6 +1069,23 @@ mod tests {
             &env(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_bad_duration_says_what_a_duration_looks_like() {
+        for (text, want) in [
+            ("[check]\nrenotify = 5\n", "a duration is a string such as"),
+            (
+                "[check]\nrenotify = \"forever\"\n",
+                "invalid duration \"forever\"",
+            ),
+        ] {
+            let err = Config::parse(text, Source::Defaults, &env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(err.contains("line 2"), "{err}");
+        }
     }
 
     #[test]
