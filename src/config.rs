@@ -114,7 +114,7 @@ pub struct DurationThresholds(pub Duration, pub Duration);
 impl<'de> Deserialize<'de> for DurationThresholds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let [w, c]: [String; 2] = Deserialize::deserialize(d)?;
-        let parse = |s: &str| humantime::parse_duration(s).map_err(serde::de::Error::custom);
+        let parse = |s: &str| parse_duration(s).map_err(serde::de::Error::custom);
         Ok(DurationThresholds(parse(&w)?, parse(&c)?))
     }
 }
@@ -127,7 +127,7 @@ impl<'de> Deserialize<'de> for DurationList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v: Vec<String> = Deserialize::deserialize(d)?;
         v.iter()
-            .map(|s| humantime::parse_duration(s).map_err(serde::de::Error::custom))
+            .map(|s| parse_duration(s).map_err(serde::de::Error::custom))
             .collect::<Result<Vec<_>, _>>()
             .map(DurationList)
     }
@@ -178,7 +178,52 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    humantime_serde::deserialize(d)
+    let s = String::deserialize(d).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{}: a duration is a string such as \"30s\", \"5m\", \"30d\"",
+            e.to_string().trim_end()
+        ))
+    })?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// Replaces every URL-like word (`scheme://…`, up to a quote or a space) by
+/// `<url>`.
+fn redact_urls(text: &str) -> String {
+    let is_delim = |c: char| c.is_whitespace() || "`\"'".contains(c);
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive(is_delim) {
+        let (body, delim) = match word.char_indices().last() {
+            Some((at, c)) if is_delim(c) => (&word[..at], &word[at..]),
+            _ => (word, ""),
+        };
+        if body.contains("://") {
+            out.push_str("<url>");
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(delim);
+    }
+    out
+}
+
+/// The most rotated alerts log files kept.
+const MAX_ALERTS_KEEP: u32 = 1000;
+
+/// The longest duration accepted. Durations are added to and subtracted
+/// from the current time; far beyond this, that arithmetic overflows (a
+/// `keep_samples = "100000000000d"` made `check` panic).
+const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 86400);
+
+/// A humantime duration (`30s`, `5m`, `30d`), at most `MAX_DURATION`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!("invalid duration {s:?} ({e}): use e.g. \"30s\", \"5m\", \"2h\", \"30d\"")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("duration {s:?} is too long: at most 1000 years"));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -666,7 +711,9 @@ impl Config {
     /// Parses configuration text.
     pub fn parse(text: &str, source: Source, env: &Env) -> Result<Config, ConfigError> {
         let raw: Raw = toml::from_str(text).map_err(|e| {
-            let msg = e.message().trim_end().to_string();
+            // A value echoed by the parser may be a webhook URL typed into
+            // the wrong key: URLs are secrets, so none is quoted.
+            let msg = redact_urls(e.message().trim_end());
             match e.span() {
                 Some(span) => {
                     let (line, col) = line_col(text, span.start);
@@ -766,6 +813,18 @@ impl Config {
         if self.check.api.timeout.is_zero() {
             return Err(self.err("check.api.timeout must be greater than 0"));
         }
+        for (key, path) in [
+            ("paths.database", &self.paths.database),
+            ("paths.backups", &self.paths.backups),
+            ("paths.alerts_log", &self.paths.alerts_log),
+            ("paths.state", &self.paths.state),
+        ] {
+            if path.as_os_str().is_empty() {
+                return Err(self.err(format_args!(
+                    "{key} is empty: give a path, or leave it out for the default"
+                )));
+            }
+        }
         if self.service.unit.is_empty()
             || self
                 .service
@@ -781,6 +840,14 @@ impl Config {
         if self.alerts.max_size.0 < 1024 {
             return Err(self.err("alerts.max_size must be at least 1KiB"));
         }
+        // Readers and rotation look for every numbered file up to `keep`:
+        // a huge count made each `alerts tail` and rotation take hours.
+        if self.alerts.keep > MAX_ALERTS_KEEP {
+            return Err(self.err(format_args!(
+                "alerts.keep = {}: at most {MAX_ALERTS_KEEP} rotated files",
+                self.alerts.keep
+            )));
+        }
         if self.backup.keep_last == 0 {
             return Err(self.err(
                 "backup.keep_last must be at least 1: grokmon never deletes the last backup",
@@ -789,6 +856,13 @@ impl Config {
         if !(1..=22).contains(&self.backup.level) {
             return Err(self.err(format_args!(
                 "backup.level = {}: expected 1..=22 (gzip uses 1..=9)",
+                self.backup.level
+            )));
+        }
+        // gzip has no level above 9: say so rather than silently use 9.
+        if self.backup.compression == Compression::Gzip && self.backup.level > 9 {
+            return Err(self.err(format_args!(
+                "backup.level = {}: gzip levels are 1..=9 (zstd goes to 22)",
                 self.backup.level
             )));
         }
@@ -975,6 +1049,98 @@ mod tests {
         assert_eq!(c.paths.database, Path::new("/d/grokmon/grokmon.db"));
         assert_eq!(c.paths.state, Path::new("/s/grokmon/state.db"));
         assert_eq!(c.paths.alerts_log, Path::new("/home/u/alerts.log"));
+    }
+
+    #[test]
+    fn a_duration_beyond_1000_years_is_a_config_error() {
+        for text in [
+            "[check]\nkeep_samples = \"100000000000d\"\n",
+            "[check.thresholds]\nbackup_age = [\"1d\", \"100000000000d\"]\n",
+            "[orchestrator]\nbackoff = [\"100000000000d\"]\n",
+        ] {
+            let err = Config::parse(text, Source::Defaults, &env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("too long"), "{err}");
+        }
+        Config::parse(
+            "[check]\nkeep_samples = \"1000y\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_bad_duration_says_what_a_duration_looks_like() {
+        for (text, want) in [
+            ("[check]\nrenotify = 5\n", "a duration is a string such as"),
+            (
+                "[check]\nrenotify = \"forever\"\n",
+                "invalid duration \"forever\"",
+            ),
+        ] {
+            let err = Config::parse(text, Source::Defaults, &env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(err.contains("line 2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_url_in_the_wrong_key_is_not_echoed() {
+        let err = Config::parse(
+            "[[notify]]\nkind = \"webhook\"\nformat = \"https://hooks.slack.com/services/T0/B0/SECRET\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("SECRET"), "{err}");
+        assert!(err.contains("unknown variant `<url>`"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_alerts_keep_is_a_config_error() {
+        let err = Config::parse("[alerts]\nkeep = 4000000000\n", Source::Defaults, &env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 1000 rotated files"), "{err}");
+        Config::parse("[alerts]\nkeep = 1000\n", Source::Defaults, &env()).unwrap();
+    }
+
+    #[test]
+    fn a_gzip_level_above_9_is_a_config_error() {
+        let err = Config::parse(
+            "[backup]\ncompression = \"gzip\"\nlevel = 15\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gzip levels are 1..=9"), "{err}");
+        for ok in [
+            "compression = \"gzip\"\nlevel = 9",
+            "compression = \"zstd\"\nlevel = 15",
+        ] {
+            Config::parse(&format!("[backup]\n{ok}\n"), Source::Defaults, &env()).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_empty_path_is_a_config_error() {
+        for key in ["database", "backups", "alerts_log", "state"] {
+            let err = Config::parse(
+                &format!("[paths]\n{key} = \"\"\n"),
+                Source::Defaults,
+                &env(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(&format!("paths.{key} is empty")), "{err}");
+        }
     }
 
     #[test]

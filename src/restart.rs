@@ -430,10 +430,12 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
             format!("{unit} restart {who} failed: {}", waited.detail),
         )
     };
-    if let Err(e) = AlertLog::from_config(cfg).append(std::slice::from_ref(&event)) {
-        warnings.push(format!(
+    let log = AlertLog::from_config(cfg);
+    match log.append(std::slice::from_ref(&event)) {
+        Ok(()) => crate::alerts::notify::written(cfg, &event, &log, event.ts),
+        Err(e) => warnings.push(format!(
             "the restart was not recorded in the alerts log: {e}"
-        ));
+        )),
     }
     for w in &warnings {
         eprintln!("grokmon: warning: {w}");

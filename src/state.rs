@@ -28,28 +28,27 @@ pub mod keys {
 }
 
 #[derive(Debug, thiserror::Error)]
+// Fields are `cause`, not `source`: each message already includes it, and
+// `{:#}` would print it a second time.
 pub enum StateError {
     #[error(
-        "state database {path} is corrupt or not a database ({source}); move it aside: grokmon creates a new one"
+        "state database {path} is corrupt or not a database ({cause}); move it aside: grokmon creates a new one"
     )]
     Corrupt {
         path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error("state database {path} is locked by another process (waited {}s)", BUSY_TIMEOUT.as_secs())]
     Locked { path: PathBuf },
-    #[error("state database {path}: {source}")]
+    #[error("state database {path}: {cause}")]
     Other {
         path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
-    #[error("cannot create the directory for state database {path}: {source}")]
+    #[error("cannot create the directory for state database {path}: {cause}")]
     Dir {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -108,9 +107,9 @@ impl State {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|source| StateError::Dir {
+            std::fs::create_dir_all(dir).map_err(|cause| StateError::Dir {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         }
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
@@ -398,9 +397,9 @@ fn classify(path: &Path, e: rusqlite::Error) -> StateError {
     use rusqlite::ErrorCode as C;
     let path = path.to_path_buf();
     match e.sqlite_error_code() {
-        Some(C::NotADatabase) | Some(C::DatabaseCorrupt) => StateError::Corrupt { path, source: e },
+        Some(C::NotADatabase) | Some(C::DatabaseCorrupt) => StateError::Corrupt { path, cause: e },
         Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => StateError::Locked { path },
-        _ => StateError::Other { path, source: e },
+        _ => StateError::Other { path, cause: e },
     }
 }
 

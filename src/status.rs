@@ -86,6 +86,9 @@ pub struct BackupInfo {
     pub newest: Option<String>,
     pub newest_time: Option<String>,
     pub newest_age_seconds: Option<u64>,
+    /// The directory could not be listed: "none yet" would not be true.
+    #[serde(skip)]
+    pub unreadable: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +126,10 @@ pub struct Report {
     pub forecasts: Vec<DiskForecast>,
     /// What could not be known, for a person.
     pub unknown: Vec<String>,
+    /// The state database exists but could not be read: "no check has run
+    /// yet" would not be true.
+    #[serde(skip)]
+    pub state_unreadable: bool,
 }
 
 /// Renders a sparkline of `samples` (oldest first) over `[now - span, now]`:
@@ -240,6 +247,7 @@ fn service_info(cfg: &Config, now: DateTime<Utc>, st: Option<&State>) -> Service
 /// Collects the report. Never fails: what cannot be read is listed in `unknown`.
 pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
     let mut unknown = Vec::new();
+    let mut state_unreadable = false;
     let st = match State::open_existing(&cfg.paths.state) {
         Ok(Some(s)) => Some(s),
         Ok(None) => {
@@ -251,6 +259,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
         }
         Err(e) => {
             unknown.push(format!("{e}"));
+            state_unreadable = true;
             None
         }
     };
@@ -369,13 +378,26 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
     };
 
     let backups = match crate::backup::naming::list(&cfg.paths.backups) {
-        Ok(list) => BackupInfo {
-            dir: cfg.paths.backups.display().to_string(),
-            count: list.len(),
-            newest: list.first().map(|b| b.path.display().to_string()),
-            newest_time: list.first().map(|b| ts(b.time)),
-            newest_age_seconds: list.first().map(|b| age(now, b.time).as_secs()),
-        },
+        Ok(list) => {
+            // As in `check`: one dated in the future (clock trouble) is not
+            // the newest backup, and not "0s old".
+            for b in list.iter().take_while(|b| b.time > now) {
+                unknown.push(format!(
+                    "backup {} is dated in the future ({}): check the clock",
+                    b.path.display(),
+                    ts(b.time)
+                ));
+            }
+            let newest = list.iter().find(|b| b.time <= now);
+            BackupInfo {
+                dir: cfg.paths.backups.display().to_string(),
+                count: list.len(),
+                newest: newest.map(|b| b.path.display().to_string()),
+                newest_time: newest.map(|b| ts(b.time)),
+                newest_age_seconds: newest.map(|b| age(now, b.time).as_secs()),
+                unreadable: false,
+            }
+        }
         Err(e) => {
             unknown.push(format!(
                 "backups in {}: {}",
@@ -388,6 +410,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
                 newest: None,
                 newest_time: None,
                 newest_age_seconds: None,
+                unreadable: true,
             }
         }
     };
@@ -403,6 +426,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
         trends,
         forecasts,
         unknown,
+        state_unreadable,
     }
 }
 
@@ -500,6 +524,13 @@ pub fn human(r: &Report, color: bool) -> String {
                 human_duration(Duration::from_secs(a))
             );
         }
+        _ if r.state_unreadable => {
+            let _ = writeln!(
+                o,
+                "\n{}  unknown (state database unreadable)",
+                bold("checks")
+            );
+        }
         _ => {
             let _ = writeln!(o, "\n{}  no check has run yet", bold("checks"));
         }
@@ -516,9 +547,18 @@ pub fn human(r: &Report, color: bool) -> String {
             None => p.probe.clone(),
         };
         let st = format!("{:<8}", p.status.to_uppercase());
+        // A row the last check did not update (a probe taken out of
+        // check.probes, a filesystem no longer used, kept while alerted)
+        // is history, not the current state.
+        let stale = match &r.last_check {
+            Some(lc) if *lc != p.checked_at => {
+                format!(" (not in the last check; as of {})", p.checked_at)
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             o,
-            "  {label:<width$}  {}  {}",
+            "  {label:<width$}  {}  {}{stale}",
             paint(color, status_colour(&p.status), &st),
             sanitize(&p.message)
         );
@@ -581,6 +621,9 @@ pub fn human(r: &Report, color: bool) -> String {
                 b.count,
                 b.dir
             );
+        }
+        _ if b.unreadable => {
+            let _ = writeln!(o, "\n{}  unknown ({} unreadable)", bold("backups"), b.dir);
         }
         _ => {
             let _ = writeln!(

@@ -7,4 +7,5 @@ mod alerts;
 mod backup;
 mod check;
 mod ops;
+mod qa;
 mod run;

@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::Event;
@@ -27,12 +27,10 @@ pub enum LogError {
         "alerts log {path} is owned by uid {owner}, not by this user (uid {me}); refusing to write to it (remove it, or set paths.alerts_log)"
     )]
     Owner { path: PathBuf, owner: u32, me: u32 },
-    #[error("cannot write alerts log {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    // `cause`, not `source`: the message already includes it, and `{:#}`
+    // would print it a second time.
+    #[error("cannot write alerts log {path}: {cause}")]
+    Io { path: PathBuf, cause: io::Error },
 }
 
 /// The alerts log at a path, with its rotation policy.
@@ -85,10 +83,10 @@ impl AlertLog {
         v
     }
 
-    fn io(&self, source: io::Error) -> LogError {
+    fn io(&self, cause: io::Error) -> LogError {
         LogError::Io {
             path: self.path.clone(),
-            source,
+            cause,
         }
     }
 
@@ -101,6 +99,8 @@ impl AlertLog {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
         let f = OpenOptions::new()
+            // read: to see whether the last line was left without its newline.
+            .read(true)
             .append(true)
             .create(true)
             .mode(0o600)
@@ -161,7 +161,21 @@ impl AlertLog {
                 // the fresh one.
                 continue;
             }
-            f.write_all(bytes).map_err(|e| self.io(e))?;
+            // A last line left without its newline (a writer killed mid-line,
+            // a full disk, a hand edit) would swallow the first new line.
+            let mut last = [0u8; 1];
+            if md.len() > 0 {
+                f.read_exact_at(&mut last, md.len() - 1)
+                    .map_err(|e| self.io(e))?;
+            }
+            if md.len() > 0 && last[0] != b'\n' {
+                let mut fixed = Vec::with_capacity(bytes.len() + 1);
+                fixed.push(b'\n');
+                fixed.extend_from_slice(bytes);
+                f.write_all(&fixed).map_err(|e| self.io(e))?;
+            } else {
+                f.write_all(bytes).map_err(|e| self.io(e))?;
+            }
             f.sync_data().map_err(|e| self.io(e))?;
             return Ok(());
         }
@@ -198,6 +212,25 @@ mod tests {
 
     fn ev(msg: &str) -> Event {
         Event::new(Utc::now(), Level::Warn, "test", msg)
+    }
+
+    #[test]
+    fn an_append_after_a_line_without_newline_starts_a_new_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("alerts.log");
+        std::fs::write(&p, "2026-11-28T13:41:00Z CRIT api: cut off mid-li").unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let log = AlertLog::new(&p, 1 << 20, 5);
+        log.append(&[ev("after the cut")]).unwrap();
+        log.append(&[ev("and the next")]).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "2026-11-28T13:41:00Z CRIT api: cut off mid-li");
+        for (l, msg) in lines[1..].iter().zip(["after the cut", "and the next"]) {
+            let e = Event::parse(l).unwrap_or_else(|| panic!("unparsed: {l}"));
+            assert_eq!(e.message, msg);
+        }
     }
 
     #[test]

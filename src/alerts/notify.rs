@@ -284,6 +284,21 @@ pub fn dispatch(
     }
 }
 
+/// Sends one line that `backup` or `restart` has just written to the log, as
+/// `check` does for its lines (README: every line at or above a target's
+/// `min_level` is sent).
+pub fn written(cfg: &Config, ev: &Event, log: &AlertLog, now: DateTime<Utc>) {
+    if !cfg.notify.is_empty() {
+        dispatch(
+            cfg,
+            std::slice::from_ref(ev),
+            log,
+            now,
+            Duration::from_secs(20),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -371,9 +371,22 @@ pub struct Opened {
 pub fn open_files(log: &AlertLog) -> io::Result<Vec<Opened>> {
     let mut v = Vec::new();
     for path in log.files_oldest_first() {
-        match File::open(&path) {
+        // O_NONBLOCK: opening a FIFO planted at the path (the default log
+        // sits in /tmp) must not hang; only a regular file is read.
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+        {
             Ok(file) => {
-                let len = file.metadata()?.len();
+                let md = file.metadata()?;
+                if !md.is_file() {
+                    return Err(io::Error::other(format!(
+                        "{} is not a regular file (remove it, or set paths.alerts_log)",
+                        path.display()
+                    )));
+                }
+                let len = md.len();
                 v.push(Opened { path, file, len });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,

@@ -91,8 +91,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
                 return Err(e);
             }
             let ev = Event::new(now, Level::Crit, "backup", format!("backup failed: {e:#}"));
-            if let Err(le) = log.append(&[ev]) {
-                eprintln!("grokmon: {le:#}");
+            match log.append(std::slice::from_ref(&ev)) {
+                Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, now),
+                Err(le) => eprintln!("grokmon: {le:#}"),
             }
             return Err(e);
         }
@@ -109,8 +110,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     out.push('\n');
     crate::print_stdout(&out)?;
     let ev = Event::new(now, Level::Info, "backup", summary.line());
-    if let Err(le) = log.append(&[ev]) {
-        eprintln!("grokmon: warning: the backup is good, but {le:#}");
+    match log.append(std::slice::from_ref(&ev)) {
+        Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, now),
+        Err(le) => eprintln!("grokmon: warning: the backup is good, but {le:#}"),
     }
 
     // Retention after each create; a failure here does not undo the backup.

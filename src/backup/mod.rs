@@ -272,13 +272,15 @@ pub fn resolve_file(ctx: &Ctx, file: &Path) -> anyhow::Result<PathBuf> {
     )
 }
 
-/// The newest backup, or `NoBackups`.
-pub fn newest(dir: &Path) -> anyhow::Result<PathBuf> {
-    scan(dir)?
-        .backups
-        .into_iter()
-        .next()
-        .map(|f| f.path)
+/// The newest backup not dated after `now` (one dated in the future is clock
+/// trouble, not the latest backup), else the newest; or `NoBackups`.
+pub fn newest(dir: &Path, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<PathBuf> {
+    let backups = scan(dir)?.backups;
+    backups
+        .iter()
+        .find(|f| f.time <= now)
+        .or(backups.first())
+        .map(|f| f.path.clone())
         .ok_or_else(|| BackupError::NoBackups(dir.to_path_buf()).into())
 }
 
@@ -382,7 +384,7 @@ fn verify(ctx: &Ctx, file: Option<&Path>) -> anyhow::Result<u8> {
     let dir = &ctx.config.paths.backups;
     let file = match file {
         Some(f) => resolve_file(ctx, f)?,
-        None => newest(dir)?,
+        None => newest(dir, ctx.now)?,
     };
     ensure_dir(dir)?;
     // Shared: other verifies may run; a create (which cleans temporaries) may not.

@@ -148,8 +148,10 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
     }
     crate::print_stdout(&format!("{msg}\n"))?;
     let ev = Event::new(ctx.now, Level::Info, "backup", msg);
-    if let Err(e) = AlertLog::from_config(cfg).append(&[ev]) {
-        eprintln!("grokmon: warning: the restore is done, but {e:#}");
+    let log = AlertLog::from_config(cfg);
+    match log.append(std::slice::from_ref(&ev)) {
+        Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, ctx.now),
+        Err(e) => eprintln!("grokmon: warning: the restore is done, but {e:#}"),
     }
     Ok(crate::exit::OK)
 }

@@ -19,7 +19,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             .into();
         }
     };
-    let Some(newest) = found.first() else {
+    let Some(first) = found.first() else {
         return Observation::new(
             "backups",
             Status::Warn,
@@ -27,20 +27,29 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         )
         .into();
     };
-    let name = newest
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let Ok(age) = (ctx.now - newest.time).to_std() else {
+    let file_name = |b: &naming::Found| {
+        b.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    // A backup dated in the future (clock trouble) must not stand in for the
+    // newest real one: freshness is judged on the newest one not in the future.
+    let future = (first.time > ctx.now).then(|| file_name(first));
+    let Some(newest) = found.iter().find(|b| b.time <= ctx.now) else {
         return Observation::new(
             "backups",
             Status::Warn,
-            format!("newest backup {name} is dated in the future: check the clock"),
+            format!(
+                "newest backup {} is dated in the future: check the clock",
+                file_name(first)
+            ),
         )
         .into();
     };
-    let status = if age >= t.1 {
+    let name = file_name(newest);
+    let age = (ctx.now - newest.time).to_std().unwrap_or_default();
+    let mut status = if age >= t.1 {
         Status::Crit
     } else if age >= t.0 {
         Status::Warn
@@ -53,6 +62,10 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             "newest backup is {} old ({name}): is the backup timer running?",
             human_duration(age)
         );
+    }
+    if let Some(f) = future {
+        status = status.worst(Status::Warn);
+        msg.push_str(&format!("; {f} is dated in the future: check the clock"));
     }
     let mut m = Metric::new("age", age.as_secs_f64(), Unit::Seconds);
     m.warn = Some(t.0.as_secs_f64());

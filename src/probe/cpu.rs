@@ -79,10 +79,21 @@ pub fn parse_loadavg(text: &str) -> Option<f64> {
 }
 
 /// Percent busy between two counter readings; `None` if they do not advance.
-pub fn usage(prev: (u64, u64), now: (u64, u64), min_jiffies: u64) -> Option<f64> {
+pub fn usage(prev: (u64, u64), now: (u64, u64)) -> Option<f64> {
+    usage_over(prev, now, MIN_JIFFIES)
+}
+
+/// Percent busy over the fallback sample. A 200 ms sample holds only
+/// 20 jiffies per core (40 on two cores), below `MIN_JIFFIES`: it is coarse
+/// by design (and labelled so), so any advance will do.
+pub fn sample_usage(prev: (u64, u64), now: (u64, u64)) -> Option<f64> {
+    usage_over(prev, now, 1)
+}
+
+fn usage_over(prev: (u64, u64), now: (u64, u64), min_jiffies: u64) -> Option<f64> {
     let dt = now.0.checked_sub(prev.0)?;
     let di = now.1.checked_sub(prev.1)?;
-    if dt == 0 || dt < min_jiffies || di > dt {
+    if dt < min_jiffies || di > dt {
         return None;
     }
     Some(100.0 * (dt - di) as f64 / dt as f64)
@@ -115,13 +126,12 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
                 .to_std()
                 .is_ok_and(|age| age < REFRESH_AFTER)
     });
-    let (pct, note) = match fresh.and_then(|p| usage((p.total, p.idle), (total, idle), MIN_JIFFIES))
-    {
+    let (pct, note) = match fresh.and_then(|p| usage((p.total, p.idle), (total, idle))) {
         Some(u) => (Some(u), ""),
         None => {
             std::thread::sleep(SAMPLE);
             match read_stat(&ctx.proc_root) {
-                Ok((t2, i2, _)) => (usage((total, idle), (t2, i2), 1), " (short sample)"),
+                Ok((t2, i2, _)) => (sample_usage((total, idle), (t2, i2)), " (short sample)"),
                 Err(_) => (None, ""),
             }
         }
@@ -201,17 +211,19 @@ mod tests {
 
     #[test]
     fn usage_between_readings() {
-        assert_eq!(usage((1000, 800), (2000, 1300), MIN_JIFFIES), Some(50.0));
-        assert_eq!(usage((1000, 800), (1000, 800), 1), None);
-        assert_eq!(
-            usage((1000, 800), (1010, 805), MIN_JIFFIES),
-            None,
-            "too few jiffies"
-        );
-        // The short sample (200 ms) has fewer jiffies and is still a figure.
-        assert_eq!(usage((1000, 800), (1040, 830), 1), Some(25.0));
+        assert_eq!(usage((1000, 800), (2000, 1300)), Some(50.0));
+        assert_eq!(usage((1000, 800), (1000, 800)), None);
+        assert_eq!(usage((1000, 800), (1010, 805)), None, "too few jiffies");
         // Counters went back: a reboot since the previous check.
-        assert_eq!(usage((5000, 800), (1000, 300), 1), None);
+        assert_eq!(usage((5000, 800), (1000, 300)), None);
+    }
+
+    #[test]
+    fn short_sample_on_two_cores_gives_usage() {
+        // 200 ms on 2 cores at USER_HZ=100: 40 jiffies, 10 of them busy.
+        assert_eq!(sample_usage((1000, 800), (1040, 830)), Some(25.0));
+        assert_eq!(sample_usage((1000, 800), (1000, 800)), None);
+        assert_eq!(sample_usage((5000, 800), (1000, 300)), None);
     }
 
     #[test]

@@ -7,6 +7,18 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
     let t = ctx.config.check.thresholds.database_mb;
     let db = &ctx.config.paths.database;
     let main = match std::fs::metadata(db) {
+        // A directory (or device) there is no database the service can use.
+        Ok(m) if !m.is_file() => {
+            return Observation::new(
+                "database",
+                Status::Crit,
+                format!(
+                    "database {} is not a regular file (check paths.database)",
+                    db.display()
+                ),
+            )
+            .into();
+        }
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Observation::new(

@@ -174,10 +174,20 @@ impl Systemctl {
         Ok(parse_show(&o.stdout))
     }
 
-    /// `systemctl is-active UNIT`: the state word, whatever the exit code.
+    /// `systemctl is-active UNIT`: the state word, whatever the exit code
+    /// (it exits non-zero for every state but `active`). No word at all and
+    /// a failure (access denied, a broken manager) is an error, not a state.
     pub fn is_active(&self, unit: &str) -> Result<String, SystemctlError> {
-        let o = self.query(&["is-active", unit])?;
-        Ok(o.stdout.trim().to_string())
+        let args = ["is-active", unit];
+        let o = self.query(&args)?;
+        let state = o.stdout.trim();
+        if state.is_empty() && !o.status.success() {
+            return Err(SystemctlError::Failed {
+                args: args.join(" "),
+                stderr: crate::alerts::sanitize(o.stderr.trim()),
+            });
+        }
+        Ok(state.to_string())
     }
 
     /// Runs a systemctl verb that changes the manager's configuration
