@@ -583,3 +583,47 @@ fn a_server_without_json_mode_is_asked_again_without_it_and_the_key_file_works()
         run.stderr()
     );
 }
+
+#[test]
+fn a_key_echoed_by_the_api_never_leaks_even_in_part() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let n = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let n = n.clone();
+        Server::start(move |_| {
+            if n.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                // The key straddles the 200-character cut of an error body.
+                Response::text(401, format!("{}{SENTINEL}", "x".repeat(185)).as_bytes())
+            } else {
+                // A 200 that is not JSON, echoing the key first.
+                Response::text(200, format!("{SENTINEL} is not a valid key").as_bytes())
+            }
+        })
+    };
+    ai_config(&mut env, port, &server, &[("backoff", "[\"200ms\"]")], "");
+    let mut run = Running::start(&env, port);
+    assert!(
+        wait_until(WAIT, || read(&env.alerts_log()).contains("WARN ai")
+            && run.stderr().matches("AI decision failed").count() >= 4),
+        "{}",
+        run.stderr()
+    );
+    // Any 10 characters of the key are a part of it.
+    let part = &SENTINEL[..10];
+    let mut places = vec![
+        ("/api/health", run.get("/api/health").unwrap().2),
+        ("/api/status", run.get("/api/status").unwrap().2),
+        ("/metrics", run.get("/metrics").unwrap().2),
+    ];
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    places.push(("stderr", run.stderr()));
+    places.push(("alerts log", read(&env.alerts_log())));
+    for (what, text) in places {
+        assert!(
+            !text.contains(part),
+            "a part of the key leaked into {what}: {text}"
+        );
+    }
+    assert!(run.stderr().contains("[redacted]"), "{}", run.stderr());
+}

@@ -448,6 +448,12 @@ impl Decider for Client {
             self.json_mode = false;
             (code, retry_after, body) = self.post(prompt, false).await?;
         }
+        // The key goes from the whole answer before anything quotes or cuts
+        // it: a cut first could leave a part of the key in a message.
+        let body = match &self.key {
+            Some(k) => k.redact(&String::from_utf8_lossy(&body)).into_bytes(),
+            None => body,
+        };
         if !(200..300).contains(&code) {
             return Err(AiError::Status {
                 code,
@@ -456,6 +462,11 @@ impl Decider for Client {
             });
         }
         let (content, usage) = parse_completion(&body)?;
+        // JSON escapes could have hidden the key from the redaction above.
+        let content = match &self.key {
+            Some(k) => k.redact(&content),
+            None => content,
+        };
         let decision = parse_decision(&content).map_err(|e| match e {
             AiError::Invalid(m) => AiError::Invalid(self.redact(&m)),
             e => e,
