@@ -627,3 +627,47 @@ fn a_key_echoed_by_the_api_never_leaks_even_in_part() {
     }
     assert!(run.stderr().contains("[redacted]"), "{}", run.stderr());
 }
+
+#[test]
+fn sigterm_during_a_long_action_stops_at_once_and_kills_it() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|_| completion(&decision(&[("slow", "takes a while")])));
+    let started = env.path("slow.pid");
+    env.write_bin(
+        "slow",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}.tmp'\nmv '{0}.tmp' '{0}'\nsleep 60\n",
+            started.display()
+        ),
+    );
+    let slow = env.bin.join("slow");
+    ai_config(
+        &mut env,
+        port,
+        &server,
+        &[],
+        &format!(
+            "[[action]]\nname = \"slow\"\ndescription = \"A slow action\"\ncommand = [\"{}\"]\ntimeout = \"60s\"\ncooldown = \"0s\"\n",
+            slow.display()
+        ),
+    );
+    // A deadline well below the action's timeout: only a stop that does not
+    // wait for the action can be clean.
+    let text = read(&env.config_path()).replace(
+        "reconnect_after = 3\n",
+        "reconnect_after = 3\nshutdown_timeout = \"5s\"\n",
+    );
+    std::fs::write(env.config_path(), text).unwrap();
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || started.exists()), "{}", run.stderr());
+    let pgid: i32 = read(&started).trim().parse().unwrap();
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    let stderr = run.stderr();
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+    assert!(!stderr.contains("shutdown took longer"), "{stderr}");
+    assert!(
+        wait_until(WAIT, || !crate::run::group_alive(pgid)),
+        "the action's process group outlived grokmon"
+    );
+}

@@ -135,7 +135,7 @@ pub(crate) fn db_rows(env: &TestEnv, sql: &str) -> Vec<(f64, i64)> {
 }
 
 /// Whether a live (not zombie) process is left in a process group.
-fn group_alive(pgid: i32) -> bool {
+pub(crate) fn group_alive(pgid: i32) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
     };

@@ -540,7 +540,16 @@ pub async fn ai_loop<D: Decider>(
             };
             match res {
                 Ok(answer) => {
-                    on_decision(policy, answer, readings, actions, hub).await;
+                    // An action may run for its whole timeout (30 s by
+                    // default, beyond the shutdown deadline): a stop must not
+                    // wait for it. Dropping it kills its process group.
+                    tokio::select! {
+                        _ = on_decision(policy, answer, readings, actions, hub) => {}
+                        _ = shutdown.wait() => {
+                            eprintln!("ai: stopping during a decision: its actions were stopped, the decision is not recorded");
+                            return;
+                        }
+                    }
                     break;
                 }
                 Err(e) => {
