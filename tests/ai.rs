@@ -671,3 +671,51 @@ fn sigterm_during_a_long_action_stops_at_once_and_kills_it() {
         "the action's process group outlived grokmon"
     );
 }
+
+#[test]
+fn commands_never_see_the_key_so_their_output_cannot_leak_it() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|_| completion(&decision(&[("dump", "debugging")])));
+    // A sensor and an action that print the key's variable, as an `env`
+    // dump or a debugging script would.
+    env.write_bin(
+        "dump",
+        "#!/bin/sh\necho \"key=$GROKMON_TEST_KEY\"\necho \"key=$GROKMON_TEST_KEY\" >&2\nexit 1\n",
+    );
+    let dump = env.bin.join("dump");
+    ai_config(
+        &mut env,
+        port,
+        &server,
+        &[],
+        &format!(
+            "[[sensor]]\nname = \"leaky\"\nkind = \"command\"\ncommand = [\"{0}\"]\ninterval = \"100ms\"\n\
+             [[action]]\nname = \"dump\"\ndescription = \"Dump\"\ncommand = [\"{0}\"]\ncooldown = \"0s\"\n",
+            dump.display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(
+        wait_until(WAIT, || read(&env.alerts_log())
+            .contains("WARN sensor.leaky")
+            && run.json("/api/status")["ai"]["last_decision"]["actions"][0]["status"]
+                == "failed"),
+        "{}",
+        run.stderr()
+    );
+    let part = &SENTINEL[..10];
+    let mut places = vec![
+        ("/api/health", run.get("/api/health").unwrap().2),
+        ("/api/status", run.get("/api/status").unwrap().2),
+    ];
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    places.push(("stderr", run.stderr()));
+    places.push(("alerts log", read(&env.alerts_log())));
+    let detail = rows(&env, "SELECT detail FROM action_runs LIMIT 1");
+    assert!(detail[0][0].contains("key="), "{detail:?}");
+    places.push(("action_runs", detail[0][0].clone()));
+    for (what, text) in places {
+        assert!(!text.contains(part), "the key leaked into {what}: {text}");
+    }
+}

@@ -165,6 +165,11 @@ pub async fn run_argv(argv: &[String], hub: &Arc<Hub>) -> Result<CommandOutput, 
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(k) = &hub.key_env {
+        // The AI key is for the Authorization header only: a command that
+        // dumps its environment would put it in errors, the database, /api/*.
+        cmd.env_remove(k);
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| ReadError::Failed(format!("cannot run {}: {e}", quote(prog))))?;
