@@ -719,3 +719,56 @@ fn commands_never_see_the_key_so_their_output_cannot_leak_it() {
         assert!(!text.contains(part), "the key leaked into {what}: {text}");
     }
 }
+
+#[test]
+fn a_hung_database_never_stalls_the_api_or_the_signals() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|_| completion(&decision(&[])));
+    ai_config(&mut env, port, &server, &[], "");
+    let text = read(&env.config_path()).replace(
+        "reconnect_after = 3\n",
+        "reconnect_after = 3\nshutdown_timeout = \"1s\"\n",
+    );
+    std::fs::write(env.config_path(), text).unwrap();
+    // A database on a hung filesystem: a FIFO blocks in open() and read().
+    let db = env.database();
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let c = std::ffi::CString::new(db.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let stderr = env.path("run.stderr");
+    let mut child = env
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    // Whatever the store makes of it, the API answers.
+    let answered = wait_until(WAIT, || {
+        client
+            .get(&url)
+            .send()
+            .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 503))
+    });
+    // SAFETY: kill with a pid we own.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let mut code = None;
+    let exited = wait_until(WAIT, || {
+        code = child.try_wait().unwrap().map(|s| s.code());
+        code.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(answered, "the API never answered\n{}", read(&stderr));
+    assert_eq!(code, Some(Some(0)), "{}", read(&stderr));
+}

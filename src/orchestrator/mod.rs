@@ -199,16 +199,19 @@ pub async fn serve(
         ));
     }
     if let Some(client) = ai {
+        // SQLite off the runtime thread: a hung filesystem must not stall
+        // the API and the signals.
+        let history = {
+            let path = cfg.paths.database.clone();
+            tokio::task::spawn_blocking(move || store::last_action_runs(&path, chrono::Utc::now()))
+                .await
+                .unwrap_or_default()
+        };
         // A slow AI never delays the sensors or the API: it has its own task.
         tasks.spawn(ai::run_ai(
             ai::Policy::new(&cfg.ai),
             client,
-            Arc::new(
-                actions::Allowlist::new(&cfg.actions).with_history(&store::last_action_runs(
-                    &cfg.paths.database,
-                    chrono::Utc::now(),
-                )),
-            ),
+            Arc::new(actions::Allowlist::new(&cfg.actions).with_history(&history)),
             hub.clone(),
             sd.clone(),
         ));
