@@ -701,3 +701,25 @@ fn file_sensors_read_hwmon_and_1wire_with_scale() {
     );
     assert_eq!(run.stop(libc::SIGTERM), 0);
 }
+
+#[test]
+fn a_duration_beyond_the_clocks_is_a_config_error_not_a_crash() {
+    let env = TestEnv::new();
+    let port = free_port();
+    // Parses (humantime), but doubling it overflows: was a panic, exit 101,
+    // which systemd restarts in a loop; RestartPreventExitStatus=78 stops that.
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"300000000000years\"\n",
+    );
+    env.run(&["run"])
+        .code(78)
+        .stderr_has("sensor \"s\": interval");
+    config(
+        &env,
+        port,
+        "[ai]\nenabled = true\ninterval = \"300000000000years\"\n",
+    );
+    env.run(&["run"]).code(78).stderr_has("ai.interval");
+}
