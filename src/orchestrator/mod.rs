@@ -192,6 +192,9 @@ async fn main_async(
     Ok(crate::exit::OK)
 }
 
+/// How long the health API may take to finish its answers at shutdown.
+const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs the orchestrator on `listener` until `shutdown` resolves, then stops
 /// every loop, flushes the store and returns.
 pub async fn serve(
@@ -210,7 +213,7 @@ pub async fn serve(
     // The API first, so that /api/health answers 503 "starting" at once; it
     // stops last, so that it answers 503 "stopping" while the store flushes.
     let (api_trigger, mut api_sd) = Trigger::new();
-    let api_task = {
+    let mut api_task = {
         let app = api::router(hub.clone());
         tokio::spawn(async move {
             let r = axum::serve(listener, app)
@@ -293,8 +296,20 @@ pub async fn serve(
         }
     }
     api_trigger.fire();
-    if let Err(e) = api_task.await {
-        eprintln!("the health API task failed: {e}");
+    // The graceful shutdown waits for every open connection, and a client
+    // that never finishes its request (slowloris) would hold the stop until
+    // the forced deadline, racing systemd's SIGKILL: in-flight answers get
+    // API_DRAIN, then the server is dropped.
+    match tokio::time::timeout(API_DRAIN, &mut api_task).await {
+        Ok(Err(e)) => eprintln!("the health API task failed: {e}"),
+        Ok(Ok(())) => {}
+        Err(_) => {
+            api_task.abort();
+            eprintln!(
+                "health API: dropped connections still open after {}",
+                humantime::format_duration(API_DRAIN)
+            );
+        }
     }
     Ok(())
 }
