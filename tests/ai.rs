@@ -583,3 +583,192 @@ fn a_server_without_json_mode_is_asked_again_without_it_and_the_key_file_works()
         run.stderr()
     );
 }
+
+#[test]
+fn a_key_echoed_by_the_api_never_leaks_even_in_part() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let n = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let n = n.clone();
+        Server::start(move |_| {
+            if n.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                // The key straddles the 200-character cut of an error body.
+                Response::text(401, format!("{}{SENTINEL}", "x".repeat(185)).as_bytes())
+            } else {
+                // A 200 that is not JSON, echoing the key first.
+                Response::text(200, format!("{SENTINEL} is not a valid key").as_bytes())
+            }
+        })
+    };
+    ai_config(&mut env, port, &server, &[("backoff", "[\"200ms\"]")], "");
+    let mut run = Running::start(&env, port);
+    assert!(
+        wait_until(WAIT, || read(&env.alerts_log()).contains("WARN ai")
+            && run.stderr().matches("AI decision failed").count() >= 4),
+        "{}",
+        run.stderr()
+    );
+    // Any 10 characters of the key are a part of it.
+    let part = &SENTINEL[..10];
+    let mut places = vec![
+        ("/api/health", run.get("/api/health").unwrap().2),
+        ("/api/status", run.get("/api/status").unwrap().2),
+        ("/metrics", run.get("/metrics").unwrap().2),
+    ];
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    places.push(("stderr", run.stderr()));
+    places.push(("alerts log", read(&env.alerts_log())));
+    for (what, text) in places {
+        assert!(
+            !text.contains(part),
+            "a part of the key leaked into {what}: {text}"
+        );
+    }
+    assert!(run.stderr().contains("[redacted]"), "{}", run.stderr());
+}
+
+#[test]
+fn sigterm_during_a_long_action_stops_at_once_and_kills_it() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|_| completion(&decision(&[("slow", "takes a while")])));
+    let started = env.path("slow.pid");
+    env.write_bin(
+        "slow",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}.tmp'\nmv '{0}.tmp' '{0}'\nsleep 60\n",
+            started.display()
+        ),
+    );
+    let slow = env.bin.join("slow");
+    ai_config(
+        &mut env,
+        port,
+        &server,
+        &[],
+        &format!(
+            "[[action]]\nname = \"slow\"\ndescription = \"A slow action\"\ncommand = [\"{}\"]\ntimeout = \"60s\"\ncooldown = \"0s\"\n",
+            slow.display()
+        ),
+    );
+    // A deadline well below the action's timeout: only a stop that does not
+    // wait for the action can be clean.
+    let text = read(&env.config_path()).replace(
+        "reconnect_after = 3\n",
+        "reconnect_after = 3\nshutdown_timeout = \"5s\"\n",
+    );
+    std::fs::write(env.config_path(), text).unwrap();
+    let mut run = Running::start(&env, port);
+    assert!(wait_until(WAIT, || started.exists()), "{}", run.stderr());
+    let pgid: i32 = read(&started).trim().parse().unwrap();
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    let stderr = run.stderr();
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+    assert!(!stderr.contains("shutdown took longer"), "{stderr}");
+    assert!(
+        wait_until(WAIT, || !crate::run::group_alive(pgid)),
+        "the action's process group outlived grokmon"
+    );
+}
+
+#[test]
+fn commands_never_see_the_key_so_their_output_cannot_leak_it() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|_| completion(&decision(&[("dump", "debugging")])));
+    // A sensor and an action that print the key's variable, as an `env`
+    // dump or a debugging script would.
+    env.write_bin(
+        "dump",
+        "#!/bin/sh\necho \"key=$GROKMON_TEST_KEY\"\necho \"key=$GROKMON_TEST_KEY\" >&2\nexit 1\n",
+    );
+    let dump = env.bin.join("dump");
+    ai_config(
+        &mut env,
+        port,
+        &server,
+        &[],
+        &format!(
+            "[[sensor]]\nname = \"leaky\"\nkind = \"command\"\ncommand = [\"{0}\"]\ninterval = \"100ms\"\n\
+             [[action]]\nname = \"dump\"\ndescription = \"Dump\"\ncommand = [\"{0}\"]\ncooldown = \"0s\"\n",
+            dump.display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(
+        wait_until(WAIT, || read(&env.alerts_log())
+            .contains("WARN sensor.leaky")
+            && run.json("/api/status")["ai"]["last_decision"]["actions"][0]["status"]
+                == "failed"),
+        "{}",
+        run.stderr()
+    );
+    let part = &SENTINEL[..10];
+    let mut places = vec![
+        ("/api/health", run.get("/api/health").unwrap().2),
+        ("/api/status", run.get("/api/status").unwrap().2),
+    ];
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    places.push(("stderr", run.stderr()));
+    places.push(("alerts log", read(&env.alerts_log())));
+    let detail = rows(&env, "SELECT detail FROM action_runs LIMIT 1");
+    assert!(detail[0][0].contains("key="), "{detail:?}");
+    places.push(("action_runs", detail[0][0].clone()));
+    for (what, text) in places {
+        assert!(!text.contains(part), "the key leaked into {what}: {text}");
+    }
+}
+
+#[test]
+fn a_hung_database_never_stalls_the_api_or_the_signals() {
+    let mut env = TestEnv::new();
+    let port = free_port();
+    let server = Server::start(|_| completion(&decision(&[])));
+    ai_config(&mut env, port, &server, &[], "");
+    let text = read(&env.config_path()).replace(
+        "reconnect_after = 3\n",
+        "reconnect_after = 3\nshutdown_timeout = \"1s\"\n",
+    );
+    std::fs::write(env.config_path(), text).unwrap();
+    // A database on a hung filesystem: a FIFO blocks in open() and read().
+    let db = env.database();
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let c = std::ffi::CString::new(db.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let stderr = env.path("run.stderr");
+    let mut child = env
+        .cmd(&["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    // Whatever the store makes of it, the API answers.
+    let answered = wait_until(WAIT, || {
+        client
+            .get(&url)
+            .send()
+            .is_ok_and(|r| matches!(r.status().as_u16(), 200 | 503))
+    });
+    // SAFETY: kill with a pid we own.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let mut code = None;
+    let exited = wait_until(WAIT, || {
+        code = child.try_wait().unwrap().map(|s| s.code());
+        code.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(answered, "the API never answered\n{}", read(&stderr));
+    assert_eq!(code, Some(Some(0)), "{}", read(&stderr));
+}

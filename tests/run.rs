@@ -135,7 +135,7 @@ pub(crate) fn db_rows(env: &TestEnv, sql: &str) -> Vec<(f64, i64)> {
 }
 
 /// Whether a live (not zombie) process is left in a process group.
-fn group_alive(pgid: i32) -> bool {
+pub(crate) fn group_alive(pgid: i32) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
     };
@@ -700,4 +700,48 @@ fn file_sensors_read_hwmon_and_1wire_with_scale() {
         "{gone}"
     );
     assert_eq!(run.stop(libc::SIGTERM), 0);
+}
+
+#[test]
+fn a_duration_beyond_the_clocks_is_a_config_error_not_a_crash() {
+    let env = TestEnv::new();
+    let port = free_port();
+    // Parses (humantime), but doubling it overflows: was a panic, exit 101,
+    // which systemd restarts in a loop; RestartPreventExitStatus=78 stops that.
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"300000000000years\"\n",
+    );
+    env.run(&["run"])
+        .code(78)
+        .stderr_has("sensor \"s\": interval");
+    config(
+        &env,
+        port,
+        "[ai]\nenabled = true\ninterval = \"300000000000years\"\n",
+    );
+    env.run(&["run"]).code(78).stderr_has("ai.interval");
+}
+
+#[test]
+fn a_client_that_never_finishes_its_request_does_not_hold_the_stop() {
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        // Still under the `[orchestrator]` table that `config` opens.
+        "shutdown_timeout = \"5s\"\n[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+    );
+    let mut run = Running::start(&env, port);
+    // Headers without their final blank line, then silence (slowloris).
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut slow, b"GET /api/health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    let stderr = run.stderr();
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+    assert!(!stderr.contains("shutdown took longer"), "{stderr}");
+    drop(slow);
 }

@@ -50,8 +50,41 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// Replaces the key in outside text (an error body may echo it).
+    /// Replaces the key in outside text (an error body may echo it), and
+    /// any word of 4 or more characters taken from it: APIs answer a bad
+    /// key with a masked echo (`sk-ab***xyz9`) whose visible ends are parts
+    /// of the key.
     pub fn redact(&self, text: &str) -> String {
+        const PART: usize = 4;
+        if self.0.len() < PART {
+            return text.to_string();
+        }
+        let whole = self.redact_whole(text);
+        let mut out = String::with_capacity(whole.len());
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            if word.chars().count() >= PART && self.0.contains(word.as_str()) {
+                out.push_str("[redacted]");
+            } else {
+                out.push_str(word);
+            }
+            word.clear();
+        };
+        for c in whole.chars() {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                word.push(c);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        out
+    }
+
+    /// Replaces only the whole key: for an answer still to be parsed, whose
+    /// words must stay as they are.
+    pub fn redact_whole(&self, text: &str) -> String {
         if self.0.len() < 4 {
             text.to_string()
         } else {
@@ -448,6 +481,12 @@ impl Decider for Client {
             self.json_mode = false;
             (code, retry_after, body) = self.post(prompt, false).await?;
         }
+        // The key goes from the whole answer before anything quotes or cuts
+        // it: a cut first could leave a part of the key in a message.
+        let body = match &self.key {
+            Some(k) => k.redact_whole(&String::from_utf8_lossy(&body)).into_bytes(),
+            None => body,
+        };
         if !(200..300).contains(&code) {
             return Err(AiError::Status {
                 code,
@@ -456,6 +495,11 @@ impl Decider for Client {
             });
         }
         let (content, usage) = parse_completion(&body)?;
+        // JSON escapes could have hidden the key from the redaction above.
+        let content = match &self.key {
+            Some(k) => k.redact_whole(&content),
+            None => content,
+        };
         let decision = parse_decision(&content).map_err(|e| match e {
             AiError::Invalid(m) => AiError::Invalid(self.redact(&m)),
             e => e,
@@ -529,7 +573,16 @@ pub async fn ai_loop<D: Decider>(
             };
             match res {
                 Ok(answer) => {
-                    on_decision(policy, answer, readings, actions, hub).await;
+                    // An action may run for its whole timeout (30 s by
+                    // default, beyond the shutdown deadline): a stop must not
+                    // wait for it. Dropping it kills its process group.
+                    tokio::select! {
+                        _ = on_decision(policy, answer, readings, actions, hub) => {}
+                        _ = shutdown.wait() => {
+                            eprintln!("ai: stopping during a decision: its actions were stopped, the decision is not recorded");
+                            return;
+                        }
+                    }
                     break;
                 }
                 Err(e) => {
@@ -760,6 +813,25 @@ mod tests {
             m * 30
         );
         assert_eq!(retry_wait(m, None, m * 30), m);
+    }
+
+    #[test]
+    fn the_visible_ends_of_a_masked_key_echo_are_redacted_too() {
+        let k = Secret("sk-SENTINEL-7f3a9c-never-print".into());
+        // As OpenAI and xAI answer a 401: the key masked but for its ends.
+        let got = k.redact("Incorrect API key provided: sk-SENT*****************rint. See https://platform.example/keys (HTTP 401)");
+        assert!(!got.contains("SENT") && !got.contains("rint"), "{got}");
+        assert_eq!(
+            got,
+            "Incorrect API key provided: [redacted]*****************[redacted]. See https://platform.example/keys (HTTP 401)"
+        );
+        // Short runs (under 4 characters) and other words stay.
+        assert_eq!(k.redact("sk 7f a key"), "sk 7f a key");
+        // An answer still to be parsed loses only the whole key.
+        assert_eq!(
+            k.redact_whole("{\"summary\": \"never print sk-SENTINEL-7f3a9c-never-print\"}"),
+            "{\"summary\": \"never print [redacted]\"}"
+        );
     }
 
     #[test]

@@ -198,6 +198,9 @@ pub struct Hub {
     pub alerts: AlertLog,
     /// Whether the AI part is enabled ("off" in health otherwise).
     pub ai_enabled: bool,
+    /// The variable holding the AI key (`ai.api_key_env`): removed from the
+    /// environment of sensor and action commands, whose output is shown.
+    pub key_env: Option<String>,
 }
 
 /// Capacity of the store queue: a day of 10 sensors at 1 minute is 14 400.
@@ -235,6 +238,7 @@ impl Hub {
             children: Mutex::new(HashSet::new()),
             alerts: AlertLog::from_config(cfg),
             ai_enabled: cfg.ai.enabled,
+            key_env: cfg.ai.api_key_env.clone(),
         }
     }
 

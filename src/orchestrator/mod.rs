@@ -40,6 +40,7 @@ use shutdown::Trigger;
 
 pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let cfg = ctx.config.clone();
+    check_durations(&cfg)?;
     // The AI client is built before anything starts: a missing key is a
     // configuration that cannot work (78), not a runtime failure.
     let ai = if cfg.ai.enabled {
@@ -67,6 +68,48 @@ pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     // Tasks still alive after a forced exit are abandoned, not waited for.
     rt.shutdown_background();
     res
+}
+
+/// The longest interval, timeout or step `run` accepts: the loops double
+/// them, add them to the clock and scale them by the jitter, and a value
+/// humantime accepts ("300000000000years") overflowed that arithmetic and
+/// panicked: exit 101, which systemd restarts in a loop, where 78 stops it.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 31_557_600);
+
+/// Durations `run` cannot count with are a configuration that cannot work (78).
+fn check_durations(cfg: &Config) -> Result<(), ConfigError> {
+    let mut all: Vec<(String, std::time::Duration)> = vec![(
+        "orchestrator.shutdown_timeout".into(),
+        cfg.orchestrator.shutdown_timeout,
+    )];
+    all.extend(
+        cfg.orchestrator
+            .backoff
+            .0
+            .iter()
+            .map(|d| ("orchestrator.backoff".into(), *d)),
+    );
+    for s in &cfg.sensors {
+        all.push((format!("sensor {:?}: interval", s.name), s.interval));
+        all.push((format!("sensor {:?}: timeout", s.name), s.timeout));
+    }
+    if cfg.ai.enabled {
+        all.push(("ai.interval".into(), cfg.ai.interval));
+        all.push(("ai.timeout".into(), cfg.ai.timeout));
+        all.extend(cfg.ai.backoff.0.iter().map(|d| ("ai.backoff".into(), *d)));
+        for a in &cfg.actions {
+            all.push((format!("action {:?}: timeout", a.name), a.timeout));
+        }
+    }
+    match all.into_iter().find(|(_, d)| *d > MAX_DURATION) {
+        Some((what, d)) => Err(ConfigError(format!(
+            "config {}: {what} = {} is longer than {}; use a shorter duration",
+            cfg.source,
+            humantime::format_duration(d),
+            humantime::format_duration(MAX_DURATION)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Binds the API address; failing to is a configuration that cannot work (78).
@@ -149,6 +192,9 @@ async fn main_async(
     Ok(crate::exit::OK)
 }
 
+/// How long the health API may take to finish its answers at shutdown.
+const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs the orchestrator on `listener` until `shutdown` resolves, then stops
 /// every loop, flushes the store and returns.
 pub async fn serve(
@@ -167,7 +213,7 @@ pub async fn serve(
     // The API first, so that /api/health answers 503 "starting" at once; it
     // stops last, so that it answers 503 "stopping" while the store flushes.
     let (api_trigger, mut api_sd) = Trigger::new();
-    let api_task = {
+    let mut api_task = {
         let app = api::router(hub.clone());
         tokio::spawn(async move {
             let r = axum::serve(listener, app)
@@ -199,16 +245,19 @@ pub async fn serve(
         ));
     }
     if let Some(client) = ai {
+        // SQLite off the runtime thread: a hung filesystem must not stall
+        // the API and the signals.
+        let history = {
+            let path = cfg.paths.database.clone();
+            tokio::task::spawn_blocking(move || store::last_action_runs(&path, chrono::Utc::now()))
+                .await
+                .unwrap_or_default()
+        };
         // A slow AI never delays the sensors or the API: it has its own task.
         tasks.spawn(ai::run_ai(
             ai::Policy::new(&cfg.ai),
             client,
-            Arc::new(
-                actions::Allowlist::new(&cfg.actions).with_history(&store::last_action_runs(
-                    &cfg.paths.database,
-                    chrono::Utc::now(),
-                )),
-            ),
+            Arc::new(actions::Allowlist::new(&cfg.actions).with_history(&history)),
             hub.clone(),
             sd.clone(),
         ));
@@ -247,8 +296,20 @@ pub async fn serve(
         }
     }
     api_trigger.fire();
-    if let Err(e) = api_task.await {
-        eprintln!("the health API task failed: {e}");
+    // The graceful shutdown waits for every open connection, and a client
+    // that never finishes its request (slowloris) would hold the stop until
+    // the forced deadline, racing systemd's SIGKILL: in-flight answers get
+    // API_DRAIN, then the server is dropped.
+    match tokio::time::timeout(API_DRAIN, &mut api_task).await {
+        Ok(Err(e)) => eprintln!("the health API task failed: {e}"),
+        Ok(Ok(())) => {}
+        Err(_) => {
+            api_task.abort();
+            eprintln!(
+                "health API: dropped connections still open after {}",
+                humantime::format_duration(API_DRAIN)
+            );
+        }
     }
     Ok(())
 }

@@ -165,6 +165,11 @@ pub async fn run_argv(argv: &[String], hub: &Arc<Hub>) -> Result<CommandOutput, 
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(k) = &hub.key_env {
+        // The AI key is for the Authorization header only: a command that
+        // dumps its environment would put it in errors, the database, /api/*.
+        cmd.env_remove(k);
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| ReadError::Failed(format!("cannot run {}: {e}", quote(prog))))?;
@@ -264,6 +269,8 @@ pub struct Reader {
     cfg: Sensor,
     kind: Kind,
     hub: Arc<Hub>,
+    /// A file read that outlived its timeout and may still hang in its thread.
+    pending: Option<tokio::task::JoinHandle<Result<Vec<u8>, ReadError>>>,
 }
 
 fn http_client(s: &Sensor) -> Result<reqwest::Client, String> {
@@ -282,7 +289,12 @@ impl Reader {
             SensorKind::File => Kind::File,
             SensorKind::Sim => Kind::Sim(Sim::new(&cfg)),
         };
-        Reader { cfg, kind, hub }
+        Reader {
+            cfg,
+            kind,
+            hub,
+            pending: None,
+        }
     }
 
     async fn read_command(&self) -> Result<f64, ReadError> {
@@ -328,25 +340,32 @@ impl Reader {
         )
     }
 
-    async fn read_file(&self) -> Result<f64, ReadError> {
+    async fn read_file(&mut self) -> Result<f64, ReadError> {
         let path = self.cfg.path.as_deref().unwrap_or(std::path::Path::new(""));
         // Blocking file I/O (sysfs, 1-Wire reads take ~750 ms) off the runtime thread.
         let p = path.to_path_buf();
-        let bytes = tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            let f = std::fs::File::open(&p)
-                .map_err(|e| ReadError::Failed(format!("cannot read {}: {e}", p.display())))?;
-            let mut buf = Vec::new();
-            f.take(OUTPUT_LIMIT as u64 + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| ReadError::Failed(format!("cannot read {}: {e}", p.display())))?;
-            if buf.len() > OUTPUT_LIMIT {
-                return Err(ReadError::TooLarge);
-            }
-            Ok(buf)
-        })
-        .await
-        .map_err(|e| ReadError::Failed(format!("file read task failed: {e}")))??;
+        // A read that timed out can still hang in its thread (a stuck bus, a
+        // FIFO): the next read waits for it instead of starting another, so
+        // hung reads cannot take every blocking thread from the store and
+        // the alerts log.
+        let read = self.pending.get_or_insert_with(|| {
+            tokio::task::spawn_blocking(move || {
+                use std::io::Read;
+                let f = std::fs::File::open(&p)
+                    .map_err(|e| ReadError::Failed(format!("cannot read {}: {e}", p.display())))?;
+                let mut buf = Vec::new();
+                f.take(OUTPUT_LIMIT as u64 + 1)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| ReadError::Failed(format!("cannot read {}: {e}", p.display())))?;
+                if buf.len() > OUTPUT_LIMIT {
+                    return Err(ReadError::TooLarge);
+                }
+                Ok(buf)
+            })
+        });
+        let res = read.await;
+        self.pending = None;
+        let bytes = res.map_err(|e| ReadError::Failed(format!("file read task failed: {e}")))??;
         parse_file(
             &String::from_utf8_lossy(&bytes),
             self.cfg.scale.unwrap_or(1.0),
@@ -443,6 +462,53 @@ mod tests {
         assert_eq!(parse_file(w1, 0.001), Ok(23.125));
         let bad = "72 01 4b 46 7f ff 0e 10 57 : crc=57 NO\n72 01 4b 46 7f ff 0e 10 57 t=85000\n";
         assert!(parse_file(bad, 0.001).is_err());
+    }
+
+    #[test]
+    fn a_hung_file_read_holds_one_blocking_thread_not_one_per_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        // A FIFO without a writer: open() blocks like a stuck 1-Wire bus.
+        let fifo = dir.path().join("w1_slave");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let env = crate::config::Env {
+            home: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let text = format!(
+            "[paths]\nalerts_log = \"{d}/alerts.log\"\n[[sensor]]\nname = \"w1\"\nkind = \"file\"\npath = \"{f}\"\n",
+            d = dir.path().display(),
+            f = fifo.display()
+        );
+        let cfg =
+            crate::config::Config::parse(&text, crate::config::Source::Defaults, &env).unwrap();
+        let hub = Arc::new(Hub::new(&cfg, 10));
+        // Two blocking threads, as the store and the alerts log share them.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(2)
+            .build()
+            .unwrap();
+        let other_work_ran = rt.block_on(async {
+            let mut r = Reader::new(cfg.sensors[0].clone(), hub);
+            for _ in 0..3 {
+                let t = tokio::time::timeout(Duration::from_millis(50), r.read()).await;
+                assert!(t.is_err(), "a read of a FIFO without a writer returned");
+            }
+            // The store's next write needs a blocking thread.
+            tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(|| ()))
+                .await
+                .is_ok()
+        });
+        // Release the hung open() so its thread ends (never block here).
+        use std::os::unix::fs::OpenOptionsExt;
+        let _w = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
+        rt.shutdown_background();
+        assert!(other_work_ran, "hung file reads took every blocking thread");
     }
 
     #[tokio::test]

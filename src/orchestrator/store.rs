@@ -401,9 +401,12 @@ async fn step(
     let keep = cfg.keep;
     let (s, batch, res, pruned) = tokio::task::spawn_blocking(move || {
         let pruned = if prune_due {
-            let before =
-                Utc::now() - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
-            Some(s.prune(before))
+            // A retention reaching before chrono's first date keeps everything
+            // (a plain subtraction would panic here and lose the batch).
+            let before = chrono::Duration::from_std(keep)
+                .ok()
+                .and_then(|k| Utc::now().checked_sub_signed(k));
+            Some(before.map_or(Ok(0), |b| s.prune(b)))
         } else {
             None
         };
@@ -546,6 +549,38 @@ mod tests {
         drop(s);
         // Reopening is idempotent.
         Store::open(&p).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_retention_beyond_the_calendar_keeps_everything_and_loses_no_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = crate::config::Env {
+            home: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let text = format!(
+            "[paths]\nalerts_log = \"{}/alerts.log\"\n",
+            dir.path().display()
+        );
+        let cfg =
+            crate::config::Config::parse(&text, crate::config::Source::Defaults, &env).unwrap();
+        let hub = Arc::new(Hub::new(&cfg, 100));
+        let cfg = StoreConfig {
+            path: dir.path().join("grokmon.db"),
+            // Valid humantime ("300000years"), but before chrono's first date.
+            keep: humantime::parse_duration("300000years").unwrap(),
+            steps: vec![Duration::from_secs(1)],
+            alert_after: 1,
+        };
+        hub.enqueue(reading(Utc::now(), 7.0));
+        let (mut store, mut last_prune) = (None, None);
+        step(&hub, &cfg, &mut store, &mut last_prune).await.unwrap();
+        assert!(hub.queue.is_empty());
+        let c = Connection::open(&cfg.path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]
