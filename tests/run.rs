@@ -706,12 +706,19 @@ fn file_sensors_read_hwmon_and_1wire_with_scale() {
 fn a_duration_beyond_the_clocks_is_a_config_error_not_a_crash() {
     let env = TestEnv::new();
     let port = free_port();
-    // Parses (humantime), but doubling it overflows: was a panic, exit 101,
-    // which systemd restarts in a loop; RestartPreventExitStatus=78 stops that.
+    // Beyond the clocks: was a panic, exit 101, which systemd restarts in a
+    // loop; RestartPreventExitStatus=78 stops that. The configuration caps
+    // every duration at 1000 years; `run` caps its loops' at 100.
     config(
         &env,
         port,
         "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"300000000000years\"\n",
+    );
+    env.run(&["run"]).code(78).stderr_has("at most 1000 years");
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"500years\"\n",
     );
     env.run(&["run"])
         .code(78)
@@ -719,7 +726,7 @@ fn a_duration_beyond_the_clocks_is_a_config_error_not_a_crash() {
     config(
         &env,
         port,
-        "[ai]\nenabled = true\ninterval = \"300000000000years\"\n",
+        "[ai]\nenabled = true\ninterval = \"500years\"\n",
     );
     env.run(&["run"]).code(78).stderr_has("ai.interval");
 }
