@@ -8,6 +8,7 @@
 pub mod policy;
 pub mod report;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,7 +18,7 @@ use crate::Ctx;
 use crate::alerts::{AlertLog, Event, Level};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::Config;
-use crate::probe::{self, Carry, Observation, Status, cpu};
+use crate::probe::{self, Carry, Observation, Prior, Status, cpu};
 use crate::state::{self, ProbeRow, Read as _, State, StateError};
 use policy::{Policy, ProbeState};
 
@@ -51,13 +52,6 @@ impl Report {
     }
 }
 
-/// What the previous check left for the probes.
-#[derive(Debug, Default)]
-struct Prior {
-    cpu: Option<cpu::Counters>,
-    nrestarts: Vec<(DateTime<Utc>, f64)>,
-}
-
 fn read_prior(st: &State, now: DateTime<Utc>) -> Result<Prior, StateError> {
     let r = st.read();
     Ok(Prior {
@@ -76,14 +70,37 @@ pub fn run_probes(
     roots: &probe::Roots,
     st: Option<&State>,
 ) -> (Vec<Observation>, Carry) {
-    let prior = st.and_then(|s| read_prior(s, now).ok()).unwrap_or_default();
+    run_probes_while(cfg, now, roots, || {
+        st.and_then(|s| read_prior(s, now).ok()).unwrap_or_default()
+    })
+}
+
+/// Fills the probes' `Prior` if `read_prior` did not (it panicked): the
+/// probes wait for it, and the scope waits for them.
+struct FillOnDrop<'a>(&'a OnceLock<Prior>);
+
+impl Drop for FillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.set(Prior::default());
+    }
+}
+
+/// `run_probes`, with `read_prior` called on this thread once the probe
+/// threads are started: their I/O (the HTTP request, `systemctl`) overlaps
+/// with it, and only their judging waits for its result (`Context::prior`).
+fn run_probes_while(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    roots: &probe::Roots,
+    read_prior: impl FnOnce() -> Prior,
+) -> (Vec<Observation>, Carry) {
+    let prior = OnceLock::new();
     let ctx = probe::Context {
         config: cfg,
         now,
         proc_root: roots.proc.clone(),
         cgroup_root: roots.cgroup.clone(),
-        prev_cpu: prior.cpu,
-        nrestarts_history: prior.nrestarts,
+        prior: &prior,
     };
     let names: Vec<&str> = crate::config::PROBES
         .iter()
@@ -91,6 +108,7 @@ pub fn run_probes(
         .filter(|p| cfg.check.probes.iter().any(|q| q == p))
         .collect();
     let outcomes: Vec<probe::Outcome> = std::thread::scope(|s| {
+        let fill = FillOnDrop(&prior);
         let handles: Vec<_> = names
             .iter()
             .map(|name| {
@@ -102,6 +120,8 @@ pub fn run_probes(
                     .spawn_scoped(s, move || probe::run(name, ctx))
             })
             .collect();
+        let _ = prior.set(read_prior());
+        drop(fill);
         handles
             .into_iter()
             .zip(&names)
@@ -240,14 +260,20 @@ pub fn record(
 /// checker's own failures are in `Report::errors`.
 pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
     let mut errors = Vec::new();
-    let mut st = match State::open(&cfg.paths.state) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            errors.push(format!("{e}"));
-            None
-        }
-    };
-    let (mut observations, carry) = run_probes(cfg, now, roots, st.as_ref());
+    let mut st = None;
+    // The state is opened while the probes do their I/O: neither needs the other.
+    let (mut observations, carry) =
+        run_probes_while(cfg, now, roots, || match State::open(&cfg.paths.state) {
+            Ok(s) => {
+                let prior = read_prior(&s, now).unwrap_or_default();
+                st = Some(s);
+                prior
+            }
+            Err(e) => {
+                errors.push(format!("{e}"));
+                Prior::default()
+            }
+        });
     if let Some(s) = &st {
         observations.extend(crate::forecast::observe(&s.read(), cfg, now, &carry));
     }
