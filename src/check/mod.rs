@@ -1,5 +1,6 @@
-//! `grokmon check`: run the probes concurrently (the check takes as long as
-//! its slowest probe), let the policy decide what is a confirmed alert under
+//! `grokmon check`: run the probes (those that wait on the network or on
+//! `systemctl` in threads of their own, so the check takes about as long as
+//! the slowest of them), let the policy decide what is a confirmed alert under
 //! one state-database transaction, append those lines, report.
 //!
 //! It only observes. Nothing here can start, stop or restart anything: the
@@ -85,9 +86,17 @@ impl Drop for FillOnDrop<'_> {
     }
 }
 
-/// `run_probes`, with `read_prior` called on this thread once the probe
-/// threads are started: their I/O (the HTTP request, `systemctl`) overlaps
-/// with it, and only their judging waits for its result (`Context::prior`).
+/// The probes that wait on another process or the network: each gets its own
+/// thread, started before anything else, so that `systemctl` does not queue
+/// for one of the two CPUs behind other work. The rest only read local files
+/// (well under a millisecond together) and run one after the other on the
+/// calling thread, which spares a thread start each.
+const WAITING: &[&str] = &["service", "api"];
+
+/// `run_probes`, with `read_prior` called on this thread once the `WAITING`
+/// probes' threads are started: their I/O (the HTTP request, `systemctl`)
+/// overlaps with it, and only their judging waits for its result
+/// (`Context::prior`). The other probes run after it.
 fn run_probes_while(
     cfg: &Config,
     now: DateTime<Utc>,
@@ -107,39 +116,50 @@ fn run_probes_while(
         .copied()
         .filter(|p| cfg.check.probes.iter().any(|q| q == p))
         .collect();
-    let outcomes: Vec<probe::Outcome> = std::thread::scope(|s| {
+    let outcomes: Vec<(&str, Result<probe::Outcome, String>)> = std::thread::scope(|s| {
         let fill = FillOnDrop(&prior);
-        let handles: Vec<_> = names
+        let threads: Vec<_> = names
             .iter()
+            .filter(|n| WAITING.contains(n))
             .map(|name| {
                 let ctx = &ctx;
                 let name = *name;
-                std::thread::Builder::new()
+                let h = std::thread::Builder::new()
                     .name(format!("probe-{name}"))
                     .stack_size(256 * 1024)
-                    .spawn_scoped(s, move || probe::run(name, ctx))
+                    .spawn_scoped(s, move || probe::run(name, ctx));
+                (name, h)
             })
             .collect();
         let _ = prior.set(read_prior());
         drop(fill);
-        handles
-            .into_iter()
-            .zip(&names)
-            .map(|(h, name)| {
-                match h
-                    .map_err(|e| e.to_string())
-                    .and_then(|h| h.join().map_err(|_| "panicked".to_string()))
-                {
-                    Ok(o) => o,
-                    Err(e) => Observation::new(
-                        static_name(name),
-                        Status::Unknown,
-                        format!("probe failed: {e}"),
-                    )
-                    .into(),
-                }
+        let mut done: Vec<_> = names
+            .iter()
+            .filter(|n| !WAITING.contains(n))
+            .map(|name| {
+                let run = std::panic::AssertUnwindSafe(|| probe::run(name, &ctx));
+                let res = std::panic::catch_unwind(run).map_err(|_| "panicked".to_string());
+                (*name, res)
             })
-            .collect()
+            .collect();
+        done.extend(threads.into_iter().map(|(name, h)| {
+            let res = h
+                .map_err(|e| e.to_string())
+                .and_then(|h| h.join().map_err(|_| "panicked".to_string()));
+            (name, res)
+        }));
+        done.sort_by_key(|(name, _)| names.iter().position(|n| n == name));
+        done
+    });
+    let outcomes = outcomes.into_iter().map(|(name, res)| {
+        res.unwrap_or_else(|e| {
+            Observation::new(
+                static_name(name),
+                Status::Unknown,
+                format!("probe failed: {e}"),
+            )
+            .into()
+        })
     });
     let mut carry = Carry::default();
     let mut obs = Vec::new();
