@@ -276,6 +276,11 @@ pub fn record(
     })
 }
 
+/// WAL pages kept between checks: a check writes about four, so the WAL is
+/// copied into the database every few checks, and reading it at open stays
+/// cheap.
+const WAL_FRAMES: u64 = 24;
+
 /// Runs a whole check: probes, policy, log, notifications. Never fails: the
 /// checker's own failures are in `Report::errors`.
 pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
@@ -285,6 +290,8 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
     let (mut observations, carry) =
         run_probes_while(cfg, now, roots, || match State::open(&cfg.paths.state) {
             Ok(s) => {
+                // `check` runs every few minutes: keep the WAL between runs.
+                let _ = s.keep_wal_on_close();
                 let prior = read_prior(&s, now).unwrap_or_default();
                 st = Some(s);
                 prior
@@ -306,6 +313,15 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
                 "{e:#}; alerts of this check were not recorded and will be retried"
             )),
         }
+    }
+    if let Some(s) = &st {
+        // A check that appended lines makes the state behind them durable
+        // (the lines are synced): rolled back by a power loss, it would
+        // write them again. Otherwise the WAL is only kept short. Like the
+        // checkpoint SQLite makes at close, this is housekeeping: a failure
+        // (a concurrent check) is left to the next check.
+        let max = if events.is_empty() { WAL_FRAMES } else { 0 };
+        let _ = s.trim_wal(max);
     }
     if !events.is_empty() && !cfg.notify.is_empty() {
         crate::alerts::notify::dispatch(cfg, &events, &log, now, Duration::from_secs(20));
