@@ -3,8 +3,10 @@
 # Target (issue #2): median wall <= 10 ms, peak RSS <= 10 MB on a 2-core machine.
 #
 # Usage: benches/check.sh [BIN...]   (default: target/release/grokmon)
-#   Several binaries (e.g. a saved baseline and a new build) are measured in
-#   the same hyperfine run, so they see the same machine load.
+#   Each binary gets its own hyperfine run (with the reference below) and
+#   peak-RSS runs; several binaries (e.g. a saved baseline and a new build)
+#   are then also run interleaved, one run of each per round, so that they
+#   see the same machine load: their paired ratio is the figure to trust.
 # Env: RUNS (runs per measurement, default 100), CALLGRIND=1 (also count the
 #   instructions of one check under valgrind: noise-free, unlike wall time).
 #
