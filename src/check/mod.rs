@@ -1,5 +1,6 @@
-//! `grokmon check`: run the probes concurrently (the check takes as long as
-//! its slowest probe), let the policy decide what is a confirmed alert under
+//! `grokmon check`: run the probes (those that wait on the network or on
+//! `systemctl` in threads of their own, so the check takes about as long as
+//! the slowest of them), let the policy decide what is a confirmed alert under
 //! one state-database transaction, append those lines, report.
 //!
 //! It only observes. Nothing here can start, stop or restart anything: the
@@ -8,6 +9,7 @@
 pub mod policy;
 pub mod report;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,7 +19,7 @@ use crate::Ctx;
 use crate::alerts::{AlertLog, Event, Level};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::Config;
-use crate::probe::{self, Carry, Observation, Status, cpu};
+use crate::probe::{self, Carry, Observation, Prior, Status, cpu};
 use crate::state::{self, ProbeRow, Read as _, State, StateError};
 use policy::{Policy, ProbeState};
 
@@ -51,13 +53,6 @@ impl Report {
     }
 }
 
-/// What the previous check left for the probes.
-#[derive(Debug, Default)]
-struct Prior {
-    cpu: Option<cpu::Counters>,
-    nrestarts: Vec<(DateTime<Utc>, f64)>,
-}
-
 fn read_prior(st: &State, now: DateTime<Utc>) -> Result<Prior, StateError> {
     let r = st.read();
     Ok(Prior {
@@ -76,50 +71,95 @@ pub fn run_probes(
     roots: &probe::Roots,
     st: Option<&State>,
 ) -> (Vec<Observation>, Carry) {
-    let prior = st.and_then(|s| read_prior(s, now).ok()).unwrap_or_default();
+    run_probes_while(cfg, now, roots, || {
+        st.and_then(|s| read_prior(s, now).ok()).unwrap_or_default()
+    })
+}
+
+/// Fills the probes' `Prior` if `read_prior` did not (it panicked): the
+/// probes wait for it, and the scope waits for them.
+struct FillOnDrop<'a>(&'a OnceLock<Prior>);
+
+impl Drop for FillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.set(Prior::default());
+    }
+}
+
+/// The probes that wait on another process or the network: each gets its own
+/// thread, started before anything else, so that `systemctl` does not queue
+/// for one of the two CPUs behind other work. The rest only read local files
+/// (well under a millisecond together) and run one after the other on the
+/// calling thread, which spares a thread start each.
+const WAITING: &[&str] = &["service", "api"];
+
+/// `run_probes`, with `read_prior` called on this thread once the `WAITING`
+/// probes' threads are started: their I/O (the HTTP request, `systemctl`)
+/// overlaps with it, and only their judging waits for its result
+/// (`Context::prior`). The other probes run after it.
+fn run_probes_while(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    roots: &probe::Roots,
+    read_prior: impl FnOnce() -> Prior,
+) -> (Vec<Observation>, Carry) {
+    let prior = OnceLock::new();
     let ctx = probe::Context {
         config: cfg,
         now,
         proc_root: roots.proc.clone(),
         cgroup_root: roots.cgroup.clone(),
-        prev_cpu: prior.cpu,
-        nrestarts_history: prior.nrestarts,
+        prior: &prior,
     };
     let names: Vec<&str> = crate::config::PROBES
         .iter()
         .copied()
         .filter(|p| cfg.check.probes.iter().any(|q| q == p))
         .collect();
-    let outcomes: Vec<probe::Outcome> = std::thread::scope(|s| {
-        let handles: Vec<_> = names
+    let outcomes: Vec<(&str, Result<probe::Outcome, String>)> = std::thread::scope(|s| {
+        let fill = FillOnDrop(&prior);
+        let threads: Vec<_> = names
             .iter()
+            .filter(|n| WAITING.contains(n))
             .map(|name| {
                 let ctx = &ctx;
                 let name = *name;
-                std::thread::Builder::new()
+                let h = std::thread::Builder::new()
                     .name(format!("probe-{name}"))
                     .stack_size(256 * 1024)
-                    .spawn_scoped(s, move || probe::run(name, ctx))
+                    .spawn_scoped(s, move || probe::run(name, ctx));
+                (name, h)
             })
             .collect();
-        handles
-            .into_iter()
-            .zip(&names)
-            .map(|(h, name)| {
-                match h
-                    .map_err(|e| e.to_string())
-                    .and_then(|h| h.join().map_err(|_| "panicked".to_string()))
-                {
-                    Ok(o) => o,
-                    Err(e) => Observation::new(
-                        static_name(name),
-                        Status::Unknown,
-                        format!("probe failed: {e}"),
-                    )
-                    .into(),
-                }
+        let _ = prior.set(read_prior());
+        drop(fill);
+        let mut done: Vec<_> = names
+            .iter()
+            .filter(|n| !WAITING.contains(n))
+            .map(|name| {
+                let run = std::panic::AssertUnwindSafe(|| probe::run(name, &ctx));
+                let res = std::panic::catch_unwind(run).map_err(|_| "panicked".to_string());
+                (*name, res)
             })
-            .collect()
+            .collect();
+        done.extend(threads.into_iter().map(|(name, h)| {
+            let res = h
+                .map_err(|e| e.to_string())
+                .and_then(|h| h.join().map_err(|_| "panicked".to_string()));
+            (name, res)
+        }));
+        done.sort_by_key(|(name, _)| names.iter().position(|n| n == name));
+        done
+    });
+    let outcomes = outcomes.into_iter().map(|(name, res)| {
+        res.unwrap_or_else(|e| {
+            Observation::new(
+                static_name(name),
+                Status::Unknown,
+                format!("probe failed: {e}"),
+            )
+            .into()
+        })
     });
     let mut carry = Carry::default();
     let mut obs = Vec::new();
@@ -236,18 +276,31 @@ pub fn record(
     })
 }
 
+/// WAL pages kept between checks: a check writes about four, so the WAL is
+/// copied into the database every few checks, and reading it at open stays
+/// cheap.
+const WAL_FRAMES: u64 = 24;
+
 /// Runs a whole check: probes, policy, log, notifications. Never fails: the
 /// checker's own failures are in `Report::errors`.
 pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
     let mut errors = Vec::new();
-    let mut st = match State::open(&cfg.paths.state) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            errors.push(format!("{e}"));
-            None
-        }
-    };
-    let (mut observations, carry) = run_probes(cfg, now, roots, st.as_ref());
+    let mut st = None;
+    // The state is opened while the probes do their I/O: neither needs the other.
+    let (mut observations, carry) =
+        run_probes_while(cfg, now, roots, || match State::open(&cfg.paths.state) {
+            Ok(s) => {
+                // `check` runs every few minutes: keep the WAL between runs.
+                let _ = s.keep_wal_on_close();
+                let prior = read_prior(&s, now).unwrap_or_default();
+                st = Some(s);
+                prior
+            }
+            Err(e) => {
+                errors.push(format!("{e}"));
+                Prior::default()
+            }
+        });
     if let Some(s) = &st {
         observations.extend(crate::forecast::observe(&s.read(), cfg, now, &carry));
     }
@@ -260,6 +313,15 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
                 "{e:#}; alerts of this check were not recorded and will be retried"
             )),
         }
+    }
+    if let Some(s) = &st {
+        // A check that appended lines makes the state behind them durable
+        // (the lines are synced): rolled back by a power loss, it would
+        // write them again. Otherwise the WAL is only kept short. Like the
+        // checkpoint SQLite makes at close, this is housekeeping: a failure
+        // (a concurrent check) is left to the next check.
+        let max = if events.is_empty() { WAL_FRAMES } else { 0 };
+        let _ = s.trim_wal(max);
     }
     if !events.is_empty() && !cfg.notify.is_empty() {
         crate::alerts::notify::dispatch(cfg, &events, &log, now, Duration::from_secs(20));

@@ -112,7 +112,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         Ok(v) => v,
         Err(e) => return Observation::new("cpu", Status::Unknown, e).into(),
     };
-    let fresh = ctx.prev_cpu.filter(|p| {
+    let fresh = ctx.prior().cpu.filter(|p| {
         (ctx.now - p.at)
             .to_std()
             .is_ok_and(|age| age <= MAX_AGE && !age.is_zero())

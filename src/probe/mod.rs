@@ -13,6 +13,7 @@ pub mod service;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -239,10 +240,28 @@ pub struct Context<'a> {
     pub proc_root: PathBuf,
     /// `/sys/fs/cgroup`.
     pub cgroup_root: PathBuf,
+    /// What the previous check left, read through `prior()`. `check` opens
+    /// the state database while the probes do their I/O, so it may be filled
+    /// after they start.
+    pub prior: &'a OnceLock<Prior>,
+}
+
+impl Context<'_> {
+    /// What the previous check left; waits until the state has been read.
+    /// Probes call it after their I/O, so that a slow state database delays
+    /// their judging, not their requests.
+    pub fn prior(&self) -> &Prior {
+        self.prior.wait()
+    }
+}
+
+/// What the previous check left in the state database for the probes.
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
     /// `/proc/stat` counters of the previous check: (total, idle, when).
-    pub prev_cpu: Option<cpu::Counters>,
+    pub cpu: Option<cpu::Counters>,
     /// `NRestarts` samples of the last hour, oldest first.
-    pub nrestarts_history: Vec<(DateTime<Utc>, f64)>,
+    pub nrestarts: Vec<(DateTime<Utc>, f64)>,
 }
 
 /// Facts a probe learned that the next check needs (stored by `check`).

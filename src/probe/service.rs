@@ -227,7 +227,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
     }
     match sc.show(&cfg.service.unit, &props_wanted) {
         Ok(props) => {
-            let (mut obs, phase, nrestarts) = judge(&props, &ctx.nrestarts_history, ctx.now, cfg);
+            let (mut obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
             if own && props.get("LoadState").map(String::as_str) != Some("not-found") {
                 let controllers = crate::systemd::units::read_controllers(
                     &ctx.cgroup_root,

@@ -82,7 +82,10 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> std::io::Result
             }
         }
     }
-    // Both pipes are closed: the child has exited or is about to.
+    // Both pipes are closed: the child has exited or is about to, usually
+    // within microseconds, so the pause between polls starts short (a flat
+    // 1 ms cost `check` that millisecond on most runs).
+    let mut pause = Duration::from_micros(50);
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
@@ -91,7 +94,8 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> std::io::Result
             kill(&mut child);
             return Ok(None);
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(1));
     };
     let [o, e] = streams;
     let stdout = String::from_utf8_lossy(&o.unwrap_or_default()).into_owned();
