@@ -752,3 +752,43 @@ fn a_client_that_never_finishes_its_request_does_not_hold_the_stop() {
     assert!(!stderr.contains("shutdown took longer"), "{stderr}");
     drop(slow);
 }
+
+#[test]
+fn sensor_alert_lines_are_notified_like_checks() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let hook = Server::start(|_| Response::json(200, "{}"));
+    // A sensor that always fails: after the reconnect step, one WARN line
+    // `sensor.broken`, which the webhook must receive (json format).
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"broken\"\nkind = \"command\"\ncommand = [\"/bin/false\"]\ninterval = \"100ms\"\ntimeout = \"1s\"\n\n[[notify]]\nkind = \"webhook\"\nformat = \"json\"\nurl = \"{}\"\nmin_level = \"warn\"\n",
+            hook.url("/hook/secret-token-xyz")
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    let got = wait_until(Duration::from_secs(20), || {
+        hook.requests()
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("sensor.broken"))
+    });
+    assert!(
+        got,
+        "no notification; alerts: {:?}\nstderr: {}",
+        env.alert_lines(),
+        run.stderr()
+    );
+    let req = hook
+        .requests()
+        .into_iter()
+        .find(|r| String::from_utf8_lossy(&r.body).contains("sensor.broken"))
+        .unwrap();
+    assert_eq!(req.method, "POST");
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(body["level"], "WARN", "{body}");
+    assert_eq!(body["source"], "sensor.broken", "{body}");
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    assert!(!run.stderr().contains("secret-token-xyz"));
+}

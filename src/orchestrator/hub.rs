@@ -201,7 +201,15 @@ pub struct Hub {
     /// The variable holding the AI key (`ai.api_key_env`): removed from the
     /// environment of sensor and action commands, whose output is shown.
     pub key_env: Option<String>,
+    /// Alert lines for `[[notify]]`, sent by `notify_loop` so that a slow
+    /// webhook never delays the loop that wrote the line.
+    notify_tx: Option<tokio::sync::mpsc::Sender<Event>>,
+    notify_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Event>>>,
 }
+
+/// Alert lines waiting for their notification; more are dropped (counted on
+/// stderr): a flood must not grow memory while a webhook is down.
+pub const NOTIFY_QUEUE: usize = 64;
 
 /// Capacity of the store queue: a day of 10 sensors at 1 minute is 14 400.
 pub const QUEUE_CAP: usize = 20_000;
@@ -222,6 +230,12 @@ impl Hub {
                 )
             })
             .collect();
+        let (notify_tx, notify_rx) = if cfg.notify.is_empty() {
+            (None, None)
+        } else {
+            let (tx, rx) = tokio::sync::mpsc::channel(NOTIFY_QUEUE);
+            (Some(tx), Some(rx))
+        };
         Hub {
             started: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -239,7 +253,15 @@ impl Hub {
             alerts: AlertLog::from_config(cfg),
             ai_enabled: cfg.ai.enabled,
             key_env: cfg.ai.api_key_env.clone(),
+            notify_tx,
+            notify_rx: Mutex::new(notify_rx),
         }
+    }
+
+    /// The receiving end of the notification queue, for `notify_loop`
+    /// (`None` without `[[notify]]`, or once taken).
+    pub fn take_notify_rx(&self) -> Option<tokio::sync::mpsc::Receiver<Event>> {
+        lock(&self.notify_rx).take()
     }
 
     pub fn phase(&self) -> Phase {
@@ -314,7 +336,17 @@ impl Hub {
             let log = self.alerts.clone();
             let e = ev.clone();
             match tokio::task::spawn_blocking(move || log.append(&[e])).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    // Only lines safe on disk are notified, as `check` does.
+                    if let Some(tx) = &self.notify_tx
+                        && tx.try_send(ev.clone()).is_err()
+                    {
+                        eprintln!(
+                            "notification queue full: {} {} not sent",
+                            ev.level, ev.source
+                        );
+                    }
+                }
                 Ok(Err(e)) => eprintln!("cannot write the alerts log: {e}"),
                 Err(e) => eprintln!("cannot write the alerts log: {e}"),
             }

@@ -263,6 +263,14 @@ pub async fn serve(
         ));
     }
     tasks.spawn(notify::watchdog_loop(hub.clone(), sd.clone()));
+    if let Some(rx) = hub.take_notify_rx() {
+        tasks.spawn(notify::notify_loop(
+            rx,
+            cfg.clone(),
+            hub.alerts.clone(),
+            sd.clone(),
+        ));
+    }
 
     tokio::pin!(shutdown);
     let stopped_early = tokio::select! {
