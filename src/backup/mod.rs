@@ -452,11 +452,7 @@ pub fn future_warnings(plan: &Plan) -> Vec<String> {
             format!(
                 "warning: {} is {}; kept",
                 display_name(&k.backup.path),
-                k.reasons
-                    .iter()
-                    .map(|r| r.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                k.why()
             )
         })
         .collect()
@@ -507,11 +503,7 @@ pub fn describe_plan(plan: &Plan, s: &Scan, policy: Policy, now: DateTime<Utc>) 
         out.push_str(&format!(
             "keep    {}  ({})\n",
             display_name(&k.backup.path),
-            k.reasons
-                .iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            k.why()
         ));
     }
     for r in &plan.remove {

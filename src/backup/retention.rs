@@ -69,6 +69,17 @@ pub struct Kept {
     pub reasons: Vec<KeepReason>,
 }
 
+impl Kept {
+    /// The reasons for a person: `newest, within retention`.
+    pub fn why(&self) -> String {
+        self.reasons
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// One backup to remove, and its age (always beyond the retention).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Removed {
