@@ -208,6 +208,7 @@ fn run_serves_health_status_and_metrics_and_check_finds_it_healthy() {
         "grokmon_sensor_read_failures_total{sensor=\"temp\"} 0",
         "grokmon_uptime_seconds ",
         "grokmon_store_up 1",
+        "grokmon_alerts_dropped_total 0",
     ] {
         assert!(metrics.contains(needle), "{needle} missing in\n{metrics}");
     }

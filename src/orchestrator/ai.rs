@@ -925,6 +925,9 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1900)).await;
         trigger.fire();
         h.await.unwrap();
+        // The alert lines are written by the appender: a stopped one drains them.
+        let rx = hub.take_alert_rx().unwrap();
+        crate::orchestrator::appender::appender_loop(hub.clone(), rx, trigger.subscribe()).await;
         // 60 first; +1m, +2m, +5m retries; spent; next schedule at 60+1800;
         // the 429's Retry-After (7 s) instead of the 1m step.
         assert_eq!(*calls.lock().unwrap(), vec![60, 120, 240, 540, 1860, 1867]);

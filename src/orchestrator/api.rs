@@ -297,6 +297,17 @@ pub fn render_metrics(hub: &Hub) -> String {
         "grokmon_store_dropped_total {}",
         hub.queue.dropped.load(Ordering::Relaxed)
     );
+    family(
+        &mut out,
+        "grokmon_alerts_dropped_total",
+        "counter",
+        "Alert lines not written because the alerts log queue was full.",
+    );
+    let _ = writeln!(
+        out,
+        "grokmon_alerts_dropped_total {}",
+        hub.alerts_dropped.load(Ordering::Relaxed)
+    );
     let ai = lock(&hub.ai).clone();
     family(
         &mut out,

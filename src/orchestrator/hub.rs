@@ -205,11 +205,22 @@ pub struct Hub {
     /// webhook never delays the loop that wrote the line.
     notify_tx: Option<tokio::sync::mpsc::Sender<Event>>,
     notify_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Event>>>,
+    /// Alert lines for the alerts log, written by `appender_loop` so that a
+    /// hung filesystem never stalls the loop that raised the line.
+    alert_tx: tokio::sync::mpsc::Sender<Event>,
+    alert_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Event>>>,
+    /// Alert lines dropped because the appender's queue was full (or the
+    /// appender had stopped).
+    pub alerts_dropped: AtomicU64,
 }
 
 /// Alert lines waiting for their notification; more are dropped (counted on
 /// stderr): a flood must not grow memory while a webhook is down.
 pub const NOTIFY_QUEUE: usize = 64;
+
+/// Alert lines waiting for the alerts log; more are dropped (counted): a
+/// hung filesystem must not grow memory or stall the loops.
+pub const ALERT_QUEUE: usize = 256;
 
 /// Capacity of the store queue: a day of 10 sensors at 1 minute is 14 400.
 pub const QUEUE_CAP: usize = 20_000;
@@ -236,6 +247,7 @@ impl Hub {
             let (tx, rx) = tokio::sync::mpsc::channel(NOTIFY_QUEUE);
             (Some(tx), Some(rx))
         };
+        let (alert_tx, alert_rx) = tokio::sync::mpsc::channel(ALERT_QUEUE);
         Hub {
             started: Instant::now(),
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -255,6 +267,9 @@ impl Hub {
             key_env: cfg.ai.api_key_env.clone(),
             notify_tx,
             notify_rx: Mutex::new(notify_rx),
+            alert_tx,
+            alert_rx: Mutex::new(Some(alert_rx)),
+            alerts_dropped: AtomicU64::new(0),
         }
     }
 
@@ -262,6 +277,17 @@ impl Hub {
     /// (`None` without `[[notify]]`, or once taken).
     pub fn take_notify_rx(&self) -> Option<tokio::sync::mpsc::Receiver<Event>> {
         lock(&self.notify_rx).take()
+    }
+
+    /// The receiving end of the alerts-log queue, for `appender_loop`
+    /// (`None` once taken).
+    pub fn take_alert_rx(&self) -> Option<tokio::sync::mpsc::Receiver<Event>> {
+        lock(&self.alert_rx).take()
+    }
+
+    /// Alert lines waiting for the appender.
+    pub fn alerts_queued(&self) -> usize {
+        ALERT_QUEUE - self.alert_tx.capacity()
     }
 
     pub fn phase(&self) -> Phase {
@@ -326,32 +352,46 @@ impl Hub {
         }
     }
 
-    /// An event: a journal line, an alerts log line (for WARN, CRIT, OK) and
-    /// a row in the store. The log append is blocking file I/O, done off the
-    /// runtime thread.
+    /// An event: a journal line at once, an alerts log line (for WARN, CRIT,
+    /// OK) queued for `appender_loop`, and a row in the store. Never waits on
+    /// the file (async only so that callers keep their shape): a hung
+    /// filesystem stalls the appender alone, and a full queue drops the line
+    /// (counted in `alerts_dropped`, reported on stderr).
     pub async fn event(&self, level: Level, source: &str, message: String) {
         let ev = Event::new(Utc::now(), level, source, message);
         eprintln!("{} {}: {}", ev.level, ev.source, sanitize(&ev.message));
         if level != Level::Info {
-            let log = self.alerts.clone();
-            let e = ev.clone();
-            match tokio::task::spawn_blocking(move || log.append(&[e])).await {
-                Ok(Ok(())) => {
-                    // Only lines safe on disk are notified, as `check` does.
-                    if let Some(tx) = &self.notify_tx
-                        && tx.try_send(ev.clone()).is_err()
-                    {
-                        eprintln!(
-                            "notification queue full: {} {} not sent",
-                            ev.level, ev.source
-                        );
-                    }
-                }
-                Ok(Err(e)) => eprintln!("cannot write the alerts log: {e}"),
-                Err(e) => eprintln!("cannot write the alerts log: {e}"),
-            }
+            self.queue_alert(ev.clone());
         }
         self.enqueue(Record::Event(ev));
+    }
+
+    fn queue_alert(&self, ev: Event) {
+        use tokio::sync::mpsc::error::TrySendError;
+        let (why, ev) = match self.alert_tx.try_send(ev) {
+            Ok(()) => return,
+            Err(TrySendError::Full(ev)) => ("alerts log queue full", ev),
+            Err(TrySendError::Closed(ev)) => ("alerts log writer stopped", ev),
+        };
+        let n = self.alerts_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        eprintln!(
+            "{why} ({ALERT_QUEUE} lines): {} {} not written, {n} dropped so far",
+            ev.level, ev.source
+        );
+    }
+
+    /// Hands lines now safe on disk to the notification queue (only those
+    /// are notified, as `check` does).
+    pub fn notify_written(&self, events: Vec<Event>) {
+        let Some(tx) = &self.notify_tx else { return };
+        for ev in events {
+            if tx.try_send(ev.clone()).is_err() {
+                eprintln!(
+                    "notification queue full: {} {} not sent",
+                    ev.level, ev.source
+                );
+            }
+        }
     }
 
     /// The one-line summary for systemd's STATUS=.

@@ -14,6 +14,7 @@
 pub mod actions;
 pub mod ai;
 pub mod api;
+pub mod appender;
 pub mod backoff;
 pub mod hub;
 pub mod notify;
@@ -263,6 +264,11 @@ pub async fn serve(
         ));
     }
     tasks.spawn(notify::watchdog_loop(hub.clone(), sd.clone()));
+    // Alert lines are written by one task: a hung filesystem stalls it
+    // alone, never the loops that raise them.
+    if let Some(rx) = hub.take_alert_rx() {
+        tasks.spawn(appender::appender_loop(hub.clone(), rx, sd.clone()));
+    }
     if let Some(rx) = hub.take_notify_rx() {
         tasks.spawn(notify::notify_loop(
             rx,

@@ -371,6 +371,9 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(245)).await;
         trigger.fire();
         h.await.unwrap();
+        // The alert lines are written by the appender: a stopped one drains them.
+        let rx = hub.take_alert_rx().unwrap();
+        crate::orchestrator::appender::appender_loop(hub.clone(), rx, trigger.subscribe()).await;
         let calls = calls.lock().unwrap().clone();
         let at: Vec<(u64, &str)> = calls
             .iter()
