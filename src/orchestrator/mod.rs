@@ -212,17 +212,10 @@ pub async fn serve(
 
     // The API first, so that /api/health answers 503 "starting" at once; it
     // stops last, so that it answers 503 "stopping" while the store flushes.
-    let (api_trigger, mut api_sd) = Trigger::new();
+    let (api_trigger, api_sd) = Trigger::new();
     let mut api_task = {
         let app = api::router(hub.clone());
-        tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { api_sd.wait().await })
-                .await;
-            if let Err(e) = r {
-                eprintln!("health API stopped: {e}");
-            }
-        })
+        tokio::spawn(api::serve(listener, app, api_sd))
     };
     let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
     tasks.spawn(store::store_loop(
