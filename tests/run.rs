@@ -882,3 +882,45 @@ fn the_api_serves_at_most_max_connections_at_once_and_recovers() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(run.stop(libc::SIGTERM), 0);
 }
+
+#[test]
+fn a_database_from_a_newer_grokmon_fails_at_start_with_78() {
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+    );
+    let db = env.database();
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 9999)
+        .unwrap();
+    let stderr = env.path("run-too-new.stderr");
+    let mut child = env
+        .cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    // Bounded: the bug was retrying forever.
+    let exited = wait_until(WAIT, || child.try_wait().unwrap().is_some());
+    if !exited {
+        let _ = child.kill();
+    }
+    let code = child.wait().unwrap().code();
+    let err = read(&stderr);
+    assert!(exited, "still running after {WAIT:?}\n{err}");
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("written by a newer grokmon"), "{err}");
+    assert!(err.contains("upgrade grokmon or restore a backup"), "{err}");
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    // The database is left as it was.
+    let v: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 9999);
+}

@@ -266,9 +266,14 @@ pub async fn serve(
     }
 
     tokio::pin!(shutdown);
-    let stopped_early = tokio::select! {
-        _ = opened_rx => false,
-        _ = &mut shutdown => true,
+    let (stopped_early, fatal) = tokio::select! {
+        r = opened_rx => match r {
+            // A database from a newer grokmon: retrying cannot help, and
+            // 78 tells systemd not to restart in a loop.
+            Ok(Err(e)) => (true, Some(ConfigError(format!("{e:#}")))),
+            _ => (false, None),
+        },
+        _ = &mut shutdown => (true, None),
     };
     if !stopped_early {
         hub.set_phase(Phase::Running);
@@ -312,5 +317,8 @@ pub async fn serve(
             );
         }
     }
-    Ok(())
+    match fatal {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
