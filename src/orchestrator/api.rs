@@ -5,11 +5,15 @@
 //!   edge-cache headers so a CDN in front keeps answering during an origin
 //!   restart (DESIGN.md, Layer 3);
 //! - `GET /metrics`: Prometheus text format.
+//!
+//! `serve` is its accept loop: `axum::serve` has no header read timeout and
+//! no connection limit, so clients that open connections and never finish a
+//! request held them (and their file descriptors) forever.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -19,7 +23,22 @@ use axum::routing::get;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
 use super::hub::{Hub, Phase, lock};
+use super::shutdown::Shutdown;
+
+/// A connection that has not sent a whole request head this long after it
+/// opened (or after its previous answer) is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; further ones wait in the kernel's backlog, so
+/// that the API cannot run the process out of file descriptors.
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// `/api/status` may be served from a cache this long, then revalidated in
 /// the background, and served stale for a day while the origin errors.
@@ -32,6 +51,64 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
         .with_state(hub)
+}
+
+/// Serves `app` on `listener` until `shutdown` fires, then asks every open
+/// connection to finish its answer and close, and returns when all have.
+pub async fn serve(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = JoinSet::new();
+    loop {
+        // Reap finished connections so that the set does not grow.
+        while conns.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break, // never closed
+            },
+            _ = shutdown.wait() => break,
+        };
+        let sock = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((sock, _)) => sock,
+                Err(e) => {
+                    // Out of descriptors (or memory): wait instead of spinning,
+                    // as axum::serve does; errors of one connection need none.
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::ConnectionRefused
+                    ) {
+                        eprintln!("health API: cannot accept a connection: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = shutdown.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(sock), service);
+            tokio::pin!(conn);
+            // A connection's errors (timeouts, resets) are the client's.
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.wait() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
 }
 
 fn round(v: f64, digits: i32) -> f64 {

@@ -213,17 +213,10 @@ pub async fn serve(
 
     // The API first, so that /api/health answers 503 "starting" at once; it
     // stops last, so that it answers 503 "stopping" while the store flushes.
-    let (api_trigger, mut api_sd) = Trigger::new();
+    let (api_trigger, api_sd) = Trigger::new();
     let mut api_task = {
         let app = api::router(hub.clone());
-        tokio::spawn(async move {
-            let r = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { api_sd.wait().await })
-                .await;
-            if let Err(e) = r {
-                eprintln!("health API stopped: {e}");
-            }
-        })
+        tokio::spawn(api::serve(listener, app, api_sd))
     };
     let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
     tasks.spawn(store::store_loop(
@@ -279,9 +272,14 @@ pub async fn serve(
     }
 
     tokio::pin!(shutdown);
-    let stopped_early = tokio::select! {
-        _ = opened_rx => false,
-        _ = &mut shutdown => true,
+    let (stopped_early, fatal) = tokio::select! {
+        r = opened_rx => match r {
+            // A database from a newer grokmon: retrying cannot help, and
+            // 78 tells systemd not to restart in a loop.
+            Ok(Err(e)) => (true, Some(ConfigError(format!("{e:#}")))),
+            _ => (false, None),
+        },
+        _ = &mut shutdown => (true, None),
     };
     if !stopped_early {
         hub.set_phase(Phase::Running);
@@ -325,5 +323,8 @@ pub async fn serve(
             );
         }
     }
-    Ok(())
+    match fatal {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }

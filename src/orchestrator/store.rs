@@ -84,7 +84,7 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "database {path}: schema version {found} is newer than this grokmon knows ({SCHEMA_VERSION}); upgrade grokmon"
+        "database {path}: schema version {found} is newer than this grokmon knows ({SCHEMA_VERSION}): it was written by a newer grokmon; upgrade grokmon or restore a backup"
     )]
     TooNew { path: PathBuf, found: i64 },
     #[error("cannot create the directory of database {path}: {source}")]
@@ -447,12 +447,14 @@ async fn step(
 
 /// The store loop: writes queued records every `FLUSH_EVERY`, retries with
 /// backoff, and flushes what is left at shutdown. `opened` fires after the
-/// first open attempt, success or not (READY=1 waits for it).
+/// first open attempt (READY=1 waits for it): with the error if the database
+/// is newer than this grokmon, which no retry can fix, and the loop ends;
+/// with `Ok` otherwise, failures included, which the loop retries.
 pub async fn store_loop(
     hub: Arc<Hub>,
     cfg: StoreConfig,
     mut shutdown: Shutdown,
-    opened: tokio::sync::oneshot::Sender<()>,
+    opened: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 ) {
     let mut store: Option<Store> = None;
     let mut last_prune = None;
@@ -462,7 +464,11 @@ pub async fn store_loop(
         hub.progress("store", deadline);
         let res = step(&hub, &cfg, &mut store, &mut last_prune).await;
         if let Some(tx) = opened.take() {
-            let _ = tx.send(());
+            if matches!(res, Err(StoreError::TooNew { .. })) {
+                let _ = tx.send(res);
+                return;
+            }
+            let _ = tx.send(Ok(()));
         }
         let wait = match &res {
             Ok(()) if !hub.queue.is_empty() => Duration::ZERO,
