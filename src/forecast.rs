@@ -123,7 +123,8 @@ pub fn judge(mountpoint: &str, f: &Forecast, horizon: Duration) -> Observation {
         Forecast::TooFew { samples, span } => (
             Status::Ok,
             format!(
-                "disk {mountpoint}: not enough history yet ({samples} samples over {}; needs {MIN_SAMPLES} over {})",
+                "disk {mountpoint}: not enough history yet ({samples} sample{} over {}; needs {MIN_SAMPLES} over {})",
+                if *samples == 1 { "" } else { "s" },
                 human_duration(*span),
                 human_duration(MIN_SPAN)
             ),

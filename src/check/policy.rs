@@ -44,6 +44,15 @@ fn failing_level(s: Status) -> Option<Level> {
     }
 }
 
+/// `1 check`, `2 checks`.
+fn checks(n: u32) -> String {
+    if n == 1 {
+        "1 check".into()
+    } else {
+        format!("{n} checks")
+    }
+}
+
 fn hms(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%SZ").to_string()
 }
@@ -74,7 +83,7 @@ pub fn step(
         Some(level) => {
             next.fail_count = state.fail_count.saturating_add(1);
             let since = *next.failing_since.get_or_insert(now);
-            let detail = format!("({} checks, since {})", next.fail_count, hms(since));
+            let detail = format!("({}, since {})", checks(next.fail_count), hms(since));
             match state.alerted {
                 None if next.fail_count >= policy.confirm_after => {
                     next.alerted = Some(level);
@@ -90,9 +99,9 @@ pub fn step(
                     next.last_notified = Some(now);
                     let verb = if level > open { "escalated" } else { "eased" };
                     let text = format!(
-                        "{msg} ({verb} from {}, {} checks, since {})",
+                        "{msg} ({verb} from {}, {}, since {})",
                         open.as_str(),
-                        next.fail_count,
+                        checks(next.fail_count),
                         hms(since)
                     );
                     (next, Some(Event::new(now, level, source, text)))
@@ -251,6 +260,8 @@ mod tests {
             Utc::now(),
             p,
         );
-        assert_eq!(ev.unwrap().level, Level::Crit);
+        let ev = ev.unwrap();
+        assert_eq!(ev.level, Level::Crit);
+        assert!(ev.message.contains("(1 check, since"), "{}", ev.message);
     }
 }

@@ -141,7 +141,7 @@ pub fn judge(
             phase = Phase::Down;
             obs.status = Status::Unknown;
             parts.push(format!(
-                "unexpected state {:?}",
+                "unexpected state \"{}\"",
                 crate::alerts::sanitize(other)
             ));
         }
