@@ -536,6 +536,9 @@ fn restore_round_trip_keeps_the_replaced_database() {
     let dir = env.database().parent().unwrap().to_path_buf();
     let stale = dir.join(".grokmon-tmp-restore-999999999.db");
     std::fs::write(&stale, b"half").unwrap();
+    // SQLite created this database 0644 less the umask (0644 here); the
+    // restored file keeps whatever mode the replaced one had.
+    let replaced_mode = mode(&env.database());
     let out = env.run(&["backup", "restore", &name, "--yes"]);
     assert!(!stale.exists(), "stale restore temporary removed");
     out.code(0)
@@ -551,7 +554,11 @@ fn restore_round_trip_keeps_the_replaced_database() {
     assert_eq!(count(&db, "decisions"), 2, "the backup's content is back");
     assert_eq!(count(&db, "readings"), 100);
     drop(db);
-    assert_eq!(mode(&env.database()), 0o600);
+    assert_eq!(
+        mode(&env.database()),
+        replaced_mode,
+        "the restored database keeps the replaced one's mode"
+    );
     let pre: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -593,6 +600,47 @@ fn restore_round_trip_keeps_the_replaced_database() {
     ])
     .code(0);
     assert_eq!(count(&Connection::open(&to).unwrap(), "readings"), 100);
+}
+
+#[test]
+fn restore_keeps_the_replaced_databases_mode_and_a_new_path_is_private() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    env.fake_systemctl("echo inactive; exit 3");
+    drop(make_db(&env, 10, 100));
+    env.run(&["backup"]).code(0);
+    let backup = finals(&env).remove(0);
+    let db = env.database();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        // As root the owner and group are carried over too.
+        std::os::unix::fs::chown(&db, Some(4321), Some(4322)).unwrap();
+    }
+    env.run(&["backup", "restore", &backup.to_string_lossy(), "--yes"])
+        .code(0)
+        .stdout_has("pre-restore-");
+    assert_eq!(mode(&db), 0o640, "a group reader keeps access");
+    if root {
+        let m = std::fs::metadata(&db).unwrap();
+        assert_eq!((m.uid(), m.gid()), (4321, 4322));
+    }
+    assert_eq!(count(&Connection::open(&db).unwrap(), "readings"), 10);
+
+    // Nothing replaced: private.
+    let to = env.path("fresh/restored.db");
+    env.run(&[
+        "backup",
+        "restore",
+        &backup.to_string_lossy(),
+        "--to",
+        &to.to_string_lossy(),
+        "--yes",
+    ])
+    .code(0);
+    assert_eq!(mode(&to), 0o600);
+    assert_eq!(count(&Connection::open(&to).unwrap(), "readings"), 10);
 }
 
 #[test]

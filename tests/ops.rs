@@ -236,6 +236,69 @@ fn units_install_writes_reloads_and_enables_the_timers() {
 }
 
 #[test]
+fn units_install_keeps_a_hand_edited_unit_as_grokmon_old() {
+    let env = TestEnv::new();
+    fake_manager(&env, "255 (255.4-1)");
+    env.run(&["units", "install"]).code(0);
+    let dir = unit_dir(&env);
+    let unit = dir.join("grokmon-check.service");
+    let copy = dir.join("grokmon-check.service.grokmon-old");
+    let rendered = read(&unit);
+    let edited = format!("{rendered}# hand edit\nNice=10\n");
+    std::fs::write(&unit, &edited).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&unit, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+
+    // --dry-run says it would keep the copy, and writes nothing.
+    env.run(&["units", "install", "--dry-run"])
+        .code(0)
+        .stdout_has(&format!(
+            "would write {} (would keep your previous version as {})",
+            unit.display(),
+            copy.display()
+        ));
+    assert!(!copy.exists(), "dry run wrote the copy");
+    assert_eq!(read(&unit), edited, "dry run changed the unit");
+
+    env.run(&["units", "install"])
+        .code(0)
+        .stdout_has(&format!(
+            "wrote {} (kept your previous version as {})",
+            unit.display(),
+            copy.display()
+        ))
+        .stdout_has(&format!("unchanged {}/grokmon.service\n", dir.display()));
+    assert_eq!(read(&copy), edited, "the copy holds the edit");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, 0o640, "the copy keeps the edited file's mode");
+    }
+    assert_eq!(read(&unit), rendered, "the unit is the rendered one again");
+    // Only the edited unit got a copy.
+    let copies: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".grokmon-old"))
+        .collect();
+    assert_eq!(copies, vec!["grokmon-check.service.grokmon-old"]);
+
+    // No edits since: no new copy, the kept one is left as it is.
+    std::fs::write(&copy, "marker").unwrap();
+    let o = env.run(&["units", "install"]);
+    o.code(0)
+        .stdout_has(&format!("unchanged {}", unit.display()));
+    assert!(
+        !o.stdout.contains("kept your previous version"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(read(&copy), "marker");
+}
+
+#[test]
 fn units_install_on_old_systemd_skips_the_dropin() {
     let env = TestEnv::new();
     fake_manager(&env, "252 (252.38-1~deb12u1)");

@@ -5,8 +5,10 @@
 //! filesystem, so the final rename is atomic), checked, and only then renamed
 //! over the target. The replaced database stays as `NAME.pre-restore-STAMP`
 //! (a hard link to the old file, with its WAL, if any, moved along with it):
-//! a restore can itself be undone. While the service that owns the database is
-//! active, a restore over it is refused unless `--force`.
+//! a restore can itself be undone. The restored file keeps the replaced one's
+//! permission bits (and, as root, its owner and group); a restore to a new
+//! path is 0600. While the service that owns the database is active, a
+//! restore over it is refused unless `--force`.
 
 use std::io::{BufRead, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -133,6 +135,13 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
         }
     }
 
+    if pre.is_some() {
+        // Read before anything moves: the restored file takes over the
+        // replaced one's access (a reader in its group keeps reading).
+        let replaced = std::fs::metadata(&target)
+            .with_context(|| format!("cannot read the mode of {}", target.display()))?;
+        take_access_of(tmp.path(), &replaced)?;
+    }
     if let Some(pre) = &pre {
         keep_previous(&target, pre)?;
     }
@@ -154,6 +163,34 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
         Err(e) => eprintln!("grokmon: warning: the restore is done, but {e:#}"),
     }
     Ok(crate::exit::OK)
+}
+
+/// Gives the restored file (still under its temporary name) the replaced
+/// database's permission bits and, when we may (running as root), its owner
+/// and group. Without it the restore would leave 0600 owned by whoever ran
+/// it, and the service or a reader in the database's group would lose access.
+fn take_access_of(tmp: &Path, replaced: &std::fs::Metadata) -> anyhow::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(tmp, Some(replaced.uid()), Some(replaced.gid())).with_context(
+            || {
+                format!(
+                    "cannot give {} the owner {}:{} of the replaced database",
+                    tmp.display(),
+                    replaced.uid(),
+                    replaced.gid()
+                )
+            },
+        )?;
+    }
+    let mode = replaced.permissions().mode() & 0o777;
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(mode)).with_context(|| {
+        format!(
+            "cannot give {} the mode {mode:03o} of the replaced database",
+            tmp.display()
+        )
+    })
 }
 
 /// Keeps the database about to be replaced as `pre`: its committed WAL is

@@ -273,8 +273,9 @@ pub fn plan(
 }
 
 /// Writes a file atomically: a temp file in the same directory, renamed into
-/// place, so a unit is never half-written under its final name.
-fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
+/// place, so a unit is never half-written under its final name. `mode`, if
+/// given, is set before any content is written.
+fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .with_context(|| format!("{} has no parent directory", path.display()))?;
@@ -287,7 +288,11 @@ fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content.as_bytes())?;
+        if let Some(m) = mode {
+            use std::os::unix::fs::PermissionsExt as _;
+            f.set_permissions(std::fs::Permissions::from_mode(m))?;
+        }
+        f.write_all(content)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -301,6 +306,38 @@ fn write_atomic(path: &Path, content: &str) -> anyhow::Result<()> {
         anyhow::bail!("cannot write {}: {e}{hint}", path.display());
     }
     Ok(())
+}
+
+/// Where `units install` keeps a unit file it is about to overwrite with
+/// different content: `NAME.grokmon-old` beside it. systemd loads only names
+/// with a known unit suffix, so the copy is never picked up as a unit
+/// (checked with systemd 252: `systemd-analyze --user unit-files` lists
+/// `grokmon-check.service` but not `grokmon-check.service.grokmon-old`).
+fn kept_copy_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".grokmon-old");
+    PathBuf::from(s)
+}
+
+/// The current content and permission bits of `path`; `None` if there is no
+/// such file.
+fn read_existing(path: &Path) -> anyhow::Result<Option<(Vec<u8>, u32)>> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let read = || -> std::io::Result<(Vec<u8>, u32)> {
+        let mut f = std::fs::File::open(path)?;
+        let mode = f.metadata()?.permissions().mode() & 0o777;
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut buf)?;
+        Ok((buf, mode))
+    };
+    match read() {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => anyhow::bail!(
+            "cannot read {} to keep a copy before replacing it: {e}; move it aside and run `grokmon units install` again",
+            path.display()
+        ),
+    }
 }
 
 /// The binary and configuration the units should run.
@@ -394,15 +431,35 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
     for step in &steps {
         match step {
             Step::Write { path, content } => {
-                let same = std::fs::read_to_string(path).is_ok_and(|old| old == *content);
-                let what = if same { "unchanged" } else { "write" };
+                let old = read_existing(path)?;
+                let same = old.as_ref().is_some_and(|(o, _)| o == content.as_bytes());
+                // A file that differs (hand-edited, or from an older
+                // grokmon) is kept beside it before it is replaced.
+                let keep = old.filter(|_| !same);
+                let copy = kept_copy_path(path);
                 if dry_run {
-                    say(format!("would {what} {}", path.display()))?;
+                    let what = if same { "unchanged" } else { "write" };
+                    let mut line = format!("would {what} {}", path.display());
+                    if keep.is_some() {
+                        line.push_str(&format!(
+                            " (would keep your previous version as {})",
+                            copy.display()
+                        ));
+                    }
+                    say(line)?;
                 } else if same {
                     say(format!("unchanged {}", path.display()))?;
                 } else {
-                    write_atomic(path, content)?;
-                    say(format!("wrote {}", path.display()))?;
+                    let mut line = format!("wrote {}", path.display());
+                    if let Some((old, mode)) = &keep {
+                        write_atomic(&copy, old, Some(*mode))?;
+                        line.push_str(&format!(
+                            " (kept your previous version as {})",
+                            copy.display()
+                        ));
+                    }
+                    write_atomic(path, content.as_bytes(), None)?;
+                    say(line)?;
                 }
             }
             Step::Systemctl(args) => {
