@@ -925,3 +925,55 @@ fn a_database_from_a_newer_grokmon_fails_at_start_with_78() {
         .unwrap();
     assert_eq!(v, 9999);
 }
+
+/// Rows in `readings` of the database at `path`, without creating it: `None`
+/// while it is missing or has no schema yet.
+fn readings_in(path: &std::path::Path) -> Option<i64> {
+    let c = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    c.busy_timeout(Duration::from_secs(5)).ok()?;
+    c.query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
+        .ok()
+}
+
+#[test]
+fn a_deleted_database_is_recreated_and_written_again() {
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+    );
+    let mut run = Running::start(&env, port);
+    let db = env.database();
+    assert!(
+        wait_until(WAIT, || readings_in(&db).is_some_and(|n| n > 0)),
+        "no rows written\n{}",
+        run.stderr()
+    );
+    for side in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{side}", db.display()));
+    }
+    assert!(!db.exists());
+    // The bug: writes went on into the unlinked file and no new one appeared.
+    assert!(
+        wait_until(WAIT, || readings_in(&db).is_some_and(|n| n > 0)),
+        "the database was not recreated with new rows\n{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr()
+            .contains("was removed or replaced; reopening it"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(
+        run.json("/api/health")["components"]["store"]["status"],
+        "ok"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
+}

@@ -3,7 +3,8 @@
 //!   starting or stopping, never cached;
 //! - `GET /api/status`: the latest readings with age and staleness, with
 //!   edge-cache headers so a CDN in front keeps answering during an origin
-//!   restart (DESIGN.md, Layer 3);
+//!   restart (DESIGN.md, Layer 3); `no-store` while starting, so that no
+//!   cache keeps (and serves for a day) a snapshot without readings;
 //! - `GET /metrics`: Prometheus text format.
 //!
 //! `serve` is its accept loop: `axum::serve` has no header read timeout and
@@ -193,7 +194,9 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
 async fn status(State(hub): State<Arc<Hub>>) -> Response {
     let now = Instant::now();
     let mut readings = serde_json::Map::new();
+    let mut any_reading = false;
     for (name, s) in lock(&hub.sensors).iter() {
+        any_reading |= s.updated.is_some();
         let timeout = hub.timeout(name);
         readings.insert(
             name.clone(),
@@ -218,7 +221,14 @@ async fn status(State(hub): State<Arc<Hub>>) -> Response {
             "last_decision": lock(&hub.ai).last_decision.clone(),
         },
     });
-    ([(header::CACHE_CONTROL, STATUS_CACHE)], axum::Json(body)).into_response()
+    // A snapshot from before the first reading must not be cached: with
+    // stale-if-error a CDN would serve it for a day during an outage.
+    let cache = if hub.phase() == Phase::Starting || !any_reading {
+        "no-store"
+    } else {
+        STATUS_CACHE
+    };
+    ([(header::CACHE_CONTROL, cache)], axum::Json(body)).into_response()
 }
 
 /// A label value in the exposition format: `\`, `"` and newlines escaped.
@@ -440,6 +450,52 @@ async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cache_control(r: &Response) -> String {
+        r.headers()[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn status_is_not_cached_while_starting_or_before_the_first_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = crate::config::Env {
+            home: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let text = "[[sensor]]\nname = \"t\"\nkind = \"sim\"\n";
+        let cfg =
+            crate::config::Config::parse(text, crate::config::Source::Defaults, &env).unwrap();
+        let hub = Arc::new(Hub::new(&cfg, 10));
+        // Starting, no reading.
+        let r = status(State(hub.clone())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(cache_control(&r), "no-store");
+        // Running, still no reading.
+        hub.set_phase(Phase::Running);
+        assert_eq!(cache_control(&status(State(hub.clone())).await), "no-store");
+        // A reading, but still starting.
+        hub.set_phase(Phase::Starting);
+        {
+            let mut sensors = lock(&hub.sensors);
+            let s = sensors.get_mut("t").unwrap();
+            s.value = Some(20.5);
+            s.updated = Some((Instant::now(), Utc::now()));
+        }
+        assert_eq!(cache_control(&status(State(hub.clone())).await), "no-store");
+        // Running with a reading: the public edge-cache headers.
+        hub.set_phase(Phase::Running);
+        let r = status(State(hub.clone())).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let cc = cache_control(&r);
+        assert_eq!(cc, STATUS_CACHE);
+        assert!(
+            cc.contains("public") && cc.contains("stale-if-error"),
+            "{cc}"
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -8,7 +8,15 @@
 //! batch back in the bounded queue and is retried after backoff, so a store
 //! outage loses nothing unless it outlasts the queue (then the oldest
 //! records go, counted).
+//!
+//! The loop also notices when `grokmon.db` is removed or replaced under it
+//! (a restored backup, a person deleting it): it compares the path's
+//! (device, inode) with the file it opened and reopens when they differ, so
+//! writes do not go on into an unlinked file while `/api/health` says ok.
+//! Repeated write failures also drop the connection, so the next attempt
+//! starts from a fresh open.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +36,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// The most records written in one transaction.
 const BATCH: usize = 2000;
+/// Consecutive failed writes after which the connection is closed, so
+/// that the next attempt opens the database afresh.
+const REOPEN_AFTER: u32 = 3;
 /// How often the retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(86400);
 
@@ -93,6 +104,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("database {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("database task failed: {0}")]
     Task(String),
     #[error("database {path}: {source}")]
@@ -107,6 +124,15 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// (device, inode) of the file opened, to notice when the path is
+    /// removed or replaced.
+    id: (u64, u64),
+}
+
+/// (device, inode) of the file at `path`.
+fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -137,10 +163,23 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         migrate(&mut conn, path)?;
+        // Taken after the open created the file; if it was swapped between
+        // the open and here, the next check sees a mismatch and reopens.
+        let id = file_id(path).map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            id,
         })
+    }
+
+    /// Whether the path no longer names the file this store has open
+    /// (removed, or replaced by another file): then it must be reopened.
+    pub fn replaced(&self) -> bool {
+        file_id(&self.path).map_or(true, |id| id != self.id)
     }
 
     fn sql(&self, source: rusqlite::Error) -> StoreError {
@@ -373,7 +412,7 @@ pub struct StoreConfig {
     pub alert_after: u32,
 }
 
-/// One attempt: open if needed, prune when due, write one batch.
+/// One attempt: open (or reopen) if needed, prune when due, write one batch.
 async fn step(
     hub: &Arc<Hub>,
     cfg: &StoreConfig,
@@ -381,12 +420,25 @@ async fn step(
     last_prune: &mut Option<Instant>,
 ) -> Result<(), StoreError> {
     let mut s = match store.take() {
-        Some(s) => s,
-        None => {
+        Some(s) if !s.replaced() => s,
+        old => {
+            if old.is_some() {
+                eprintln!(
+                    "store: {} was removed or replaced; reopening it",
+                    cfg.path.display()
+                );
+            }
+            lock(&hub.store).open = false;
             let path = cfg.path.clone();
-            let s = tokio::task::spawn_blocking(move || Store::open(&path))
-                .await
-                .map_err(|e| StoreError::Task(e.to_string()))??;
+            let s = tokio::task::spawn_blocking(move || {
+                // Close the old connection first: its close checkpoints into
+                // the old file and removes the -wal/-shm it owned, which must
+                // not happen under the new connection.
+                drop(old);
+                Store::open(&path)
+            })
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
             lock(&hub.store).open = true;
             s
         }
@@ -419,7 +471,16 @@ async fn step(
     })
     .await
     .map_err(|e| StoreError::Task(e.to_string()))?;
-    *store = Some(s);
+    // After repeated failures the connection itself may be the problem
+    // (a file gone bad under it): the next attempt opens afresh.
+    if res.is_err() && lock(&hub.store).failures + 1 >= REOPEN_AFTER {
+        lock(&hub.store).open = false;
+        // Closing may checkpoint (I/O): off the runtime thread. A panic
+        // there must not lose the batch, which is requeued below.
+        let _ = tokio::task::spawn_blocking(move || drop(s)).await;
+    } else {
+        *store = Some(s);
+    }
     match pruned {
         Some(Ok(n)) => {
             *last_prune = Some(Instant::now());
@@ -587,6 +648,101 @@ mod tests {
             .query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_removed_or_replaced_file_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("grokmon.db");
+        let s = Store::open(&p).unwrap();
+        assert!(!s.replaced());
+        // Replaced by another file (a restore renames one over it).
+        let other = dir.path().join("other.db");
+        Store::open(&other).unwrap();
+        std::fs::rename(&other, &p).unwrap();
+        assert!(s.replaced());
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        assert!(!s.replaced());
+        std::fs::remove_file(&p).unwrap();
+        assert!(s.replaced());
+    }
+
+    #[tokio::test]
+    async fn a_deleted_database_is_recreated_and_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = crate::config::Env {
+            home: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let cfg = crate::config::Config::defaults(&env);
+        let hub = Arc::new(Hub::new(&cfg, 100));
+        let cfg = StoreConfig {
+            path: dir.path().join("grokmon.db"),
+            keep: Duration::from_secs(86400),
+            steps: vec![Duration::from_secs(1)],
+            alert_after: 1,
+        };
+        let count = |p: &Path| -> i64 {
+            Connection::open(p)
+                .unwrap()
+                .query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
+                .unwrap()
+        };
+        let (mut store, mut last_prune) = (None, None);
+        hub.enqueue(reading(Utc::now(), 1.0));
+        step(&hub, &cfg, &mut store, &mut last_prune).await.unwrap();
+        assert_eq!(count(&cfg.path), 1);
+        for side in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{side}", cfg.path.display()));
+        }
+        hub.enqueue(reading(Utc::now(), 2.0));
+        step(&hub, &cfg, &mut store, &mut last_prune).await.unwrap();
+        assert!(hub.queue.is_empty());
+        assert_eq!(count(&cfg.path), 1, "the new file holds the new reading");
+        assert!(lock(&hub.store).open);
+    }
+
+    #[tokio::test]
+    async fn repeated_write_failures_close_the_connection_for_a_fresh_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = crate::config::Env {
+            home: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let cfg = crate::config::Config::defaults(&env);
+        let hub = Arc::new(Hub::new(&cfg, 100));
+        let cfg = StoreConfig {
+            path: dir.path().join("grokmon.db"),
+            keep: Duration::from_secs(86400),
+            steps: vec![Duration::from_secs(1)],
+            alert_after: 1,
+        };
+        let (mut store, mut last_prune) = (None, None);
+        step(&hub, &cfg, &mut store, &mut last_prune).await.unwrap();
+        // Writes fail: the table is gone.
+        let other = Connection::open(&cfg.path).unwrap();
+        other
+            .execute_batch("ALTER TABLE readings RENAME TO r2")
+            .unwrap();
+        for n in 1..=REOPEN_AFTER {
+            hub.enqueue(reading(Utc::now(), n as f64));
+            assert!(step(&hub, &cfg, &mut store, &mut last_prune).await.is_err());
+            // As the loop's `failed` does.
+            lock(&hub.store).failures += 1;
+            assert_eq!(store.is_some(), n < REOPEN_AFTER, "after failure {n}");
+        }
+        assert!(!lock(&hub.store).open);
+        other
+            .execute_batch("ALTER TABLE r2 RENAME TO readings")
+            .unwrap();
+        step(&hub, &cfg, &mut store, &mut last_prune).await.unwrap();
+        assert!(store.is_some() && lock(&hub.store).open);
+        assert!(hub.queue.is_empty(), "the requeued readings were written");
+        let n: i64 = other
+            .query_row("SELECT count(*) FROM readings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, REOPEN_AFTER as i64);
     }
 
     #[test]
