@@ -419,9 +419,23 @@ async fn step(
     store: &mut Option<Store>,
     last_prune: &mut Option<Instant>,
 ) -> Result<(), StoreError> {
-    let mut s = match store.take() {
-        Some(s) if !s.replaced() => s,
-        old => {
+    // The stat behind `replaced` runs on the blocking pool: a hung
+    // filesystem must not stall the API and the signals.
+    let (current, old) = match store.take() {
+        Some(s) => tokio::task::spawn_blocking(move || {
+            if s.replaced() {
+                (None, Some(s))
+            } else {
+                (Some(s), None)
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?,
+        None => (None, None),
+    };
+    let mut s = match current {
+        Some(s) => s,
+        None => {
             if old.is_some() {
                 eprintln!(
                     "store: {} was removed or replaced; reopening it",
