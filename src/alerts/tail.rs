@@ -41,7 +41,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// A line as read from a file, without its newline; `cut` when it was longer
 /// than `MAX_LINE` and only its beginning was kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawLine {
     pub bytes: Vec<u8>,
     pub cut: bool,
@@ -765,13 +765,7 @@ fn read_new(
         if !complete {
             break;
         }
-        let whole = std::mem::replace(
-            pending,
-            RawLine {
-                bytes: Vec::new(),
-                cut: false,
-            },
-        );
+        let whole = std::mem::take(pending);
         let e = Entry::of(&whole);
         if filter.accepts(&e) {
             out.push(e);
@@ -791,13 +785,7 @@ fn flush_partial(
     if pending.bytes.is_empty() && !pending.cut {
         return Ok(());
     }
-    let whole = std::mem::replace(
-        pending,
-        RawLine {
-            bytes: Vec::new(),
-            cut: false,
-        },
-    );
+    let whole = std::mem::take(pending);
     let e = Entry::of(&whole);
     if filter.accepts(&e) {
         print_entries(&[e], json, color)?;

@@ -601,6 +601,23 @@ mod tests {
         })
     }
 
+    /// A temp dir, a hub, and a store writing `grokmon.db` in the dir.
+    fn fixture() -> (tempfile::TempDir, Arc<Hub>, StoreConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let env = crate::config::Env {
+            home: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let hub = Arc::new(Hub::new(&crate::config::Config::defaults(&env), 100));
+        let cfg = StoreConfig {
+            path: dir.path().join("grokmon.db"),
+            keep: Duration::from_secs(86400),
+            steps: vec![Duration::from_secs(1)],
+            alert_after: 1,
+        };
+        (dir, hub, cfg)
+    }
+
     #[test]
     fn migrates_writes_and_prunes() {
         let dir = tempfile::tempdir().unwrap();
@@ -684,19 +701,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_deleted_database_is_recreated_and_written_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = crate::config::Env {
-            home: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        };
-        let cfg = crate::config::Config::defaults(&env);
-        let hub = Arc::new(Hub::new(&cfg, 100));
-        let cfg = StoreConfig {
-            path: dir.path().join("grokmon.db"),
-            keep: Duration::from_secs(86400),
-            steps: vec![Duration::from_secs(1)],
-            alert_after: 1,
-        };
+        let (_dir, hub, cfg) = fixture();
         let count = |p: &Path| -> i64 {
             Connection::open(p)
                 .unwrap()
@@ -719,19 +724,7 @@ mod tests {
 
     #[tokio::test]
     async fn repeated_write_failures_close_the_connection_for_a_fresh_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = crate::config::Env {
-            home: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        };
-        let cfg = crate::config::Config::defaults(&env);
-        let hub = Arc::new(Hub::new(&cfg, 100));
-        let cfg = StoreConfig {
-            path: dir.path().join("grokmon.db"),
-            keep: Duration::from_secs(86400),
-            steps: vec![Duration::from_secs(1)],
-            alert_after: 1,
-        };
+        let (_dir, hub, cfg) = fixture();
         let (mut store, mut last_prune) = (None, None);
         step(&hub, &cfg, &mut store, &mut last_prune).await.unwrap();
         // Writes fail: the table is gone.
