@@ -31,7 +31,7 @@ fn fake_proc(env: &TestEnv, busy: u64) -> String {
 }
 
 /// The protections of the shipped unit, in force (what `units verify` wants).
-const PROTECTED: &str = "StartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n";
+pub(crate) const PROTECTED: &str = "StartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n";
 
 /// A fixture cgroup tree with the memory and cpu controllers enabled.
 fn fake_cgroup(env: &TestEnv) -> String {
@@ -46,7 +46,7 @@ fn fake_cgroup(env: &TestEnv) -> String {
 }
 
 /// An environment whose API, database, backups and service are all fine.
-fn healthy_env(server: &Server) -> TestEnv {
+pub(crate) fn healthy_env(server: &Server) -> TestEnv {
     let mut env = TestEnv::new();
     let proc = fake_proc(&env, 1000);
     env.set_env("GROKMON_PROC_ROOT", &proc);
@@ -68,11 +68,11 @@ fn healthy_env(server: &Server) -> TestEnv {
     env
 }
 
-fn healthy_server() -> Server {
+pub(crate) fn healthy_server() -> Server {
     Server::start(|_| Response::json(200, r#"{"status":"healthy"}"#))
 }
 
-fn probe<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn probe<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     v["probes"]
         .as_array()
         .unwrap()

@@ -6,6 +6,7 @@ mod ai;
 mod alerts;
 mod backup;
 mod check;
+mod dbus;
 mod ops;
 mod qa;
 mod run;

@@ -225,7 +225,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
                 .filter(|p| !PROPS.contains(p)),
         );
     }
-    match sc.show(&cfg.service.unit, &props_wanted) {
+    match sc.properties(&cfg.service.unit, &props_wanted) {
         Ok(props) => {
             let (mut obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
             if own && props.get("LoadState").map(String::as_str) != Some("not-found") {

@@ -3,6 +3,8 @@
 //! `systemctl` on PATH that records its calls, and a loopback HTTP server.
 #![allow(dead_code)]
 
+pub mod bus;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -99,6 +101,12 @@ impl TestEnv {
                 format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()),
             )
             .env("LANG", "C.UTF-8")
+            // No real system bus: a test reaches systemd only through the
+            // fake systemctl, or the private bus it starts itself.
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                format!("unix:path={}", self.path("no-system-bus").display()),
+            )
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
         for (k, v) in &self.extra_env {
