@@ -1098,3 +1098,81 @@ fn a_deleted_database_is_recreated_and_written_again() {
     );
     assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
 }
+
+/// Whether a process is gone (or dead and not yet reaped).
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+/// Kills a process a test started indirectly, even when the test fails.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
+    if std::process::Command::new("setsid")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this: setsid missing"
+        );
+        eprintln!("skipped: setsid (util-linux) not installed");
+        return;
+    }
+    let env = TestEnv::new();
+    let port = free_port();
+    let pidfile = env.path("detached.pid");
+    // The sensor's shell starts a child in a session (and group) of its
+    // own, which records its pid and sleeps; then the shell hangs.
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"hang\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"setsid /bin/sh -c 'echo $$ > {}.tmp && mv {0}.tmp {0}; exec sleep 300' & sleep 300\"]\ninterval = \"1h\"\ntimeout = \"500ms\"\n",
+            pidfile.display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(
+        wait_until(WAIT, || pidfile.exists()),
+        "the sensor never started its child: {}",
+        run.stderr()
+    );
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = KillOnDrop(pid);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // It really left the command's group: its own session.
+    assert!(
+        stat.rsplit_once(')').is_none_or(|(_, rest)| {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f.get(3) == Some(&pid.to_string().as_str())
+        }),
+        "not a session leader: {stat}"
+    );
+    // The read times out after 500 ms: the detached child dies with it.
+    assert!(
+        wait_until(WAIT, || dead(pid)),
+        "the detached child {pid} outlived its sensor's timeout"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+}

@@ -22,6 +22,7 @@ pub mod sensor;
 pub mod shutdown;
 pub mod store;
 pub mod supervisor;
+pub mod tree;
 
 use std::future::Future;
 use std::net::SocketAddr;

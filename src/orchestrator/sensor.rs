@@ -4,8 +4,9 @@
 //!
 //! Every read is bounded: output beyond `OUTPUT_LIMIT` is an error, not a
 //! buffer that grows; a command runs in its own process group, and that whole
-//! group is killed when the read ends for any reason (done, timed out,
-//! cancelled by shutdown), so a hung sensor script cannot leave children behind.
+//! group, with what left it (`setsid`, see `tree`), is killed when the read
+//! ends for any reason (done, timed out, cancelled by shutdown), so a hung
+//! sensor script cannot leave children behind.
 //! The timeout itself is applied by the supervisor around `read`.
 
 use std::future::Future;
@@ -132,14 +133,17 @@ async fn read_prefix<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Vec<u8> {
 
 /// Kills the command's whole process group when dropped: on completion (to
 /// reap stragglers), on timeout and on shutdown (the future is dropped).
+/// Also what left the group (`setsid`): see `tree`.
 struct GroupGuard {
     pgid: i32,
+    token: String,
+    since: Option<u64>,
     hub: Arc<Hub>,
 }
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        super::hub::kill_group(self.pgid);
+        super::tree::kill_all(self.pgid, &self.token, self.since);
         self.hub.remove_child(self.pgid);
     }
 }
@@ -165,6 +169,10 @@ pub async fn run_argv(argv: &[String], hub: &Arc<Hub>) -> Result<CommandOutput, 
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Inherited by all it starts, even through setsid: see `tree`.
+    let token = super::tree::new_token();
+    cmd.env(super::tree::MARK, &token);
+    let since = super::tree::ticks_now();
     if let Some(k) = &hub.key_env {
         // The AI key is for the Authorization header only: a command that
         // dumps its environment would put it in errors, the database, /api/*.
@@ -177,6 +185,8 @@ pub async fn run_argv(argv: &[String], hub: &Arc<Hub>) -> Result<CommandOutput, 
     hub.add_child(pgid);
     let _guard = GroupGuard {
         pgid,
+        token,
+        since,
         hub: hub.clone(),
     };
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
