@@ -849,21 +849,17 @@ pub fn show_text(name: &str, v: &Value) -> Option<String> {
     })
 }
 
+/// A signal's name as systemd prints it (`signal_to_string`: no `SIG`).
 fn signal_name(s: i32) -> Option<&'static str> {
-    Some(match s {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        _ => return None,
-    })
+    const NAMES: [&str; 31] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    usize::try_from(s - 1)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
 }
 
 /// systemd's `format_timespan(usec, 0)`: `10min`, `1min 30s`, `1.500000s`,
@@ -963,7 +959,12 @@ mod tests {
         assert_eq!(t("RestartPreventExitStatus", exit(&[78], &[])), "78");
         assert_eq!(
             t("SuccessExitStatus", exit(&[1, 2], &[libc::SIGTERM])),
-            "1 2 SIGTERM"
+            "1 2 TERM"
+        );
+        // As systemd 252 printed `RestartPreventExitStatus=78 SIGUSR1`.
+        assert_eq!(
+            t("RestartPreventExitStatus", exit(&[78], &[libc::SIGUSR1])),
+            "78 USR1"
         );
         assert_eq!(show_text("ExecStart", &Value::Struct(vec![])), None);
     }
