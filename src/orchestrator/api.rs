@@ -47,16 +47,31 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// `grokmon check` probing `/api/health`.
 pub const MAX_CONNECTIONS: usize = 256;
 
-/// Descriptors the API may hold at once: a burst of new connections past
-/// `MAX_CONNECTIONS` waits in the kernel's backlog beyond this.
-pub const MAX_OPEN: usize = MAX_CONNECTIONS + 128;
+/// Connections open at once (not counting closing ones) from which even a
+/// new connection may be closed for another: a flood of connections that send
+/// nothing cannot hold the API.
+pub const EVICT_NEW_FROM: usize = 2 * MAX_CONNECTIONS;
+
+/// Descriptors the API may hold at all: beyond this, new connections wait
+/// in the kernel's backlog. Below the usual soft `ulimit -n` of 1024, and
+/// far above what eviction lets stay open, so that accepting never waits
+/// in practice: a queue of thousands of connections in the backlog is what
+/// made a fresh client wait there for seconds.
+pub const MAX_OPEN: usize = 3 * MAX_CONNECTIONS;
+
+/// The listening socket's accept queue (see `orchestrator::bind`).
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// An evicted connection has this long to finish its answer (a client that
+/// does not read it cannot hold the descriptor).
+pub const EVICTED_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Requests answered on one keep-alive connection before it is closed, so
 /// that no client holds a slot for ever.
 pub const MAX_REQUESTS_PER_CONNECTION: u64 = 1000;
 
-/// A connection this new is not closed for another (unless the API is at
-/// `MAX_OPEN`): it has not had the time to send its request yet.
+/// A connection this new is not closed for another (unless `EVICT_NEW_FROM`
+/// are open): it has not had the time to send its request yet.
 pub const EVICT_GRACE: Duration = Duration::from_secs(1);
 
 /// `/api/status` may be served from a cache this long, then revalidated in
@@ -214,7 +229,7 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
                 _ = c.as_mut() => {}
                 _ = conn.close.notified() => {
                     c.as_mut().graceful_shutdown();
-                    let _ = c.await;
+                    let _ = tokio::time::timeout(EVICTED_CLOSE_TIMEOUT, c).await;
                 }
                 _ = stop.wait() => {
                     c.as_mut().graceful_shutdown();
@@ -234,8 +249,11 @@ fn micros(epoch: Instant, t: Instant) -> u64 {
 }
 
 /// Closes a connection when more than `MAX_CONNECTIONS` are open and not
-/// already closing; past `MAX_OPEN`, even a new one.
+/// already closing; from `EVICT_NEW_FROM` open, even a new one.
 fn make_room(reg: &HashMap<u64, Arc<Conn>>, epoch: Instant, now: Instant) {
+    if reg.len() <= MAX_CONNECTIONS {
+        return;
+    }
     let conns: Vec<&Arc<Conn>> = reg.values().collect();
     let views: Vec<ConnView> = conns
         .iter()
@@ -253,7 +271,7 @@ fn make_room(reg: &HashMap<u64, Arc<Conn>>, epoch: Instant, now: Instant) {
         return;
     }
     let victim = pick_victim(&views, now, EVICT_GRACE).or_else(|| {
-        (reg.len() >= MAX_OPEN)
+        (open >= EVICT_NEW_FROM)
             .then(|| pick_victim(&views, now, Duration::ZERO))
             .flatten()
     });
@@ -671,7 +689,7 @@ mod tests {
         // A new connection (within grace) is spared while idle...
         let conns = [v(10, Some(10), false), v(5, None, false), v(3, None, false)];
         assert_eq!(pick_victim(&conns, now, grace), Some(2));
-        // ...unless there is nothing else (at MAX_OPEN, grace zero).
+        // ...unless there is nothing else (from EVICT_NEW_FROM, grace zero).
         let conns = [v(10, Some(10), false)];
         assert_eq!(pick_victim(&conns, now, grace), None);
         assert_eq!(pick_victim(&conns, now, Duration::ZERO), Some(0));
