@@ -489,7 +489,9 @@ fn store_locked_by_another_process_for_5s_loses_no_reading() {
     env.write_bin(
         "counter",
         &format!(
-            "#!/bin/sh\nf='{}'\nn=$(( $(cat \"$f\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$f\"\necho $n\n",
+            // Written under a temporary name then renamed: the test reads
+            // it meanwhile, and must never see it empty.
+            "#!/bin/sh\nf='{}'\nn=$(( $(cat \"$f\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$f.tmp\" && mv \"$f.tmp\" \"$f\"\necho $n\n",
             count.display()
         ),
     );
