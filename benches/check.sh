@@ -6,7 +6,9 @@
 # peak RSS <= 10 MB, on a 2-core machine.
 #
 # Usage: benches/check.sh [BIN]   (default: target/release/grokmon)
-# Env: RUNS (runs per command, default 200).
+# Env: RUNS (runs per command, default 200); UNIT=NAME: ask the running
+#   system manager about NAME instead (scope system; used inside a real
+#   systemd by benches/check_nspawn.sh).
 #
 # The service probe asks systemd over D-Bus. This machine has no systemd as
 # PID 1, so the bench starts a private dbus-daemon with the test suite's fake
@@ -53,6 +55,7 @@ pids+=($!)
 for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
 
+if [ -z "${UNIT:-}" ]; then
 # A private bus with the fake systemd serving grokmon.service.
 dbus-daemon --session --nofork --nopidfile --print-address=1 \
     --address="unix:path=$work/bus" > "$work/bus.addr" 2>/dev/null &
@@ -75,7 +78,7 @@ JSON
 /usr/bin/python3 tests/util/fake_systemd.py "$work/props.json" > "$work/fake.out" &
 pids+=($!)
 for _ in $(seq 100); do grep -q ready "$work/fake.out" 2>/dev/null && break; sleep 0.1; done
-
+fi
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share" \
     XDG_STATE_HOME="$work/home/.local/state" XDG_RUNTIME_DIR="$work/run"
 mkdir -p "$XDG_CONFIG_HOME/grokmon" "$XDG_DATA_HOME/grokmon/backups" "$XDG_RUNTIME_DIR"
@@ -85,6 +88,7 @@ alerts_log = "$work/alerts.log"
 [check.api]
 url = "http://127.0.0.1:$port/api/health"
 TOML
+[ -z "${UNIT:-}" ] || printf '[service]\nunit = "%s"\nscope = "system"\n' "$UNIT" >> "$XDG_CONFIG_HOME/grokmon/config.toml"
 sqlite3 "$XDG_DATA_HOME/grokmon/grokmon.db" "CREATE TABLE t(x); INSERT INTO t VALUES (1);"
 touch "$XDG_DATA_HOME/grokmon/backups/grokmon-$(date -u +%Y%m%dT%H%M%SZ).db.zst"
 
@@ -97,17 +101,22 @@ p = [p for p in json.load(sys.stdin)["probes"] if p["probe"] == "service"][0]
 print(f"  {sys.argv[1]}: {p['status']}: {p['message'][:60]}... (probe {p['duration_ms']} ms)")
 PY
 ("$bin" check --format json || true) | python3 "$work/svc.py" "over D-Bus"
-(DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent "$bin" check --format json || true) | python3 "$work/svc.py" "systemctl "
+if [ -z "${UNIT:-}" ]; then
+    (DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent "$bin" check --format json || true) | python3 "$work/svc.py" "systemctl "
+fi
 
 plugins_cmd="sh -c '$plugins/check_load -r -w 2,2,2 -c 4,4,4 >/dev/null; $plugins/check_disk -w 10% -c 5% -p / >/dev/null; $plugins/check_http -H 127.0.0.1 -p $port -u /api/health >/dev/null'"
 echo "== hyperfine, $runs runs each; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Inside a real systemd, also what the probe spared: one `systemctl show`.
+extra=()
+[ -z "${UNIT:-}" ] || extra=("systemctl show $UNIT -p ActiveState,SubState,NRestarts,MainPID --timestamp=unix")
 hyperfine --warmup 10 --runs "$runs" -N -i --export-json "$work/check.json" \
-    "$bin check --quiet" "$plugins_cmd" "sh -c :" 2>&1 | grep -v -e Warning -e '^ *$' | sed 's/^/  /'
+    "$bin check --quiet" "$plugins_cmd" "sh -c :" "${extra[@]}" 2>&1 | grep -v -e Warning -e '^ *$' | sed 's/^/  /'
 python3 - "$work/check.json" <<'PY'
 import json, sys, statistics
 res = json.load(open(sys.argv[1]))["results"]
 med = [statistics.median(r["times"]) for r in res]
-names = ["grokmon check", "check_load + check_disk + check_http", "sh -c :"]
+names = ["grokmon check", "check_load + check_disk + check_http", "sh -c :", "systemctl show"]
 for n, r, m in zip(names, res, med):
     print(f"{n}: median {m*1000:.2f} ms, min {r['min']*1000:.2f} ms, mean {r['mean']*1000:.2f} ms over {len(r['times'])} runs")
 print(f"plugins / grokmon: {med[1]/med[0]:.2f}x (without the shell's own start: {(med[1]-med[2])/med[0]:.2f}x)")
@@ -115,7 +124,7 @@ PY
 max=0
 for _ in $(seq 20); do
     /usr/bin/time -v -o "$work/time.txt" "$bin" check --quiet >/dev/null 2>&1 || true
-    kb=$(awk '/Maximum resident set size/ {print $6}' "$work/time.txt")
+    kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
     [ "$kb" -gt "$max" ] && max=$kb
 done
-echo "peak RSS over 20 runs (/usr/bin/time -v): ${max} KiB ($(awk -v k="$max" 'BEGIN{printf "%.1f", k/1024}') MiB)"
+echo "peak RSS over 20 runs (/usr/bin/time -v): ${max} KiB ($((max / 1024)).$((max * 10 / 1024 % 10)) MiB)"
