@@ -100,7 +100,14 @@ import json, sys
 p = [p for p in json.load(sys.stdin)["probes"] if p["probe"] == "service"][0]
 print(f"  {sys.argv[1]}: {p['status']}: {p['message'][:60]}... (probe {p['duration_ms']} ms)")
 PY
+cat > "$work/probes.py" <<'PY'
+import json, sys
+v = json.load(sys.stdin)
+print("  each probe's own time in one check (ms): " + ", ".join(
+    f"{p['probe']} {p['duration_ms']}" for p in v["probes"] if "duration_ms" in p))
+PY
 ("$bin" check --format json || true) | python3 "$work/svc.py" "over D-Bus"
+("$bin" check --format json || true) | python3 "$work/probes.py"
 if [ -z "${UNIT:-}" ]; then
     (DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent "$bin" check --format json || true) | python3 "$work/svc.py" "systemctl "
 fi
