@@ -17,8 +17,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::probe::{Carry, Metric, Observation, Status, Unit, human_duration};
+use crate::probe::{Carry, Metric, Observation, Status, Unit};
 use crate::state::{Read as _, Reader};
+use crate::text::human_duration;
 
 /// The probe name: its config entry in `check.probes`, alert source and JSON key.
 pub const PROBE: &str = "forecast";

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod confirm;
 pub mod forecast;
 pub mod orchestrator;
 pub mod probe;
@@ -18,6 +19,7 @@ pub mod restart;
 pub mod state;
 pub mod status;
 pub mod systemd;
+pub mod text;
 
 use chrono::{DateTime, Utc};
 use std::io::Write;

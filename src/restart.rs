@@ -16,20 +16,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::alerts::{AlertLog, Event, Level, sanitize};
+use crate::alerts::{AlertLog, Event, Level};
 use crate::cli::RestartArgs;
 use crate::config::{Config, Scope};
-use crate::probe::{Status, human_duration, service};
+use crate::confirm::Confirmed;
+use crate::probe::{Status, service};
 use crate::state::{self, Read as _, State};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::text::human_duration;
+use crate::text::sanitize;
 use crate::{Ctx, exit};
-
-/// Proof that a person reviewed and confirmed a restart. Only this module can
-/// build one, so only this module can make `systemd` restart the unit.
-#[derive(Debug)]
-pub struct Confirmed {
-    _private: (),
-}
 
 /// Facts about the caller, read once by the command shell.
 #[derive(Debug, Clone)]
@@ -383,7 +379,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         }
     }
 
-    let confirmed = Confirmed { _private: () };
+    let confirmed = Confirmed::by_person();
     crate::print_stdout(&format!("\nrestarting {unit} (systemctl restart)...\n"))?;
     let res = sc.restart(unit, &confirmed);
     let at = |t: Instant| ctx.now + chrono::Duration::from_std(t.elapsed()).unwrap_or_default();

@@ -14,13 +14,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::Ctx;
-use crate::alerts::{AlertLog, Event, events_after, sanitize};
+use crate::alerts::{AlertLog, Event, events_after};
 use crate::cli::StatusArgs;
 use crate::config::{Config, Scope};
 use crate::forecast::{self, Forecast};
-use crate::probe::{Status, human_bytes, human_duration, service};
+use crate::probe::{Status, service};
 use crate::state::{Read as _, State, keys};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::text::sanitize;
+use crate::text::{human_bytes, human_duration};
 
 /// How many recent unreviewed alerts are listed.
 const LAST_ALERTS: usize = 5;

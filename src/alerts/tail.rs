@@ -472,7 +472,7 @@ pub fn each_entry(
 /// Parses `--since`: a duration ago (`1h`, `2d`) or an RFC 3339 time. A time
 /// in the future is a usage error: it would silently show nothing.
 pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, UsageError> {
-    let shown = crate::alerts::sanitize(s);
+    let shown = crate::text::sanitize(s);
     let t = if let Ok(d) = humantime::parse_duration(s.trim()) {
         chrono::Duration::from_std(d)
             .ok()
@@ -573,7 +573,7 @@ pub fn render(e: &Entry, json: bool, color: bool) -> String {
             }
         }
         (Entry::Unparsed(t), false) => {
-            let t = crate::alerts::sanitize(t);
+            let t = crate::text::sanitize(t);
             if color {
                 format!("\x1b[35m[unparsed]{RESET} {t}")
             } else {

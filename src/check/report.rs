@@ -10,8 +10,8 @@ use std::path::Path;
 use chrono::SecondsFormat;
 
 use super::Report;
-use crate::alerts::sanitize;
 use crate::probe::{Metric, Observation, Status, Unit};
+use crate::text::sanitize;
 
 fn symbol(s: Status) -> &'static str {
     match s {

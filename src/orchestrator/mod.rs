@@ -18,6 +18,8 @@ pub mod appender;
 pub mod backoff;
 pub mod hub;
 pub mod notify;
+pub mod process;
+pub mod record;
 pub mod sensor;
 pub mod shutdown;
 pub mod store;

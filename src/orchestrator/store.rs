@@ -27,7 +27,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::backoff::retry_delay;
 use super::hub::{Hub, Record, lock};
 use super::shutdown::Shutdown;
-use crate::alerts::{Level, sanitize};
+use crate::alerts::Level;
+use crate::text::sanitize;
 
 /// How long a write waits for another process's lock before the attempt
 /// fails and is retried later (short, so the loop keeps reporting).

@@ -318,49 +318,6 @@ pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
     out
 }
 
-/// Formats a byte count for people: `3.1 GiB`.
-pub fn human_bytes(b: f64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} {}", UNITS[i])
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
-
-/// Formats a duration for people, two units at most: `3h 2m`, `15m`, `42s`.
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
-    if days > 0 {
-        if h > 0 {
-            format!("{days}d {h}h")
-        } else {
-            format!("{days}d")
-        }
-    } else if h > 0 {
-        if m > 0 {
-            format!("{h}h {m}m")
-        } else {
-            format!("{h}h")
-        }
-    } else if m > 0 {
-        if sec > 0 {
-            format!("{m}m {sec}s")
-        } else {
-            format!("{m}m")
-        }
-    } else {
-        format!("{sec}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +340,7 @@ mod tests {
 
     #[test]
     fn human_formats() {
+        use crate::text::{human_bytes, human_duration};
         assert_eq!(human_bytes(512.0), "512 B");
         assert_eq!(human_bytes(3.5 * 1024.0 * 1024.0 * 1024.0), "3.5 GiB");
         assert_eq!(human_duration(Duration::from_secs(900)), "15m");

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit, human_bytes, human_duration};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
 use crate::config::{Config, Scope};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::text::{human_bytes, human_duration};
 
 /// The properties read.
 pub const PROPS: &[&str] = &[
@@ -142,7 +143,7 @@ pub fn judge(
             obs.status = Status::Unknown;
             parts.push(format!(
                 "unexpected state \"{}\"",
-                crate::alerts::sanitize(other)
+                crate::text::sanitize(other)
             ));
         }
     }

@@ -111,7 +111,7 @@ pub fn exec_quote(word: &str) -> Result<String, String> {
     if word.chars().any(|c| c.is_control()) {
         return Err(format!(
             "{:?} contains a control character and cannot be written into a unit file",
-            crate::alerts::sanitize(word)
+            crate::text::sanitize(word)
         ));
     }
     let plain = !word.is_empty()
@@ -378,7 +378,7 @@ pub fn run(args: &UnitsCommand, ctx: &Ctx) -> anyhow::Result<u8> {
                 let names: Vec<&str> = UNITS.iter().map(|u| u.name).chain([DROPIN.name]).collect();
                 return Err(UsageError(format!(
                     "no unit named {:?}; known: {}",
-                    crate::alerts::sanitize(name),
+                    crate::text::sanitize(name),
                     names.join(", ")
                 ))
                 .into());
@@ -650,7 +650,7 @@ pub fn verify_findings(
             problem: match other {
                 "no" | "" => "is \"no\": a real crash leaves the service down".into(),
                 "always" => "is \"always\": a clean stop or a configuration error restarts it too (a restart loop)".into(),
-                o => format!("is {:?}, expected on-failure", crate::alerts::sanitize(o)),
+                o => format!("is {:?}, expected on-failure", crate::text::sanitize(o)),
             },
             fix: format!("Restart=on-failure under [Service]; {REINSTALL}"),
         }),
@@ -775,11 +775,11 @@ fn verify(ctx: &Ctx) -> anyhow::Result<u8> {
         props
             .get("FragmentPath")
             .filter(|p| !p.is_empty())
-            .map(|p| format!(", {}", crate::alerts::sanitize(p)))
+            .map(|p| format!(", {}", crate::text::sanitize(p)))
             .unwrap_or_default()
     );
     if findings.is_empty() {
-        let g = |k: &str| crate::alerts::sanitize(props.get(k).map_or("", |s| s));
+        let g = |k: &str| crate::text::sanitize(props.get(k).map_or("", |s| s));
         out.push_str(&format!(
             "ok: every protection is in force: StartLimitBurst={} in {}, Restart={}, RestartPreventExitStatus={}, TimeoutStopSec={}, MemoryMax={} (memory controller on), CPUQuota per second {}, WatchdogSec={}\n",
             g("StartLimitBurst"),
