@@ -234,6 +234,16 @@ pub enum Scope {
     System,
 }
 
+impl Scope {
+    /// The name as the configuration spells it: `user` or `system`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::User => "user",
+            Scope::System => "system",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {

@@ -159,11 +159,7 @@ fn review(
     let now = ctx.now;
     let get = |k: &str| sanitize(props.get(k).map(String::as_str).unwrap_or(""));
     let mut out = String::new();
-    let scope = if cfg.service.scope == Scope::User {
-        "user"
-    } else {
-        "system"
-    };
+    let scope = cfg.service.scope.as_str();
     let _ = writeln!(out, "review of {} ({scope})", cfg.service.unit);
     let mut state = format!("{} ({})", get("ActiveState"), get("SubState"));
     if let Some(pid) = get("MainPID").parse::<u32>().ok().filter(|p| *p > 0) {

@@ -16,13 +16,13 @@ use serde::Serialize;
 use crate::Ctx;
 use crate::alerts::{AlertLog, Event, events_after};
 use crate::cli::StatusArgs;
-use crate::config::{Config, Scope};
+use crate::config::Config;
 use crate::forecast::{self, Forecast};
 use crate::probe::{Status, service};
 use crate::state::{Read as _, State, keys};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
 use crate::text::sanitize;
-use crate::text::{human_bytes, human_duration};
+use crate::text::{ansi, human_bytes, human_duration};
 
 /// How many recent unreviewed alerts are listed.
 const LAST_ALERTS: usize = 5;
@@ -178,18 +178,11 @@ pub fn sparkline(
         .collect()
 }
 
-fn scope_name(s: Scope) -> &'static str {
-    match s {
-        Scope::User => "user",
-        Scope::System => "system",
-    }
-}
-
 /// Asks systemd about the unit; restarts come from the NRestarts history.
 fn service_info(cfg: &Config, now: DateTime<Utc>, st: Option<&State>) -> ServiceInfo {
     let mut info = ServiceInfo {
         unit: cfg.service.unit.clone(),
-        scope: scope_name(cfg.service.scope),
+        scope: cfg.service.scope.as_str(),
         state: None,
         sub_state: None,
         active_since: None,
@@ -441,32 +434,6 @@ fn alert_info(e: &Event) -> AlertInfo {
     }
 }
 
-fn paint(color: bool, code: &str, text: &str) -> String {
-    if color {
-        format!("{code}{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
-}
-
-fn status_colour(s: &str) -> &'static str {
-    match s {
-        "ok" | "active" => "\x1b[32m",
-        "warn" | "starting" | "activating" | "deactivating" | "reloading" => "\x1b[33m",
-        "crit" | "failed" | "inactive" => "\x1b[31m",
-        _ => "\x1b[2m",
-    }
-}
-
-fn level_colour(l: &str) -> &'static str {
-    match l {
-        "CRIT" => "\x1b[31m",
-        "WARN" => "\x1b[33m",
-        "OK" => "\x1b[32m",
-        _ => "",
-    }
-}
-
 fn value(v: f64, unit: &str) -> String {
     match unit {
         "B" => human_bytes(v),
@@ -478,7 +445,7 @@ fn value(v: f64, unit: &str) -> String {
 /// The screen (pure).
 pub fn human(r: &Report, color: bool) -> String {
     let mut o = String::new();
-    let bold = |t: &str| paint(color, "\x1b[1m", t);
+    let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     let _ = writeln!(o, "{} at {}", bold("grokmon status"), r.now);
 
     // Service.
@@ -491,7 +458,11 @@ pub fn human(r: &Report, color: bool) -> String {
                 .as_deref()
                 .map(|x| format!(" ({x})"))
                 .unwrap_or_default();
-            let _ = write!(o, ": {}{sub}", paint(color, status_colour(state), state));
+            let _ = write!(
+                o,
+                ": {}{sub}",
+                ansi::paint(color, ansi::of_status(state), state)
+            );
             if let Some(u) = s.uptime_seconds {
                 let _ = write!(o, ", up {}", human_duration(Duration::from_secs(u)));
             }
@@ -561,7 +532,7 @@ pub fn human(r: &Report, color: bool) -> String {
         let _ = writeln!(
             o,
             "  {label:<width$}  {}  {}{stale}",
-            paint(color, status_colour(&p.status), &st),
+            ansi::paint(color, ansi::of_status(&p.status), &st),
             sanitize(&p.message)
         );
     }
@@ -577,7 +548,7 @@ pub fn human(r: &Report, color: bool) -> String {
                 o,
                 "\n{}  {} unreviewed (grokmon alerts tail --unreviewed; grokmon alerts ack)",
                 bold("alerts"),
-                paint(color, "\x1b[33m", &k.to_string())
+                ansi::paint(color, ansi::YELLOW, &k.to_string())
             );
         }
         None => {
@@ -600,9 +571,9 @@ pub fn human(r: &Report, color: bool) -> String {
         let _ = writeln!(
             o,
             "  {}",
-            paint(
-                color && !level_colour(e.level).is_empty(),
-                level_colour(e.level),
+            ansi::paint(
+                color && !ansi::of_status(e.level).is_empty(),
+                ansi::of_status(e.level),
                 &line
             )
         );
@@ -672,7 +643,7 @@ pub fn human(r: &Report, color: bool) -> String {
                     .trim_start_matches(&format!("disk {mp}: "))
                     .to_string();
                 let text = if f.status == Status::Warn {
-                    paint(color, "\x1b[33m", &text)
+                    ansi::paint(color, ansi::YELLOW, &text)
                 } else {
                     text
                 };
@@ -685,7 +656,7 @@ pub fn human(r: &Report, color: bool) -> String {
         let _ = writeln!(
             o,
             "\n{}  {}",
-            paint(color, "\x1b[33m", "forecast"),
+            ansi::paint(color, ansi::YELLOW, "forecast"),
             f.message
         );
     }

@@ -168,6 +168,7 @@ pub mod ansi {
     pub const GREEN: &str = "\x1b[32m";
     pub const MAGENTA: &str = "\x1b[35m";
     pub const DIM: &str = "\x1b[2m";
+    pub const BOLD: &str = "\x1b[1m";
     pub const RESET: &str = "\x1b[0m";
 
     /// The colour of a status word, as `check`, `status` and `alerts tail`
@@ -178,6 +179,7 @@ pub mod ansi {
             "warn" | "starting" | "activating" | "deactivating" | "reloading" => YELLOW,
             "crit" | "failed" | "inactive" => RED,
             "unknown" => MAGENTA,
+            "info" => "",
             _ => DIM,
         }
     }

@@ -20,6 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::{AlertLog, Event, Level};
 use crate::cli::{AlertsTailArgs, LevelFilter};
 use crate::state::{Read as _, State, keys};
+use crate::text::ansi::{self, RESET};
 use crate::{Ctx, UsageError};
 
 /// Longest line kept, in bytes. The writer never produces more than ~10 KiB
@@ -521,17 +522,6 @@ fn filter_for(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<Filter> {
     })
 }
 
-const RESET: &str = "\x1b[0m";
-
-fn level_colour(l: Level) -> &'static str {
-    match l {
-        Level::Crit => "\x1b[31m",
-        Level::Warn => "\x1b[33m",
-        Level::Ok => "\x1b[32m",
-        Level::Info => "",
-    }
-}
-
 /// Serializes to JSON, then escapes what serde_json leaves raw but a terminal
 /// may act on (C1 controls, bidi and zero-width characters): still valid JSON
 /// that decodes to the same text.
@@ -565,7 +555,7 @@ pub fn render(e: &Entry, json: bool, color: bool) -> String {
             "ts": null, "level": null, "source": null, "message": t, "unparsed": true,
         })),
         (Entry::Event(ev), false) => {
-            let c = level_colour(ev.level);
+            let c = ansi::of_status(ev.level.as_str());
             if color && !c.is_empty() {
                 format!("{c}{}{RESET}", ev.to_line())
             } else {
@@ -575,7 +565,7 @@ pub fn render(e: &Entry, json: bool, color: bool) -> String {
         (Entry::Unparsed(t), false) => {
             let t = crate::text::sanitize(t);
             if color {
-                format!("\x1b[35m[unparsed]{RESET} {t}")
+                format!("{}[unparsed]{RESET} {t}", ansi::MAGENTA)
             } else {
                 format!("[unparsed] {t}")
             }

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -281,23 +280,7 @@ fn write_atomic(path: &Path, content: &[u8], mode: Option<u32>) -> anyhow::Resul
         .with_context(|| format!("{} has no parent directory", path.display()))?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        if let Some(m) = mode {
-            use std::os::unix::fs::PermissionsExt as _;
-            f.set_permissions(std::fs::Permissions::from_mode(m))?;
-        }
-        f.write_all(content)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = crate::text::write_atomic(path, content, mode) {
         let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
             " (system units need root: sudo grokmon units install --system)"
         } else {
@@ -406,11 +389,7 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
     if dry_run {
         say(format!(
             "dry run: nothing is written or run ({} units into {})",
-            if scope == Scope::User {
-                "user"
-            } else {
-                "system"
-            },
+            scope.as_str(),
             dir.display()
         ))?;
     }
@@ -423,9 +402,9 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
     if ctx.config.service.scope != scope {
         say(format!(
             "note: the config's service.scope is {:?}: check and restart ask that manager about {}; set [service] scope = {:?} to match",
-            scope_name(ctx.config.service.scope),
+            ctx.config.service.scope.as_str(),
             ctx.config.service.unit,
-            scope_name(scope)
+            scope.as_str()
         ))?;
     }
     for step in &steps {
@@ -489,13 +468,6 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-fn scope_name(s: Scope) -> &'static str {
-    match s {
-        Scope::User => "user",
-        Scope::System => "system",
-    }
 }
 
 /// Quotes a word for the shell cron runs, and escapes `%` (cron turns an
@@ -771,7 +743,7 @@ fn verify(ctx: &Ctx) -> anyhow::Result<u8> {
     let findings = verify_findings(&props, controllers.as_deref());
     let mut out = format!(
         "{unit} ({}{})\n",
-        scope_name(cfg.service.scope),
+        cfg.service.scope.as_str(),
         props
             .get("FragmentPath")
             .filter(|p| !p.is_empty())
