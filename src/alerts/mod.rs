@@ -9,6 +9,7 @@
 pub mod ack;
 pub mod log;
 pub mod notify;
+pub mod read;
 pub mod tail;
 
 use std::fmt;
@@ -21,6 +22,7 @@ pub(crate) use crate::text::needs_escape;
 /// the alerts log); re-exported for the line format's callers.
 pub use crate::text::{escape, sanitize, unescape};
 pub use log::{AlertLog, LogError};
+pub use read::events_after;
 
 /// Longest message kept in a line, in characters; longer outside text (a
 /// 10 MB response body) is cut with a marker.
@@ -151,40 +153,6 @@ pub fn sanitize_source(s: &str) -> String {
         })
         .collect();
     if out.is_empty() { "_".into() } else { out }
-}
-
-/// Events after `since` (all when `None`) across the log and its rotated
-/// files: how many, and the last `max` of them, oldest first. Lines that do
-/// not parse are skipped here. A missing log is no events. The start is found
-/// by binary search (`tail::locate`), so only the lines after `since` are read.
-pub fn events_after(
-    log: &AlertLog,
-    since: Option<DateTime<Utc>>,
-    max: usize,
-) -> std::io::Result<(usize, Vec<Event>)> {
-    // Lines have whole seconds: "after s" is "at or after s + 1s".
-    let from = since.map(|s| s + chrono::Duration::seconds(1));
-    let files = tail::open_files(log)?;
-    let start = tail::locate(&files, from)?;
-    let filter = tail::Filter {
-        from,
-        ..tail::Filter::default()
-    };
-    let mut count = 0;
-    let mut last = std::collections::VecDeque::with_capacity(max.min(1024));
-    tail::each_entry(&files, start, &filter, |entry| {
-        if let tail::Entry::Event(e) = entry {
-            count += 1;
-            if max > 0 {
-                if last.len() == max {
-                    last.pop_front();
-                }
-                last.push_back(e);
-            }
-        }
-        Ok(())
-    })?;
-    Ok((count, last.into()))
 }
 
 #[cfg(test)]
