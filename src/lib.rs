@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod confirm;
+pub mod docs;
 pub mod forecast;
 pub mod orchestrator;
 pub mod probe;

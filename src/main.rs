@@ -73,8 +73,8 @@ fn subcommand_is_check(args: &[std::ffi::OsString]) -> bool {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     // Commands that need no configuration.
     match &cli.command {
-        Command::Completions(a) => return grokmon::systemd::docs::completions(a),
-        Command::Man(a) => return grokmon::systemd::docs::man(a),
+        Command::Completions(a) => return grokmon::docs::completions(a),
+        Command::Man(a) => return grokmon::docs::man(a),
         _ => {}
     }
     let env = Env::from_process();

@@ -16,21 +16,22 @@ pub mod ai;
 pub mod api;
 pub mod appender;
 pub mod backoff;
+pub mod forward;
 pub mod hub;
-pub mod notify;
 pub mod process;
 pub mod record;
 pub mod sensor;
 pub mod shutdown;
 pub mod store;
 pub mod supervisor;
+pub mod watchdog;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::systemd::notify::{self as systemd_notify, NotifyState};
 use anyhow::Context;
-use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
@@ -258,14 +259,14 @@ pub async fn serve(
             sd.clone(),
         ));
     }
-    tasks.spawn(notify::watchdog_loop(hub.clone(), sd.clone()));
+    tasks.spawn(watchdog::watchdog_loop(hub.clone(), sd.clone()));
     // Alert lines are written by one task: a hung filesystem stalls it
     // alone, never the loops that raise them.
     if let Some(rx) = hub.take_alert_rx() {
         tasks.spawn(appender::appender_loop(hub.clone(), rx, sd.clone()));
     }
     if let Some(rx) = hub.take_notify_rx() {
-        tasks.spawn(notify::notify_loop(
+        tasks.spawn(forward::notify_loop(
             rx,
             cfg.clone(),
             hub.alerts.clone(),
@@ -285,7 +286,7 @@ pub async fn serve(
     };
     if !stopped_early {
         hub.set_phase(Phase::Running);
-        notify::send(&[NotifyState::Ready, NotifyState::Status(&hub.summary())]);
+        systemd_notify::send(&[NotifyState::Ready, NotifyState::Status(&hub.summary())]);
         hub.event(
             Level::Info,
             "run",
@@ -299,7 +300,7 @@ pub async fn serve(
         shutdown.await;
     }
     hub.set_phase(Phase::Stopping);
-    notify::send(&[NotifyState::Stopping]);
+    systemd_notify::send(&[NotifyState::Stopping]);
     hub.event(Level::Info, "run", "stopping".to_string()).await;
     trigger.fire();
     while let Some(r) = tasks.join_next().await {

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::Scope;
 
-pub mod docs;
+pub mod notify;
 pub mod units;
+pub mod verify;
 
 /// How long a `systemctl` query may take.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
