@@ -44,7 +44,7 @@ use shutdown::Trigger;
 
 pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let cfg = ctx.config.clone();
-    check_durations(&cfg)?;
+    cfg.validate_for_run()?;
     // The AI client is built before anything starts: a missing key is a
     // configuration that cannot work (78), not a runtime failure.
     let ai = if cfg.ai.enabled {
@@ -72,48 +72,6 @@ pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     // Tasks still alive after a forced exit are abandoned, not waited for.
     rt.shutdown_background();
     res
-}
-
-/// The longest interval, timeout or step `run` accepts: the loops double
-/// them, add them to the clock and scale them by the jitter, and a value
-/// humantime accepts ("300000000000years") overflowed that arithmetic and
-/// panicked: exit 101, which systemd restarts in a loop, where 78 stops it.
-const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 31_557_600);
-
-/// Durations `run` cannot count with are a configuration that cannot work (78).
-fn check_durations(cfg: &Config) -> Result<(), ConfigError> {
-    let mut all: Vec<(String, std::time::Duration)> = vec![(
-        "orchestrator.shutdown_timeout".into(),
-        cfg.orchestrator.shutdown_timeout,
-    )];
-    all.extend(
-        cfg.orchestrator
-            .backoff
-            .0
-            .iter()
-            .map(|d| ("orchestrator.backoff".into(), *d)),
-    );
-    for s in &cfg.sensors {
-        all.push((format!("sensor {:?}: interval", s.name), s.interval));
-        all.push((format!("sensor {:?}: timeout", s.name), s.timeout));
-    }
-    if cfg.ai.enabled {
-        all.push(("ai.interval".into(), cfg.ai.interval));
-        all.push(("ai.timeout".into(), cfg.ai.timeout));
-        all.extend(cfg.ai.backoff.0.iter().map(|d| ("ai.backoff".into(), *d)));
-        for a in &cfg.actions {
-            all.push((format!("action {:?}: timeout", a.name), a.timeout));
-        }
-    }
-    match all.into_iter().find(|(_, d)| *d > MAX_DURATION) {
-        Some((what, d)) => Err(ConfigError(format!(
-            "config {}: {what} = {} is longer than {}; use a shorter duration",
-            cfg.source,
-            humantime::format_duration(d),
-            humantime::format_duration(MAX_DURATION)
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Binds the API address; failing to is a configuration that cannot work (78).
