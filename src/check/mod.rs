@@ -86,15 +86,11 @@ impl Drop for FillOnDrop<'_> {
     }
 }
 
-/// The probes that wait on another process or the network: each gets its own
-/// thread, started before anything else, so that `systemctl` does not queue
-/// for one of the two CPUs behind other work. The rest only read local files
-/// (well under a millisecond together) and run one after the other on the
-/// calling thread, which spares a thread start each.
-const WAITING: &[&str] = &["service", "api"];
-
-/// `run_probes`, with `read_prior` called on this thread once the `WAITING`
-/// probes' threads are started: their I/O (the HTTP request, `systemctl`)
+/// `run_probes`, with `read_prior` called on this thread once the threads of
+/// the probes that wait on another process or the network (`Probe::waits`:
+/// each gets its own thread, started before anything else, so that
+/// `systemctl` does not queue for one of the two CPUs behind other work) are
+/// started: their I/O (the HTTP request, `systemctl`)
 /// overlaps with it, and only their judging waits for its result
 /// (`Context::prior`). The other probes run after it.
 fn run_probes_while(
@@ -111,16 +107,17 @@ fn run_probes_while(
         cgroup_root: roots.cgroup.clone(),
         prior: &prior,
     };
-    let names: Vec<&str> = crate::config::PROBES
+    let names: Vec<&'static str> = probe::REGISTRY
         .iter()
-        .copied()
+        .map(|p| p.name)
         .filter(|p| cfg.check.probes.iter().any(|q| q == p))
         .collect();
+    let waits = |n: &str| probe::find(n).is_some_and(|p| p.waits);
     let outcomes: Vec<(&str, Result<probe::Outcome, String>)> = std::thread::scope(|s| {
         let fill = FillOnDrop(&prior);
         let threads: Vec<_> = names
             .iter()
-            .filter(|n| WAITING.contains(n))
+            .filter(|n| waits(n))
             .map(|name| {
                 let ctx = &ctx;
                 let name = *name;
@@ -135,7 +132,7 @@ fn run_probes_while(
         drop(fill);
         let mut done: Vec<_> = names
             .iter()
-            .filter(|n| !WAITING.contains(n))
+            .filter(|n| !waits(n))
             .map(|name| {
                 let run = std::panic::AssertUnwindSafe(|| probe::run(name, &ctx));
                 let res = std::panic::catch_unwind(run).map_err(|_| "panicked".to_string());
@@ -153,12 +150,7 @@ fn run_probes_while(
     });
     let outcomes = outcomes.into_iter().map(|(name, res)| {
         res.unwrap_or_else(|e| {
-            Observation::new(
-                static_name(name),
-                Status::Unknown,
-                format!("probe failed: {e}"),
-            )
-            .into()
+            Observation::new(name, Status::Unknown, format!("probe failed: {e}")).into()
         })
     });
     let mut carry = Carry::default();
@@ -181,14 +173,6 @@ fn run_probes_while(
         }
     }
     (obs, carry)
-}
-
-fn static_name(name: &str) -> &'static str {
-    crate::config::PROBES
-        .iter()
-        .copied()
-        .find(|p| *p == name)
-        .unwrap_or("check")
 }
 
 fn row_state(r: &ProbeRow) -> ProbeState {

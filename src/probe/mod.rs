@@ -291,23 +291,80 @@ impl From<Observation> for Outcome {
     }
 }
 
+/// One probe `check` knows.
+pub struct Probe {
+    /// Its one name: in `check.probes`, in observations, in alert sources.
+    pub name: &'static str,
+    /// Reads and judges.
+    pub run: fn(&Context<'_>) -> Outcome,
+    /// Waits on another process or the network (`systemctl`, HTTP): `check`
+    /// gives it its own thread, started before anything else. The others
+    /// only read local files and run one after the other.
+    pub waits: bool,
+}
+
+/// Needs the sample history: `check` computes it after the probes
+/// (`crate::forecast::observe`), where the samples are.
+fn forecast_in_check(_: &Context<'_>) -> Outcome {
+    Outcome::default()
+}
+
+/// Every probe, in the order `check` reports them. The names are the
+/// contract's (`config::PROBES`, checked equal by a test).
+pub const REGISTRY: &[Probe] = &[
+    Probe {
+        name: "api",
+        run: api::probe,
+        waits: true,
+    },
+    Probe {
+        name: "cpu",
+        run: cpu::probe,
+        waits: false,
+    },
+    Probe {
+        name: "memory",
+        run: memory::probe,
+        waits: false,
+    },
+    Probe {
+        name: "disk",
+        run: disk::probe,
+        waits: false,
+    },
+    Probe {
+        name: "database",
+        run: database::probe,
+        waits: false,
+    },
+    Probe {
+        name: "service",
+        run: service::probe,
+        waits: true,
+    },
+    Probe {
+        name: "backups",
+        run: backups::probe,
+        waits: false,
+    },
+    Probe {
+        name: "forecast",
+        run: forecast_in_check,
+        waits: false,
+    },
+];
+
+/// The probe of that name.
+pub fn find(name: &str) -> Option<&'static Probe> {
+    REGISTRY.iter().find(|p| p.name == name)
+}
+
 /// Runs one probe by name.
 pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
     let start = std::time::Instant::now();
-    let mut out = match name {
-        "api" => api::probe(ctx),
-        "cpu" => cpu::probe(ctx),
-        "memory" => memory::probe(ctx),
-        "disk" => disk::probe(ctx),
-        "database" => database::probe(ctx),
-        "service" => service::probe(ctx),
-        "backups" => backups::probe(ctx),
-        // Needs the sample history: `check` runs it after the probes
-        // (`crate::forecast::observe`).
-        "forecast" => Outcome::default(),
-        other => {
-            Observation::new("check", Status::Unknown, format!("unknown probe {other}")).into()
-        }
+    let mut out = match find(name) {
+        Some(p) => (p.run)(ctx),
+        None => Observation::new("check", Status::Unknown, format!("unknown probe {name}")).into(),
     };
     let took = start.elapsed();
     for o in &mut out.observations {
@@ -321,6 +378,19 @@ pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_holds_the_contracts_probes_in_order() {
+        let names: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
+        assert_eq!(names, crate::config::PROBES);
+        let waiting: Vec<&str> = REGISTRY
+            .iter()
+            .filter(|p| p.waits)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(waiting, ["api", "service"]);
+        assert!(find("nope").is_none());
+    }
 
     #[test]
     fn worst_status_by_exit_code() {
