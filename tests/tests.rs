@@ -7,5 +7,6 @@ mod alerts;
 mod backup;
 mod check;
 mod ops;
-mod qa;
+mod regression;
 mod run;
+mod status;

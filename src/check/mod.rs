@@ -339,3 +339,87 @@ pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     }
     Ok(report.exit_code())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    fn cfg(probes: &[&str]) -> Config {
+        let mut c = Config::defaults(&Env {
+            home: Some("/h".into()),
+            ..Env::default()
+        });
+        c.check.probes = probes.iter().map(|p| p.to_string()).collect();
+        c
+    }
+
+    fn obs(status: Status) -> Observation {
+        Observation::new("cpu", status, "x")
+    }
+
+    #[test]
+    fn the_report_is_its_worst_status_and_unknown_when_the_checker_erred() {
+        let mut r = Report {
+            checked_at: now(),
+            observations: vec![obs(Status::Ok), obs(Status::Warn)],
+            events: vec![],
+            errors: vec![],
+        };
+        assert_eq!(r.status(), Status::Warn);
+        assert_eq!(r.exit_code(), 1);
+        r.errors.push("state database locked".into());
+        assert_eq!(r.status(), Status::Unknown);
+        assert_eq!(r.exit_code(), 3);
+    }
+
+    #[test]
+    fn only_the_configured_probes_run_and_the_prior_is_read_once() {
+        let d = tempfile::tempdir().unwrap();
+        let roots = probe::Roots {
+            proc: d.path().join("proc"),
+            cgroup: d.path().join("cgroup"),
+        };
+        let mut calls = 0;
+        // `forecast` is computed by `check` after the probes: no observation here.
+        let (o, carry) = run_probes_while(&cfg(&["forecast"]), now(), &roots, || {
+            calls += 1;
+            Prior::default()
+        });
+        assert!(o.is_empty(), "{o:?}");
+        assert!(carry.samples.is_empty());
+        assert_eq!(calls, 1);
+        // A probe reading a missing /proc says so: UNKNOWN under its own name,
+        // never a crash, and no other probe ran.
+        let (o, _) = run_probes_while(&cfg(&["memory"]), now(), &roots, Prior::default);
+        assert!(!o.is_empty());
+        assert!(o.iter().all(|o| o.probe == "memory"), "{o:?}");
+        assert!(o.iter().all(|o| o.status == Status::Unknown), "{o:?}");
+    }
+
+    #[test]
+    fn a_stored_row_becomes_the_policy_state() {
+        let row = |alerted: Option<&str>| ProbeRow {
+            key: "api".into(),
+            probe: "api".into(),
+            target: None,
+            status: "crit".into(),
+            message: "down".into(),
+            checked_at: now(),
+            fail_count: 3,
+            failing_since: Some(now()),
+            alerted: alerted.map(str::to_string),
+            last_notified: None,
+        };
+        let s = row_state(&row(Some("CRIT")));
+        assert_eq!(s.fail_count, 3);
+        assert_eq!(s.alerted, Some(Level::Crit));
+        assert_eq!(s.failing_since, Some(now()));
+        assert_eq!(row_state(&row(Some("garbage"))).alerted, None);
+        assert_eq!(row_state(&row(None)).alerted, None);
+    }
+}
