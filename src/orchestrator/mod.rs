@@ -237,7 +237,7 @@ pub async fn serve(
         r = opened_rx => match r {
             // A database from a newer grokmon: retrying cannot help, and
             // 78 tells systemd not to restart in a loop.
-            Ok(Err(e)) => (true, Some(ConfigError(format!("{e:#}")))),
+            Ok(Err(e)) => (true, Some(ConfigError(e.full()))),
             _ => (false, None),
         },
         _ = &mut shutdown => (true, None),
