@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::process::kill_group;
+use super::process::{Children, kill_group};
 pub use super::record::{Reading, Record};
 use crate::alerts::{AlertLog, Event, Level};
 use crate::text::sanitize;
@@ -405,6 +405,18 @@ impl Hub {
     pub fn store_ok(&self) -> bool {
         let s = lock(&self.store);
         s.open && s.failures == 0
+    }
+}
+
+impl Children for Hub {
+    fn add_child(&self, pgid: i32) {
+        Hub::add_child(self, pgid)
+    }
+    fn remove_child(&self, pgid: i32) {
+        Hub::remove_child(self, pgid)
+    }
+    fn hidden_env(&self) -> Option<&str> {
+        self.key_env.as_deref()
     }
 }
 

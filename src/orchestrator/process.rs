@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::hub::Hub;
 use crate::text::sanitize;
 
 /// The most of a sensor's output (stdout, HTTP body, file) that is read.
@@ -63,14 +62,23 @@ async fn read_prefix<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Vec<u8> {
     buf
 }
 
-/// Kills the command's whole process group when dropped: on completion (to
-/// reap stragglers), on timeout and on shutdown (the future is dropped).
-struct GroupGuard {
-    pgid: i32,
-    hub: Arc<Hub>,
+/// Where running process groups are registered (the hub, so that a forced
+/// exit kills them all), and what must not reach a child's environment.
+pub trait Children: Send + Sync + 'static {
+    fn add_child(&self, pgid: i32);
+    fn remove_child(&self, pgid: i32);
+    /// A variable removed from every child's environment (the AI key's).
+    fn hidden_env(&self) -> Option<&str>;
 }
 
-impl Drop for GroupGuard {
+/// Kills the command's whole process group when dropped: on completion (to
+/// reap stragglers), on timeout and on shutdown (the future is dropped).
+struct GroupGuard<H: Children> {
+    pgid: i32,
+    hub: Arc<H>,
+}
+
+impl<H: Children> Drop for GroupGuard<H> {
     fn drop(&mut self) {
         kill_group(self.pgid);
         self.hub.remove_child(self.pgid);
@@ -87,7 +95,10 @@ pub struct CommandOutput {
 
 /// Runs an argv (never a shell) in its own process group, with bounded
 /// output. The caller bounds the time (dropping this future kills the group).
-pub async fn run_argv(argv: &[String], hub: &Arc<Hub>) -> Result<CommandOutput, ReadError> {
+pub async fn run_argv<H: Children>(
+    argv: &[String],
+    hub: &Arc<H>,
+) -> Result<CommandOutput, ReadError> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| ReadError::Failed("empty command".into()))?;
@@ -98,7 +109,7 @@ pub async fn run_argv(argv: &[String], hub: &Arc<Hub>) -> Result<CommandOutput, 
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    if let Some(k) = &hub.key_env {
+    if let Some(k) = hub.hidden_env() {
         // The AI key is for the Authorization header only: a command that
         // dumps its environment would put it in errors, the database, /api/*.
         cmd.env_remove(k);
