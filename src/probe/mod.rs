@@ -379,6 +379,32 @@ pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
 mod tests {
     use super::*;
 
+    /// The layering of ARCHITECTURE.md: probes observe; they never reach the
+    /// alerts log, the checker or the restart, and systemd never reaches back
+    /// up to the restart (its token is `confirm::Confirmed`).
+    #[test]
+    fn probes_and_systemd_import_nothing_above_them() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (dir, banned) in [
+            (
+                "probe",
+                &["crate::alerts", "crate::check", "crate::restart"][..],
+            ),
+            (
+                "systemd",
+                &["crate::restart", "crate::check", "crate::probe"][..],
+            ),
+        ] {
+            for e in std::fs::read_dir(src.join(dir)).unwrap() {
+                let p = e.unwrap().path();
+                let text = std::fs::read_to_string(&p).unwrap();
+                for b in banned {
+                    assert!(!text.contains(b), "{} uses {b}", p.display());
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_registry_holds_the_contracts_probes_in_order() {
         let names: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
