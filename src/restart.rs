@@ -23,8 +23,8 @@ use crate::confirm::Confirmed;
 use crate::probe::{Status, service};
 use crate::state::{self, Read as _, State};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
-use crate::text::human_duration;
 use crate::text::sanitize;
+use crate::text::{human_duration, seconds_tenths};
 use crate::{Ctx, exit};
 
 /// Facts about the caller, read once by the command shell.
@@ -288,7 +288,10 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
         if state == "failed" {
             return Waited {
                 ok: false,
-                detail: format!("failed {} after the restart", secs(start.elapsed())),
+                detail: format!(
+                    "failed {} after the restart",
+                    seconds_tenths(start.elapsed())
+                ),
             };
         }
         if state != "active" {
@@ -302,14 +305,17 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
             };
             return Waited {
                 ok: true,
-                detail: format!("{what} after {}", secs(start.elapsed())),
+                detail: format!("{what} after {}", seconds_tenths(start.elapsed())),
             };
         };
         let p = crate::probe::api::get(client, &cfg.check.api.url, timeout);
         if p.status == Status::Ok {
             return Waited {
                 ok: true,
-                detail: format!("active and healthy after {}", secs(start.elapsed())),
+                detail: format!(
+                    "active and healthy after {}",
+                    seconds_tenths(start.elapsed())
+                ),
             };
         }
         api_msg = Some(p.message);
@@ -319,10 +325,6 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
         let _ = write!(detail, "; API: {m}");
     }
     Waited { ok: false, detail }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
 }
 
 pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {

@@ -142,6 +142,29 @@ pub fn human_age(d: Duration) -> String {
     }
 }
 
+/// Seconds with one decimal: `2.5s` (how long a restart took).
+pub fn seconds_tenths(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// Days, rounded for people: `~9 days`, `~2h` (the disk-full forecast).
+pub fn approx_days(d: Duration) -> String {
+    let days = d.as_secs_f64() / 86400.0;
+    if days >= 2.0 {
+        format!("~{:.0} days", days)
+    } else {
+        format!(
+            "~{}",
+            human_duration(Duration::from_secs(d.as_secs() / 60 * 60))
+        )
+    }
+}
+
+/// Every unit, exactly: `1m 30s` (humantime; for limits read from systemd).
+pub fn exact_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
 /// Formats a byte count for people: `3.1 GiB`.
 pub fn human_bytes(b: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -247,6 +270,13 @@ mod tests {
         assert_eq!(human_age(Duration::from_secs(45)), "45s");
         assert_eq!(human_age(Duration::from_secs(3 * 86400)), "3d");
         assert_eq!(human_bytes(1536.0), "1.5 KiB");
+        assert_eq!(seconds_tenths(Duration::from_millis(2540)), "2.5s");
+        assert_eq!(
+            approx_days(Duration::from_secs(9 * 86400 + 7200)),
+            "~9 days"
+        );
+        assert_eq!(approx_days(Duration::from_secs(7200 + 59)), "~2h");
+        assert_eq!(exact_duration(Duration::from_secs(90)), "1m 30s");
     }
 
     #[test]

@@ -57,10 +57,6 @@ fn span(v: &str) -> Result<Option<Duration>, ()> {
     }
 }
 
-fn show_span(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
-
 /// Whether a controller is listed in a `cgroup.controllers` text.
 fn has_controller(text: &str, name: &str) -> bool {
     text.split_whitespace().any(|c| c == name)
@@ -148,7 +144,7 @@ pub fn verify_findings(
             setting: "TimeoutStopSec",
             problem: format!(
                 "is {}: systemd kills the service before its 15s shutdown (store flush) can finish",
-                show_span(d)
+                crate::text::exact_duration(d)
             ),
             fix: format!("TimeoutStopSec=15 under [Service]; {REINSTALL}"),
         }),
