@@ -22,8 +22,18 @@ pub fn human(r: &Report, color: bool) -> String {
     let mut o = String::new();
     let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     let _ = writeln!(o, "{} at {}", bold("grokmon status"), r.now);
+    service(&mut o, r, color);
+    checks(&mut o, r, color);
+    alerts(&mut o, r, color);
+    backups(&mut o, r, color);
+    trends(&mut o, r, color);
+    unknown(&mut o, r, color);
+    o
+}
 
-    // Service.
+/// The service: state, uptime, pid, restarts.
+fn service(o: &mut String, r: &Report, color: bool) {
+    let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     let s = &r.service;
     let _ = write!(o, "\n{}  {} ({})", bold("service"), s.unit, s.scope);
     match &s.state {
@@ -61,8 +71,11 @@ pub fn human(r: &Report, color: bool) -> String {
         n(s.restarts_last_hour),
         n(s.restarts_last_day)
     );
+}
 
-    // Checks.
+/// The last check and each probe's row.
+fn checks(o: &mut String, r: &Report, color: bool) {
+    let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     match (&r.last_check, r.last_check_age_seconds) {
         (Some(t), Some(a)) => {
             let _ = writeln!(
@@ -111,8 +124,11 @@ pub fn human(r: &Report, color: bool) -> String {
             sanitize(&p.message)
         );
     }
+}
 
-    // Alerts.
+/// Unreviewed alerts and the last lines.
+fn alerts(o: &mut String, r: &Report, color: bool) {
+    let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     let a = &r.alerts;
     match a.unreviewed {
         Some(0) => {
@@ -153,8 +169,11 @@ pub fn human(r: &Report, color: bool) -> String {
             )
         );
     }
+}
 
-    // Backups.
+/// The newest backup.
+fn backups(o: &mut String, r: &Report, color: bool) {
+    let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     let b = &r.backups;
     match (&b.newest, b.newest_age_seconds) {
         (Some(p), Some(a)) => {
@@ -182,8 +201,11 @@ pub fn human(r: &Report, color: bool) -> String {
             );
         }
     }
+}
 
-    // Trends.
+/// 24 h sparklines with the disk forecast, and forecast warnings.
+fn trends(o: &mut String, r: &Report, color: bool) {
+    let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     if !r.trends.is_empty() {
         let _ = writeln!(o, "\n{}  last 24 h", bold("trends"));
         let width = r
@@ -235,12 +257,15 @@ pub fn human(r: &Report, color: bool) -> String {
             f.message
         );
     }
+}
 
+/// What could not be known.
+fn unknown(o: &mut String, r: &Report, color: bool) {
+    let bold = |t: &str| ansi::paint(color, ansi::BOLD, t);
     if !r.unknown.is_empty() {
         let _ = writeln!(o, "\n{}", bold("unknown"));
         for u in &r.unknown {
             let _ = writeln!(o, "  {}", sanitize(u));
         }
     }
-    o
 }
