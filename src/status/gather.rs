@@ -181,53 +181,12 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
                 checked_at: ts(r.checked_at),
             })
             .collect();
-        let day = now - chrono::Duration::days(1);
-        let mut metrics: Vec<(String, String, &'static str)> = vec![
-            ("load_per_core".into(), "load/core".into(), ""),
-            ("cpu".into(), "cpu".into(), "%"),
-            ("memory".into(), "memory".into(), "%"),
-        ];
-        for d in &disks {
-            metrics.push((format!("disk:{d}"), format!("disk {d}"), "%"));
+        let (t, err) = trends_of(&r, &disks, now);
+        trends = t;
+        if let Some(e) = err {
+            note("trends", e);
         }
-        metrics.push(("database_bytes".into(), "database".into(), "B"));
-        for (metric, label, unit) in metrics {
-            let s = match r.samples(&metric, day) {
-                Ok(s) => s,
-                Err(e) => {
-                    note("trends", e);
-                    break;
-                }
-            };
-            let vals = s.iter().map(|(_, v)| *v).filter(|v| v.is_finite());
-            trends.push(Trend {
-                sparkline: sparkline(&s, now, Duration::from_secs(86400), CELLS),
-                metric,
-                label,
-                unit,
-                samples: s.len(),
-                min: vals.clone().reduce(f64::min),
-                max: vals.reduce(f64::max),
-                last: s.last().map(|(_, v)| *v),
-            });
-        }
-        let window = chrono::Duration::from_std(forecast::WINDOW.min(cfg.check.keep_samples))
-            .unwrap_or(chrono::Duration::days(7));
-        for d in &disks {
-            if let Ok(s) = r.samples(&format!("disk:{d}"), now - window) {
-                let f = forecast::fit(&s, now);
-                let o = forecast::judge(d, &f, cfg.check.forecast_horizon);
-                forecasts.push(DiskForecast {
-                    mountpoint: d.clone(),
-                    status: o.status,
-                    message: o.message,
-                    days_to_full: match f {
-                        Forecast::Full { within, .. } => Some(within.as_secs_f64() / 86400.0),
-                        _ => None,
-                    },
-                });
-            }
-        }
+        forecasts = forecasts_of(&r, &disks, cfg, now);
     }
 
     let log = AlertLog::from_config(cfg);
@@ -313,4 +272,71 @@ fn alert_info(e: &Event) -> AlertInfo {
         source: e.source.clone(),
         message: e.message.clone(),
     }
+}
+
+/// 24 h of samples per metric (load, CPU, memory, each disk, database size)
+/// as sparklines with min, max and last. The first unreadable metric ends
+/// the list: the trends before it, and its error.
+fn trends_of(
+    r: &crate::state::Reader<'_>,
+    disks: &[String],
+    now: DateTime<Utc>,
+) -> (Vec<Trend>, Option<crate::state::StateError>) {
+    let mut trends = Vec::new();
+    let day = now - chrono::Duration::days(1);
+    let mut metrics: Vec<(String, String, &'static str)> = vec![
+        ("load_per_core".into(), "load/core".into(), ""),
+        ("cpu".into(), "cpu".into(), "%"),
+        ("memory".into(), "memory".into(), "%"),
+    ];
+    for d in disks {
+        metrics.push((format!("disk:{d}"), format!("disk {d}"), "%"));
+    }
+    metrics.push(("database_bytes".into(), "database".into(), "B"));
+    for (metric, label, unit) in metrics {
+        let s = match r.samples(&metric, day) {
+            Ok(s) => s,
+            Err(e) => return (trends, Some(e)),
+        };
+        let vals = s.iter().map(|(_, v)| *v).filter(|v| v.is_finite());
+        trends.push(Trend {
+            sparkline: sparkline(&s, now, Duration::from_secs(86400), CELLS),
+            metric,
+            label,
+            unit,
+            samples: s.len(),
+            min: vals.clone().reduce(f64::min),
+            max: vals.reduce(f64::max),
+            last: s.last().map(|(_, v)| *v),
+        });
+    }
+    (trends, None)
+}
+
+/// The disk-full forecast of each disk the last check saw.
+fn forecasts_of(
+    r: &crate::state::Reader<'_>,
+    disks: &[String],
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Vec<DiskForecast> {
+    let mut forecasts = Vec::new();
+    let window = chrono::Duration::from_std(forecast::WINDOW.min(cfg.check.keep_samples))
+        .unwrap_or(chrono::Duration::days(7));
+    for d in disks {
+        if let Ok(s) = r.samples(&format!("disk:{d}"), now - window) {
+            let f = forecast::fit(&s, now);
+            let o = forecast::judge(d, &f, cfg.check.forecast_horizon);
+            forecasts.push(DiskForecast {
+                mountpoint: d.clone(),
+                status: o.status,
+                message: o.message,
+                days_to_full: match f {
+                    Forecast::Full { within, .. } => Some(within.as_secs_f64() / 86400.0),
+                    _ => None,
+                },
+            });
+        }
+    }
+    forecasts
 }
