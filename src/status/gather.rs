@@ -212,43 +212,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
         }
     };
 
-    let backups = match crate::backup::naming::list(&cfg.paths.backups) {
-        Ok(list) => {
-            // As in `check`: one dated in the future (clock trouble) is not
-            // the newest backup, and not "0s old".
-            for b in list.iter().take_while(|b| b.time > now) {
-                unknown.push(format!(
-                    "backup {} is dated in the future ({}): check the clock",
-                    b.path.display(),
-                    ts(b.time)
-                ));
-            }
-            let newest = list.iter().find(|b| b.time <= now);
-            BackupInfo {
-                dir: cfg.paths.backups.display().to_string(),
-                count: list.len(),
-                newest: newest.map(|b| b.path.display().to_string()),
-                newest_time: newest.map(|b| ts(b.time)),
-                newest_age_seconds: newest.map(|b| age(now, b.time).as_secs()),
-                unreadable: false,
-            }
-        }
-        Err(e) => {
-            unknown.push(format!(
-                "backups in {}: {}",
-                cfg.paths.backups.display(),
-                sanitize(&e.to_string())
-            ));
-            BackupInfo {
-                dir: cfg.paths.backups.display().to_string(),
-                count: 0,
-                newest: None,
-                newest_time: None,
-                newest_age_seconds: None,
-                unreadable: true,
-            }
-        }
-    };
+    let backups = backup_info(cfg, now, &mut unknown);
 
     Report {
         now: ts(now),
@@ -339,4 +303,45 @@ fn forecasts_of(
         }
     }
     forecasts
+}
+
+/// The backup directory: how many, the newest not dated in the future.
+fn backup_info(cfg: &Config, now: DateTime<Utc>, unknown: &mut Vec<String>) -> BackupInfo {
+    match crate::backup::naming::list(&cfg.paths.backups) {
+        Ok(list) => {
+            // As in `check`: one dated in the future (clock trouble) is not
+            // the newest backup, and not "0s old".
+            for b in list.iter().take_while(|b| b.time > now) {
+                unknown.push(format!(
+                    "backup {} is dated in the future ({}): check the clock",
+                    b.path.display(),
+                    ts(b.time)
+                ));
+            }
+            let newest = list.iter().find(|b| b.time <= now);
+            BackupInfo {
+                dir: cfg.paths.backups.display().to_string(),
+                count: list.len(),
+                newest: newest.map(|b| b.path.display().to_string()),
+                newest_time: newest.map(|b| ts(b.time)),
+                newest_age_seconds: newest.map(|b| age(now, b.time).as_secs()),
+                unreadable: false,
+            }
+        }
+        Err(e) => {
+            unknown.push(format!(
+                "backups in {}: {}",
+                cfg.paths.backups.display(),
+                sanitize(&e.to_string())
+            ));
+            BackupInfo {
+                dir: cfg.paths.backups.display().to_string(),
+                count: 0,
+                newest: None,
+                newest_time: None,
+                newest_age_seconds: None,
+                unreadable: true,
+            }
+        }
+    }
 }
