@@ -1,4 +1,5 @@
-//! Everything one command started, found and killed when its run ends.
+//! Everything one command started, found and killed when its run ends (a
+//! leaf below `process`, which runs the commands).
 //!
 //! Killing the command's process group misses what left it: a child that
 //! calls `setsid` (or `setpgid`) has a group and session of its own, and
@@ -144,7 +145,11 @@ pub fn kill_all(root: i32, token: &str, since: Option<u64>) {
     if root <= 0 {
         return;
     }
-    super::hub::kill_group(root);
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names
+    // the process group, and one already gone is ESRCH, ignored.
+    unsafe {
+        libc::kill(-root, libc::SIGKILL);
+    }
     let proc_root = Path::new("/proc");
     let procs = snapshot(proc_root);
     let me = std::process::id() as i32;

@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod bus;
+mod run;
+pub use run::*;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
