@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod database;
 pub mod disk;
 pub mod memory;
+pub mod plain_http;
 pub mod service;
 
 use std::fmt;
