@@ -292,6 +292,10 @@ pub struct Api {
     #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
     pub edge_url: Option<String>,
+    /// JSON pointer to the status word in the health body (default `/status`).
+    pub status_pointer: Option<String>,
+    /// Extra words that mean healthy, besides healthy/ok/up/pass.
+    pub healthy_words: Vec<String>,
 }
 
 impl Default for Api {
@@ -300,6 +304,8 @@ impl Default for Api {
             url: "http://127.0.0.1:8000/api/health".into(),
             timeout: Duration::from_secs(5),
             edge_url: None,
+            status_pointer: None,
+            healthy_words: Vec::new(),
         }
     }
 }
@@ -810,6 +816,16 @@ impl Config {
         if let Some(u) = &self.check.api.edge_url {
             check_http_url(u).map_err(|e| self.err(format_args!("check.api.edge_url: {e}")))?;
         }
+        if let Some(p) = &self.check.api.status_pointer
+            && !p.starts_with('/')
+        {
+            return Err(self.err(format_args!(
+                "check.api.status_pointer {p:?} is not a JSON pointer: it starts with '/', like \"/status\""
+            )));
+        }
+        if self.check.api.healthy_words.iter().any(|w| w.trim().is_empty()) {
+            return Err(self.err("check.api.healthy_words: a word is empty"));
+        }
         if self.check.api.timeout.is_zero() {
             return Err(self.err("check.api.timeout must be greater than 0"));
         }
@@ -953,6 +969,11 @@ impl Config {
                     "notify #{}: url must be an http:// or https:// URL",
                     i + 1
                 )));
+            }
+            if n.format == NotifyFormat::Ntfy
+                && let Err(e) = crate::alerts::notify::ntfy_topic(&n.url)
+            {
+                return Err(self.err(format_args!("notify #{}: {e}", i + 1)));
             }
         }
         if self.ai.enabled && self.ai.api_key_env.is_some() && self.ai.api_key_file.is_some() {
@@ -1237,5 +1258,35 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn ntfy_url_without_topic_is_refused_at_load() {
+        for url in ["https://ntfy.example/", "https://ntfy.example"] {
+            let text = format!("[[notify]]\nkind = \"webhook\"\nformat = \"ntfy\"\nurl = \"{url}\"\n");
+            let err = Config::parse(&text, Source::Defaults, &env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("notify #1: an ntfy URL must end with the topic"), "{err}");
+            assert!(!err.contains("ntfy.example"), "{err}");
+        }
+        let ok = "[[notify]]\nkind = \"webhook\"\nformat = \"ntfy\"\nurl = \"https://ntfy.example/grow\"\n";
+        assert!(Config::parse(ok, Source::Defaults, &env()).is_ok());
+    }
+
+    #[test]
+    fn api_health_rules() {
+        let c = Config::parse(
+            "[check.api]\nstatus_pointer = \"/health/state\"\nhealthy_words = [\"fine\"]\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(c.check.api.status_pointer.as_deref(), Some("/health/state"));
+        assert_eq!(c.check.api.healthy_words, ["fine"]);
+        let err = Config::parse("[check.api]\nstatus_pointer = \"status\"\n", Source::Defaults, &env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("check.api.status_pointer \"status\" is not a JSON pointer"), "{err}");
     }
 }

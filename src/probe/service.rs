@@ -140,10 +140,7 @@ pub fn judge(
         other => {
             phase = Phase::Down;
             obs.status = Status::Unknown;
-            parts.push(format!(
-                "unexpected state \"{}\"",
-                crate::alerts::sanitize(other)
-            ));
+            parts.push(format!("unexpected state \"{other}\""));
         }
     }
     if let Some(n) = nrestarts {
