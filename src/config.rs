@@ -823,7 +823,13 @@ impl Config {
                 "check.api.status_pointer {p:?} is not a JSON pointer: it starts with '/', like \"/status\""
             )));
         }
-        if self.check.api.healthy_words.iter().any(|w| w.trim().is_empty()) {
+        if self
+            .check
+            .api
+            .healthy_words
+            .iter()
+            .any(|w| w.trim().is_empty())
+        {
             return Err(self.err("check.api.healthy_words: a word is empty"));
         }
         if self.check.api.timeout.is_zero() {
@@ -1263,11 +1269,15 @@ mod tests {
     #[test]
     fn ntfy_url_without_topic_is_refused_at_load() {
         for url in ["https://ntfy.example/", "https://ntfy.example"] {
-            let text = format!("[[notify]]\nkind = \"webhook\"\nformat = \"ntfy\"\nurl = \"{url}\"\n");
+            let text =
+                format!("[[notify]]\nkind = \"webhook\"\nformat = \"ntfy\"\nurl = \"{url}\"\n");
             let err = Config::parse(&text, Source::Defaults, &env())
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("notify #1: an ntfy URL must end with the topic"), "{err}");
+            assert!(
+                err.contains("notify #1: an ntfy URL must end with the topic"),
+                "{err}"
+            );
             assert!(!err.contains("ntfy.example"), "{err}");
         }
         let ok = "[[notify]]\nkind = \"webhook\"\nformat = \"ntfy\"\nurl = \"https://ntfy.example/grow\"\n";
@@ -1284,9 +1294,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.check.api.status_pointer.as_deref(), Some("/health/state"));
         assert_eq!(c.check.api.healthy_words, ["fine"]);
-        let err = Config::parse("[check.api]\nstatus_pointer = \"status\"\n", Source::Defaults, &env())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("check.api.status_pointer \"status\" is not a JSON pointer"), "{err}");
+        let err = Config::parse(
+            "[check.api]\nstatus_pointer = \"status\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("check.api.status_pointer \"status\" is not a JSON pointer"),
+            "{err}"
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use grokmon::check::report::nagios_unknown;
 use grokmon::cli::{AlertsCommand, Cli, Command};
 use grokmon::config::{Config, ConfigError, Env};
 use grokmon::{Ctx, UsageError, exit};
@@ -12,6 +13,9 @@ use grokmon::{Ctx, UsageError, exit};
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let is_check = subcommand_is_check(&args);
+    // Under NRPE only stdout reaches the operator: with `--format nagios`
+    // every failure of the checker is also a `GROKMON UNKNOWN - ...` line there.
+    let nagios = is_check && wants_nagios(&args);
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -21,6 +25,12 @@ fn main() -> ExitCode {
                 _ if is_check => exit::UNKNOWN,
                 _ => exit::USAGE,
             };
+            if nagios && code != 0 {
+                let text = e.render().to_string();
+                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                let reason = first.strip_prefix("error: ").unwrap_or(first);
+                print!("{}", nagios_unknown(&format!("usage: {reason}")));
+            }
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -34,6 +44,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("grokmon: {e:#}");
+            if nagios {
+                print!("{}", nagios_unknown(&format!("{e:#}")));
+            }
             let code = if e.downcast_ref::<ConfigError>().is_some() {
                 if failure == exit::UNKNOWN {
                     exit::UNKNOWN
@@ -52,6 +65,15 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Whether `--format nagios` (or `--format=nagios`) is among the arguments.
+fn wants_nagios(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1).map(Some).chain([None]))
+        .any(|(a, next)| {
+            a == "--format=nagios" || (a == "--format" && next.is_some_and(|n| n == "nagios"))
+        })
 }
 
 /// Whether the first non-option argument is `check` (skipping `--config FILE`).

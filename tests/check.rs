@@ -161,7 +161,7 @@ fn api_bad_answers_are_named() {
             "degraded",
             Response::json(200, r#"{"status":"degraded"}"#),
             "warn",
-            "degraded: degraded",
+            "degraded",
         ),
         (
             "huge",

@@ -21,7 +21,12 @@ fn api_says(body: &'static str, config_extra: &str) -> (Server, TestEnv) {
 fn health_vocabularies_and_the_original_apps_body() {
     let cases: &[(&'static str, &str, &str, &str)] = &[
         (r#"{"status":"ok"}"#, "", "ok", "ok"),
-        (r#"{"status":"UP","components":{"db":{"status":"UP"}}}"#, "", "ok", "up"),
+        (
+            r#"{"status":"UP","components":{"db":{"status":"UP"}}}"#,
+            "",
+            "ok",
+            "up",
+        ),
         (
             r#"{"status":"degraded","sensors":"disconnected","camera":"disconnected (using mock)","actuators":"connected"}"#,
             "",
@@ -74,4 +79,129 @@ fn messages_are_escaped_once_in_every_output() {
     let sj = env.run(&["status", "--json"]).json();
     assert!(sj.to_string().contains(r#"bad\\nthing"#), "{sj}");
     assert!(!sj.to_string().contains(r#"bad\\\\nthing"#), "{sj}");
+}
+
+/// The one line a Nagios plugin prints, and nothing else on stdout.
+fn unknown_line(out: &Out) -> String {
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout: {:?}", out.stdout);
+    assert!(
+        lines[0].starts_with("GROKMON UNKNOWN - "),
+        "stdout: {:?}",
+        out.stdout
+    );
+    lines[0].to_string()
+}
+
+#[test]
+fn nagios_format_reports_checker_failures_on_stdout() {
+    let server = healthy_server_for_world();
+    let env = healthy_env(&server);
+    // A bad configuration.
+    std::fs::write(env.config_path(), "[check]\nconfirm_after = \"two\"\n").unwrap();
+    let out = env.run(&["check", "--format", "nagios"]);
+    out.code(3).stderr_has("line 2");
+    assert!(unknown_line(&out).contains("line 2"), "{}", out.stdout);
+    // Without --format nagios stdout stays empty (stderr has the error).
+    let out = env.run(&["check"]);
+    out.code(3);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+
+    // A clap usage error, both spellings of the format flag.
+    env.write_config(&format!(
+        "[check.api]\nurl = \"{}\"\n",
+        server.url("/api/health")
+    ));
+    for args in [
+        &["check", "--format", "nagios", "--bogus"][..],
+        &["check", "--bogus", "--format=nagios"][..],
+    ] {
+        let out = env.run(args);
+        out.code(3);
+        let l = unknown_line(&out);
+        assert!(l.contains("usage: ") && l.contains("--bogus"), "{l}");
+    }
+
+    // A textfile that cannot be written: the results and the reason, UNKNOWN.
+    let bad = env.path("no-such-dir/grokmon.prom");
+    let out = env.run(&[
+        "check",
+        "--format",
+        "nagios",
+        "--textfile",
+        bad.to_str().unwrap(),
+    ]);
+    out.code(3).stderr_has("cannot write textfile");
+    let l = unknown_line(&out);
+    assert!(l.contains("cannot write textfile"), "{l}");
+    assert!(l.contains(" | "), "perfdata kept: {l}");
+
+    // A textfile name node_exporter would ignore is refused.
+    let txt = env.path("grokmon.txt");
+    let out = env.run(&[
+        "check",
+        "--format",
+        "nagios",
+        "--textfile",
+        txt.to_str().unwrap(),
+    ]);
+    out.code(3).stderr_has(".prom");
+    assert!(unknown_line(&out).contains(".prom"), "{}", out.stdout);
+    assert!(!txt.exists());
+    env.run(&["check", "--textfile", txt.to_str().unwrap()])
+        .code(3)
+        .stderr_has("must end in .prom");
+}
+
+fn healthy_server_for_world() -> Server {
+    crate::check::healthy_server()
+}
+
+#[test]
+fn stateless_check_reads_and_writes_nothing() {
+    let server = Server::start(|_| Response::json(502, r#"{"status":"down"}"#));
+    let env = healthy_env(&server);
+    // The scheduler's user cannot write the state or the log directory.
+    let blocker = env.path("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nstate = \"{0}/state.db\"\nalerts_log = \"{0}/alerts.log\"\n[check.api]\nurl = \"{1}\"\ntimeout = \"2s\"\n",
+            blocker.display(),
+            server.url("/api/health")
+        ),
+    )
+    .unwrap();
+    // Stateful, that is UNKNOWN (the checker cannot keep its state).
+    env.run(&["check", "--format", "nagios"]).code(3);
+    for _ in 0..3 {
+        let out = env.run(&["check", "--stateless", "--format", "nagios"]);
+        out.code(2);
+        assert!(out.stderr.is_empty(), "{}", out.stderr);
+        assert!(
+            out.stdout.starts_with("GROKMON CRITICAL - api: HTTP 502"),
+            "{}",
+            out.stdout
+        );
+    }
+    let v = env
+        .run(&["check", "--stateless", "--format", "json"])
+        .json();
+    assert_eq!(v["errors"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["alerts_written"].as_array().unwrap().len(), 0, "{v}");
+    // No stored counters: the CPU probe took its short (200 ms) sample.
+    assert!(
+        probe(&v, "cpu")["duration_ms"].as_f64().unwrap() >= 190.0,
+        "{v}"
+    );
+    assert_eq!(probe(&v, "forecast")["status"], "skipped", "{v}");
+
+    // With writable paths: still nothing created.
+    let env = healthy_env(&server);
+    for _ in 0..3 {
+        env.run(&["check", "--stateless"]).code(2);
+    }
+    assert!(!env.state_db().exists(), "state database created");
+    assert!(!env.alerts_log().exists(), "alerts log created");
 }

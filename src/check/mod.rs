@@ -8,11 +8,11 @@
 
 pub mod policy;
 pub mod report;
+pub mod stateless;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::Ctx;
@@ -336,13 +336,22 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
 
 /// The command.
 pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let report = check(&ctx.config, ctx.now, &ctx.roots);
+    let mut report = if args.stateless {
+        stateless::check(&ctx.config, ctx.now, &ctx.roots)
+    } else {
+        check(&ctx.config, ctx.now, &ctx.roots)
+    };
+    // A textfile that cannot be written is a failure of the checker: it is
+    // reported with the results (UNKNOWN), in every format.
+    if let Some(path) = &args.textfile
+        && let Err(e) = report::write_textfile(path, &report)
+    {
+        report
+            .errors
+            .push(format!("cannot write textfile {}: {e}", path.display()));
+    }
     for e in &report.errors {
         eprintln!("grokmon: {}", crate::alerts::sanitize(e));
-    }
-    if let Some(path) = &args.textfile {
-        report::write_textfile(path, &report)
-            .with_context(|| format!("cannot write textfile {}", path.display()))?;
     }
     let quiet_ok = args.quiet && report.status() == Status::Ok && report.errors.is_empty();
     if !quiet_ok {

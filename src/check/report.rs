@@ -137,6 +137,17 @@ fn perf_label(o: &Observation, m: &Metric) -> String {
     format!("'{}'", base.replace('\'', "''").replace(['=', '|'], "_"))
 }
 
+/// Joins problems in the Nagios line: Nagios rewrites every `;` in plugin
+/// output to `:`, so not `; `.
+pub const NAGIOS_SEPARATOR: &str = " / ";
+
+/// The Nagios line for a failure of the checker itself (bad config, bad
+/// flag): NRPE passes only stdout, so the reason goes there too.
+pub fn nagios_unknown(reason: &str) -> String {
+    let one = reason.trim().replace('\n', " ");
+    format!("GROKMON UNKNOWN - {}\n", sanitize(&one).replace('|', "/"))
+}
+
 /// The Nagios plugin output: `STATUS - text | perfdata`.
 pub fn nagios(r: &Report) -> String {
     let word = match r.status() {
@@ -153,9 +164,17 @@ pub fn nagios(r: &Report) -> String {
         .chain(r.errors.iter().cloned())
         .collect();
     let text = if problems.is_empty() {
-        format!("{} probes ok", r.observations.len())
+        let count = |s: Status| r.observations.iter().filter(|o| o.status == s).count();
+        let mut t = format!("{} probes ok", count(Status::Ok));
+        for s in [Status::Starting, Status::Skipped] {
+            let n = count(s);
+            if n > 0 {
+                let _ = write!(t, ", {n} {}", s.as_str());
+            }
+        }
+        t
     } else {
-        problems.join("; ")
+        problems.join(NAGIOS_SEPARATOR)
     };
     // `|` separates perfdata; newlines would start long output.
     let text = sanitize(&text).replace('|', "/");
@@ -366,6 +385,27 @@ mod tests {
         assert_eq!(
             s,
             "GROKMON WARNING - disk /: 91% used, 1.0 GiB free | 'api_latency'=12.3ms;;;0 'disk / used'=91.25%;90;95;0;100 'disk / free'=1073741824B;;;0\n"
+        );
+        // Problems are joined without `;` (Nagios rewrites it to `:`).
+        let mut two = report();
+        two.observations[0].status = Status::Crit;
+        two.observations[0].message = "HTTP 502".into();
+        let s = nagios(&two);
+        assert!(
+            s.starts_with("GROKMON CRITICAL - api: HTTP 502 / disk /: 91% used, 1.0 GiB free | "),
+            "{s}"
+        );
+        // A skipped probe is not counted as ok.
+        let mut fine = report();
+        fine.observations[1].status = Status::Ok;
+        assert!(
+            nagios(&fine).starts_with("GROKMON OK - 2 probes ok, 1 skipped | "),
+            "{}",
+            nagios(&fine)
+        );
+        assert_eq!(
+            nagios_unknown("config: line 2\nbad | x\x1b"),
+            "GROKMON UNKNOWN - config: line 2 bad / x\\x1b\n"
         );
         assert_eq!(plain_number(1e-7), "0");
         assert_eq!(plain_number(12345678901.0), "12345678901");

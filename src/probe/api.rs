@@ -6,8 +6,8 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit};
 use super::health::{self, Rules};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
 
 /// The most of a response body that is read.
 pub const BODY_LIMIT: u64 = 64 * 1024;
@@ -210,7 +210,10 @@ mod tests {
     #[test]
     fn judges_health_bodies() {
         let r = &Rules::default();
-        assert_eq!(judge(200, br#"{"status":"healthy"}"#, false, r).0, Status::Ok);
+        assert_eq!(
+            judge(200, br#"{"status":"healthy"}"#, false, r).0,
+            Status::Ok
+        );
         let (s, m) = judge(200, br#"{"status":"degraded","components":{"sensors":{"status":"stale"},"store":{"status":"ok"}}}"#, false, r);
         assert_eq!(s, Status::Warn);
         assert_eq!(m, "degraded (sensors: stale)");

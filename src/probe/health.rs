@@ -317,7 +317,10 @@ mod tests {
             (Status::Ok, "fine".into())
         );
         assert_eq!(
-            j(&r, r#"{"health":{"state":"degraded","db":"offline"},"x":"down"}"#),
+            j(
+                &r,
+                r#"{"health":{"state":"degraded","db":"offline"},"x":"down"}"#
+            ),
             (Status::Warn, "degraded (db: offline)".into())
         );
         let (s, m) = j(&r, r#"{"status":"ok"}"#);
