@@ -205,3 +205,72 @@ fn stateless_check_reads_and_writes_nothing() {
     assert!(!env.state_db().exists(), "state database created");
     assert!(!env.alerts_log().exists(), "alerts log created");
 }
+
+/// Runs `promtool check metrics` on a textfile; `None` when promtool is not
+/// installed outside CI (CI must run it: Debian package `prometheus`).
+fn promtool_check(text: &str) -> Option<(bool, String)> {
+    use std::io::Write as _;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "promtool is not installed (Debian package prometheus)"
+            );
+            println!("skipped: promtool not installed (Debian package prometheus)");
+            return None;
+        }
+        Err(e) => panic!("promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success() && msg.trim().is_empty(), msg))
+}
+
+#[test]
+fn textfile_passes_promtool_with_stable_names() {
+    let server = crate::check::healthy_server();
+    let env = healthy_env(&server);
+    let prom = env.path("grokmon.prom");
+    // Twice: the second check has history, so the forecast has its rows.
+    for _ in 0..2 {
+        env.run(&["check", "--quiet", "--textfile", prom.to_str().unwrap()])
+            .code(0);
+    }
+    let text = read(&prom);
+    assert!(text.contains("grokmon_backups_files 1\n"), "{text}");
+    assert!(!text.contains("grokmon_backups_count"), "{text}");
+    assert!(
+        !text.contains("target="),
+        "one label name per thing: {text}"
+    );
+    // Full precision: no value cut to 3 decimals (the API latency is well
+    // under a millisecond on loopback, which 3 decimals made 0 or 0.001).
+    let latency = text
+        .lines()
+        .find_map(|l| l.strip_prefix("grokmon_api_latency_seconds "))
+        .expect("latency");
+    assert!(
+        latency.len() > 5 && latency.parse::<f64>().unwrap() > 0.0,
+        "{latency}"
+    );
+    if let Some((ok, msg)) = promtool_check(&text) {
+        assert!(ok, "promtool check metrics:\n{msg}\n{text}");
+    }
+}

@@ -230,11 +230,33 @@ fn prom_metric(o: &Observation, m: &Metric) -> (String, f64) {
     (format!("grokmon_{}_{}{suffix}", o.probe, m.name), v)
 }
 
+/// The label naming a probe's row: one name per thing, so the disk and its
+/// forecast share `mountpoint` and can be joined.
 fn target_label(o: &Observation) -> String {
     match &o.target {
-        Some(t) if o.probe == "disk" => format!("mountpoint=\"{}\"", prom_escape(t)),
+        Some(t) if matches!(o.probe, "disk" | "forecast") => {
+            format!("mountpoint=\"{}\"", prom_escape(t))
+        }
         Some(t) => format!("target=\"{}\"", prom_escape(t)),
         None => String::new(),
+    }
+}
+
+/// A sample value at full precision (the shortest text that reads back as
+/// the same number; never an exponent).
+fn prom_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v}")
     }
 }
 
@@ -285,7 +307,7 @@ pub fn prometheus(r: &Report) -> String {
             out,
             "grokmon_probe_duration_seconds{{probe=\"{}\"{sep}{t}}} {}",
             o.probe,
-            plain_number(o.duration.as_secs_f64())
+            prom_number(o.duration.as_secs_f64())
         );
     }
     // Group samples by metric name: each family gets one HELP/TYPE block.
@@ -295,9 +317,9 @@ pub fn prometheus(r: &Report) -> String {
             let (name, v) = prom_metric(o, m);
             let t = target_label(o);
             let line = if t.is_empty() {
-                format!("{name} {}", plain_number(v))
+                format!("{name} {}", prom_number(v))
             } else {
-                format!("{name}{{{t}}} {}", plain_number(v))
+                format!("{name}{{{t}}} {}", prom_number(v))
             };
             match families.iter_mut().find(|f| f.0 == name) {
                 Some(f) => f.2.push(line),
@@ -419,11 +441,33 @@ mod tests {
             s.contains("grokmon_probe_status{probe=\"disk\",mountpoint=\"/\"} 1\n"),
             "{s}"
         );
+        // Full precision: a 0.567 ms latency is not 0.001 s.
         assert!(
-            s.contains("grokmon_disk_used_ratio{mountpoint=\"/\"} 0.912\n"),
+            s.contains("grokmon_disk_used_ratio{mountpoint=\"/\"} 0.9125\n"),
             "{s}"
         );
-        assert!(s.contains("grokmon_api_latency_seconds 0.012\n"), "{s}");
+        assert!(s.contains("grokmon_api_latency_seconds 0.0123\n"), "{s}");
+        assert!(
+            s.contains("grokmon_probe_duration_seconds{probe=\"api\"} 0.002\n"),
+            "{s}"
+        );
+        assert_eq!(prom_number(0.000567), "0.000567");
+        assert_eq!(prom_number(1e-9), "0.000000001");
+        assert_eq!(prom_number(12345678901.5), "12345678901.5");
+        assert_eq!(prom_number(-0.0), "0");
+        // The forecast uses the disk's label name.
+        let mut r = report();
+        r.observations.push(
+            Observation::new("forecast", Status::Ok, "not filling")
+                .target("/")
+                .metric(Metric::new("days_to_full", 40.25, Unit::None)),
+        );
+        let s = prometheus(&r);
+        assert!(
+            s.contains("grokmon_forecast_days_to_full{mountpoint=\"/\"} 40.25\n"),
+            "{s}"
+        );
+        assert!(!s.contains("target="), "{s}");
         for l in s.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap();
             assert!(

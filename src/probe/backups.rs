@@ -72,6 +72,6 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
     m.crit = Some(t.1.as_secs_f64());
     Observation::new("backups", status, msg)
         .metric(m)
-        .metric(Metric::new("count", found.len() as f64, Unit::None).min0())
+        .metric(Metric::new("files", found.len() as f64, Unit::None).min0())
         .into()
 }
