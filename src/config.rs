@@ -356,6 +356,12 @@ pub struct Check {
     /// How long trend samples are kept in the state database.
     #[serde(deserialize_with = "de_duration")]
     pub keep_samples: Duration,
+    /// Detect flapping: a probe whose state changes too often gets one
+    /// `flapping` line instead of a line per change.
+    pub flap_detection: bool,
+    /// Percent of state changes over the last 20 checks: at or below the
+    /// first a flapping probe has settled, at or above the second it flaps.
+    pub flap_thresholds: Thresholds,
 }
 
 impl Default for Check {
@@ -368,6 +374,8 @@ impl Default for Check {
             probes: PROBES.iter().map(|s| s.to_string()).collect(),
             forecast_horizon: Duration::from_secs(14 * 86400),
             keep_samples: Duration::from_secs(30 * 86400),
+            flap_detection: true,
+            flap_thresholds: Thresholds(15.0, 30.0),
         }
     }
 }
@@ -800,6 +808,13 @@ impl Config {
         if ba.0 > ba.1 {
             return Err(self.err("check.thresholds.backup_age: warn must not exceed crit"));
         }
+        let f = self.check.flap_thresholds;
+        if !(0.0 < f.0 && f.0 < f.1 && f.1 <= 100.0) {
+            return Err(self.err(format_args!(
+                "check.flap_thresholds = [{}, {}]: want [low, high] percent with 0 < low < high <= 100",
+                f.0, f.1
+            )));
+        }
         if self.check.confirm_after == 0 {
             return Err(self.err("check.confirm_after must be at least 1"));
         }
@@ -1224,6 +1239,14 @@ mod tests {
             ),
             ("[check]\nprobes = [\"api\", \"dns\"]\n", "dns"),
             ("[check]\nconfirm_after = 0\n", "confirm_after"),
+            (
+                "[check]\nflap_thresholds = [30, 15]\n",
+                "check.flap_thresholds",
+            ),
+            (
+                "[check]\nflap_thresholds = [0, 15]\n",
+                "check.flap_thresholds",
+            ),
             ("[backup]\nkeep_last = 0\n", "keep_last"),
             (
                 "[orchestrator]\nlisten = \"eight thousand\"\n",

@@ -274,3 +274,38 @@ fn textfile_passes_promtool_with_stable_names() {
         assert!(ok, "promtool check metrics:\n{msg}\n{text}");
     }
 }
+
+#[test]
+fn a_flapping_api_gets_one_line_not_one_per_flip() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = std::sync::Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    let server = Server::start(move |_| {
+        if n2.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            Response::json(200, r#"{"status":"ok"}"#)
+        } else {
+            Response::json(200, r#"{"status":"degraded","sensors":"disconnected"}"#)
+        }
+    });
+    let env = healthy_env(&server);
+    env.write_config(&format!(
+        "[check]\nconfirm_after = 1\n[check.api]\nurl = \"{}\"\n",
+        server.url("/api/health")
+    ));
+    for _ in 0..12 {
+        env.run(&["check", "--quiet"]);
+    }
+    let lines: Vec<String> = env
+        .alert_lines()
+        .into_iter()
+        .filter(|l| l.contains(" api: "))
+        .collect();
+    // Flips OK→WARN→OK...: a WARN and an OK line per flip until the sixth
+    // change, then one flapping line and quiet.
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    assert!(
+        lines[5].ends_with(" WARN api: flapping (6 changes in 7 checks)"),
+        "{lines:#?}"
+    );
+    assert!(lines[0].contains(" WARN api: degraded (sensors: disconnected)"));
+}
