@@ -309,3 +309,54 @@ fn a_flapping_api_gets_one_line_not_one_per_flip() {
     );
     assert!(lines[0].contains(" WARN api: degraded (sensors: disconnected)"));
 }
+
+#[test]
+fn backup_verify_of_a_database_with_no_tables_is_reported() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.backups()).unwrap();
+    let name = chrono::Utc::now()
+        .format("grokmon-%Y%m%dT%H%M%SZ.db")
+        .to_string();
+    let f = env.backups().join(&name);
+    // A valid SQLite file holding nothing (the schema was still in the WAL).
+    let c = rusqlite::Connection::open(&f).unwrap();
+    c.pragma_update(None, "user_version", 1).unwrap();
+    drop(c);
+    let out = env.run(&["backup", "verify"]);
+    out.code(1).stdout_has("no tables").stdout_has(&name);
+    assert!(!out.stdout.starts_with("ok"), "{}", out.stdout);
+    // A backup with a table still verifies.
+    let c = rusqlite::Connection::open(&f).unwrap();
+    c.execute_batch("CREATE TABLE readings (v REAL); INSERT INTO readings VALUES (1);")
+        .unwrap();
+    drop(c);
+    env.run(&["backup", "verify"])
+        .code(0)
+        .stdout_has("readings  1 rows");
+}
+
+#[test]
+fn no_backup_yet_names_another_tools_backups() {
+    let server = crate::check::healthy_server();
+    let env = healthy_env(&server);
+    for e in std::fs::read_dir(env.backups()).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    for n in [
+        "grokmon_backup_20261101_030000.db.gz",
+        "grokmon_backup_20261102_030000.db.gz",
+        "notes.txt",
+    ] {
+        std::fs::write(env.backups().join(n), b"x").unwrap();
+    }
+    let v = env.run(&["check", "--format", "json"]).json();
+    let b = probe(&v, "backups");
+    assert_eq!(b["status"], "warn", "{b}");
+    let msg = b["message"].as_str().unwrap();
+    assert!(msg.starts_with("no backup yet in "), "{msg}");
+    assert!(
+        msg.contains("not counted: grokmon_backup_20261102_030000.db.gz and 1 more"),
+        "{msg}"
+    );
+    assert!(!msg.contains("notes.txt"), "{msg}");
+}
