@@ -293,7 +293,7 @@ pub struct Api {
     pub timeout: Duration,
     pub edge_url: Option<String>,
     /// JSON pointer to the status word in the health body (default `/status`).
-    pub status_pointer: Option<String>,
+    pub status_pointer: String,
     /// Extra words that mean healthy, besides healthy/ok/up/pass.
     pub healthy_words: Vec<String>,
 }
@@ -304,7 +304,7 @@ impl Default for Api {
             url: "http://127.0.0.1:8000/api/health".into(),
             timeout: Duration::from_secs(5),
             edge_url: None,
-            status_pointer: None,
+            status_pointer: "/status".into(),
             healthy_words: Vec::new(),
         }
     }
@@ -831,9 +831,8 @@ impl Config {
         if let Some(u) = &self.check.api.edge_url {
             check_http_url(u).map_err(|e| self.err(format_args!("check.api.edge_url: {e}")))?;
         }
-        if let Some(p) = &self.check.api.status_pointer
-            && !p.starts_with('/')
-        {
+        let p = &self.check.api.status_pointer;
+        if !p.starts_with('/') {
             return Err(self.err(format_args!(
                 "check.api.status_pointer {p:?} is not a JSON pointer: it starts with '/', like \"/status\""
             )));
@@ -1315,7 +1314,7 @@ mod tests {
             &env(),
         )
         .unwrap();
-        assert_eq!(c.check.api.status_pointer.as_deref(), Some("/health/state"));
+        assert_eq!(c.check.api.status_pointer, "/health/state");
         assert_eq!(c.check.api.healthy_words, ["fine"]);
         let err = Config::parse(
             "[check.api]\nstatus_pointer = \"status\"\n",

@@ -281,7 +281,7 @@ fn a_flapping_api_gets_one_line_not_one_per_flip() {
     let n = std::sync::Arc::new(AtomicUsize::new(0));
     let n2 = n.clone();
     let server = Server::start(move |_| {
-        if n2.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if n2.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             Response::json(200, r#"{"status":"ok"}"#)
         } else {
             Response::json(200, r#"{"status":"degraded","sensors":"disconnected"}"#)

@@ -28,12 +28,21 @@ const MAX_PARTS: usize = 5;
 const MAX_DEPTH: usize = 4;
 
 /// How a service's health answer is read.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
-    /// JSON pointer to the status word; `None`: `/status`.
-    pub status_pointer: Option<String>,
+    /// JSON pointer to the status word.
+    pub status_pointer: String,
     /// Extra words meaning healthy (compared case-insensitively).
     pub healthy_words: Vec<String>,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules {
+            status_pointer: "/status".into(),
+            healthy_words: Vec::new(),
+        }
+    }
 }
 
 impl Rules {
@@ -45,7 +54,7 @@ impl Rules {
     }
 
     fn pointer(&self) -> &str {
-        self.status_pointer.as_deref().unwrap_or("/status")
+        &self.status_pointer
     }
 
     /// The status a word means; `None` for a word outside the vocabularies.
@@ -207,10 +216,10 @@ fn parts(rules: &Rules, obj: &Value, status_key: &str) -> Vec<String> {
 pub fn judge_json(rules: &Rules, code: u16, v: &Value) -> (Status, String) {
     let ptr = rules.pointer();
     let Some(word) = v.pointer(ptr).and_then(word_of) else {
-        let what = if rules.status_pointer.is_some() {
-            format!("nothing at status_pointer \"{ptr}\"")
-        } else {
+        let what = if ptr == "/status" {
             "no \"status\"".to_string()
+        } else {
+            format!("nothing at status_pointer \"{ptr}\"")
         };
         return (
             Status::Warn,
@@ -309,7 +318,7 @@ mod tests {
     #[test]
     fn pointer_and_extra_words() {
         let r = Rules {
-            status_pointer: Some("/health/state".into()),
+            status_pointer: "/health/state".into(),
             healthy_words: vec!["Fine".into()],
         };
         assert_eq!(
