@@ -360,3 +360,36 @@ fn no_backup_yet_names_another_tools_backups() {
     );
     assert!(!msg.contains("notes.txt"), "{msg}");
 }
+
+#[test]
+fn alerts_tail_filters_say_how_many_foreign_lines_they_skipped() {
+    use grokmon::alerts::{Event, Level};
+    let env = TestEnv::new();
+    let now = chrono::Utc::now();
+    let ev = |secs: i64, level, msg: &str| {
+        Event::new(now - chrono::Duration::seconds(secs), level, "api", msg).to_line() + "\n"
+    };
+    // The original scripts wrote free text into the same file.
+    let text = [
+        ev(50, Level::Crit, "unreachable"),
+        "2026-11-20 03:00:01 backup done\n".to_string(),
+        ev(40, Level::Ok, "recovered"),
+        "WARNING: sensor camera disconnected\n".to_string(),
+        "\n".to_string(),
+        ev(30, Level::Warn, "degraded"),
+    ]
+    .concat();
+    std::fs::write(env.alerts_log(), text).unwrap();
+    let o = env.run(&["alerts", "tail", "--level", "warn"]);
+    o.code(0)
+        .stderr_has("note: 2 lines not in grokmon's format skipped");
+    assert_eq!(o.stdout.lines().count(), 2, "{}", o.stdout);
+    let o = env.run(&["alerts", "tail", "--since", "1h"]);
+    o.code(0)
+        .stderr_has("note: 2 lines not in grokmon's format skipped");
+    assert_eq!(o.stdout.lines().count(), 3, "{}", o.stdout);
+    // Unfiltered, they are shown (marked), and there is nothing to say.
+    let o = env.run(&["alerts", "tail"]);
+    o.code(0).stdout_has("[unparsed] WARNING: sensor camera");
+    assert!(!o.stderr.contains("skipped"), "{}", o.stderr);
+}

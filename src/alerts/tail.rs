@@ -99,6 +99,12 @@ impl Filter {
         self.min_level.is_some() || self.source.is_some() || self.from.is_some()
     }
 
+    /// Whether this filter leaves out a foreign (unparsable, non-blank) line
+    /// only because it has no fields to select on: counted, and said.
+    pub fn skips_foreign(&self, entry: &Entry) -> bool {
+        matches!(entry, Entry::Unparsed(t) if !t.is_empty()) && self.selects_fields()
+    }
+
     /// Unparsable lines have no fields: they are shown only when nothing is filtered.
     pub fn accepts(&self, entry: &Entry) -> bool {
         match entry {
@@ -425,9 +431,21 @@ pub fn last_entries(
     filter: &Filter,
     n: usize,
 ) -> io::Result<Vec<Entry>> {
+    last_entries_counted(files, start, filter, n).map(|(v, _)| v)
+}
+
+/// `last_entries`, and how many foreign lines among those read the filter
+/// skipped (`Filter::skips_foreign`).
+pub fn last_entries_counted(
+    files: &[Opened],
+    start: (usize, u64),
+    filter: &Filter,
+    n: usize,
+) -> io::Result<(Vec<Entry>, usize)> {
     let mut out = Vec::new();
+    let mut skipped = 0;
     if n == 0 {
-        return Ok(out);
+        return Ok((out, skipped));
     }
     'files: for (i, f) in files.iter().enumerate().rev() {
         if i < start.0 {
@@ -442,11 +460,13 @@ pub fn last_entries(
                 if out.len() == n {
                     break 'files;
                 }
+            } else if filter.skips_foreign(&e) {
+                skipped += 1;
             }
         }
     }
     out.reverse();
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Every entry accepted by `filter` from `start` on, oldest first.
@@ -454,8 +474,19 @@ pub fn each_entry(
     files: &[Opened],
     start: (usize, u64),
     filter: &Filter,
-    mut visit: impl FnMut(Entry) -> io::Result<()>,
+    visit: impl FnMut(Entry) -> io::Result<()>,
 ) -> io::Result<()> {
+    each_entry_counted(files, start, filter, visit).map(|_| ())
+}
+
+/// `each_entry`, returning how many foreign lines the filter skipped.
+pub fn each_entry_counted(
+    files: &[Opened],
+    start: (usize, u64),
+    filter: &Filter,
+    mut visit: impl FnMut(Entry) -> io::Result<()>,
+) -> io::Result<usize> {
+    let mut skipped = 0;
     for (i, f) in files.iter().enumerate().skip(start.0) {
         let from = if i == start.0 { start.1 } else { 0 };
         let mut r = Forward::new(&f.file, from, f.len)?;
@@ -463,10 +494,12 @@ pub fn each_entry(
             let e = Entry::of(&line);
             if filter.accepts(&e) {
                 visit(e)?;
+            } else if filter.skips_foreign(&e) {
+                skipped += 1;
             }
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
 /// Parses `--since`: a duration ago (`1h`, `2d`) or an RFC 3339 time. A time
@@ -595,6 +628,18 @@ fn print_entries(entries: &[Entry], json: bool, color: bool) -> io::Result<()> {
     crate::print_stdout(&text)
 }
 
+/// The note for foreign lines a filter skipped.
+fn skipped_note(n: usize) -> String {
+    let lines = if n == 1 {
+        "1 line".to_string()
+    } else {
+        format!("{n} lines")
+    };
+    format!(
+        "note: {lines} not in grokmon's format skipped (--level, --since, --source and --unreviewed select by fields such lines do not have; without them they are shown, marked [unparsed])"
+    )
+}
+
 pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let filter = filter_for(args, ctx)?;
     let log = AlertLog::from_config(&ctx.config);
@@ -622,9 +667,9 @@ pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         } else {
             20
         });
-    if n == usize::MAX {
+    let skipped = if n == usize::MAX {
         let mut batch = Vec::new();
-        each_entry(&files, start, &filter, |e| {
+        let skipped = each_entry_counted(&files, start, &filter, |e| {
             batch.push(e);
             if batch.len() >= 1000 {
                 print_entries(&batch, args.json, color)?;
@@ -634,9 +679,16 @@ pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         })
         .with_context(ctx_err)?;
         print_entries(&batch, args.json, color)?;
+        skipped
     } else {
-        let entries = last_entries(&files, start, &filter, n).with_context(ctx_err)?;
+        let (entries, skipped) =
+            last_entries_counted(&files, start, &filter, n).with_context(ctx_err)?;
         print_entries(&entries, args.json, color)?;
+        skipped
+    };
+    if skipped > 0 {
+        // Not silently: they may be the original scripts' alerts.
+        eprintln!("{}", skipped_note(skipped));
     }
     if args.follow {
         // Continue the newest file where the snapshot ended.
