@@ -15,7 +15,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::hub::Hub;
-use crate::alerts::sanitize;
 use crate::config::{Sensor, SensorKind};
 
 /// The most of a sensor's output (stdout, HTTP body, file) that is read.
@@ -46,12 +45,13 @@ pub trait Source: Send {
     fn reconnect(&mut self) -> impl Future<Output = Result<(), String>> + Send;
 }
 
-/// Outside text quoted in a message: sanitized and cut.
+/// Outside text quoted in a message: cut, raw. Every output (the alerts
+/// log, stderr, the API's JSON) escapes it once.
 pub fn quote(s: &str) -> String {
     let t = s.trim();
     let cut: String = t.chars().take(QUOTE).collect();
     let more = if t.chars().count() > QUOTE { "…" } else { "" };
-    format!("\"{}{more}\"", sanitize(&cut))
+    format!("\"{cut}{more}\"")
 }
 
 /// A number from a JSON value: a number, or a string holding one.
@@ -316,10 +316,7 @@ impl Reader {
             if e.is_timeout() {
                 ReadError::Timeout(self.cfg.timeout)
             } else {
-                ReadError::Failed(sanitize(&format!(
-                    "{:#}",
-                    anyhow::Error::new(e.without_url())
-                )))
+                ReadError::Failed(format!("{:#}", anyhow::Error::new(e.without_url())))
             }
         };
         let mut resp = client.get(url).send().await.map_err(fail)?;
@@ -444,11 +441,12 @@ mod tests {
     }
 
     #[test]
-    fn garbage_is_quoted_sanitized_and_cut() {
+    fn garbage_is_quoted_and_cut_raw() {
+        // Raw: the outputs escape it, once (tests/run.rs checks them).
         let e = parse_value("\u{1b}[2J\nforged line", None)
             .unwrap_err()
             .to_string();
-        assert!(!e.contains('\u{1b}') && !e.contains('\n'), "{e:?}");
+        assert!(e.contains("\"\u{1b}[2J\nforged line\""), "{e:?}");
         let e = parse_value(&"x".repeat(10_000), None)
             .unwrap_err()
             .to_string();
