@@ -52,7 +52,7 @@ pub fn judge(code: u16, body: &[u8], truncated: bool, rules: &Rules) -> (Status,
 /// Describes a request error for a person, without the URL.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        return format!("timed out after {}", super::human_duration(timeout));
+        return format!("timed out after {}", crate::text::human_duration(timeout));
     }
     if e.is_redirect() {
         return "too many redirects".into();
@@ -65,7 +65,7 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
                 std::io::ErrorKind::TimedOut => {
-                    format!("timed out after {}", super::human_duration(timeout))
+                    format!("timed out after {}", crate::text::human_duration(timeout))
                 }
                 _ => io.to_string(),
             };
