@@ -49,19 +49,6 @@ pub struct Shaped {
 
 /// Shapes one event for a service (pure). `Err` names what is wrong with the
 /// configured URL, without quoting it.
-/// An ntfy topic URL split into the URL and its topic (the last path
-/// segment). The error never quotes the URL: it may hold a token.
-pub fn ntfy_topic(url: &str) -> Result<(reqwest::Url, String), String> {
-    let u = reqwest::Url::parse(url).map_err(|_| "not a valid URL".to_string())?;
-    let topic = u
-        .path_segments()
-        .and_then(|mut s| s.next_back())
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| "an ntfy URL must end with the topic (https://HOST/TOPIC)".to_string())?;
-    Ok((u, topic))
-}
-
 pub fn shape(format: NotifyFormat, url: &str, e: &Event) -> Result<Shaped, String> {
     // Escaped text: no control or bidi character reaches a chat client.
     let text = format!("{} {}: {}", e.level.as_str(), e.source, escape(&e.message));
@@ -89,7 +76,7 @@ pub fn shape(format: NotifyFormat, url: &str, e: &Event) -> Result<Shaped, Strin
         NotifyFormat::Ntfy => {
             // ntfy's JSON publishing goes to the server root with the topic in
             // the body; the configured URL is the topic URL people copy.
-            let (mut u, topic) = ntfy_topic(url)?;
+            let (mut u, topic) = crate::config::ntfy_topic(url)?;
             u.path_segments_mut()
                 .map_err(|_| "not a valid URL".to_string())?
                 .pop()

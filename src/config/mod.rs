@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 mod validate;
 use validate::parse_duration;
-pub use validate::valid_name;
+pub use validate::{ntfy_topic, valid_name};
 
 /// Where the configuration came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

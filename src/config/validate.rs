@@ -296,7 +296,7 @@ impl Config {
                 )));
             }
             if n.format == NotifyFormat::Ntfy
-                && let Err(e) = crate::alerts::notify::ntfy_topic(&n.url)
+                && let Err(e) = ntfy_topic(&n.url)
             {
                 return Err(self.err(format_args!("notify #{}: {e}", i + 1)));
             }
@@ -360,6 +360,19 @@ pub fn valid_name(s: &str) -> bool {
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// An ntfy topic URL split into the URL and its topic (the last path
+/// segment). The error never quotes the URL: it may hold a token.
+pub fn ntfy_topic(url: &str) -> Result<(reqwest::Url, String), String> {
+    let u = reqwest::Url::parse(url).map_err(|_| "not a valid URL".to_string())?;
+    let topic = u
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| "an ntfy URL must end with the topic (https://HOST/TOPIC)".to_string())?;
+    Ok((u, topic))
 }
 
 fn check_http_url(u: &str) -> Result<(), String> {
