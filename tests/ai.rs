@@ -371,7 +371,8 @@ fn a_hanging_ai_times_out_warns_once_and_never_delays_sensors_or_the_api() {
 fn prose_instead_of_json_is_a_failure_and_runs_nothing() {
     let mut env = TestEnv::new();
     let port = free_port();
-    let server = Server::start(|_| completion("I think you should turn fan_on right away."));
+    let server =
+        Server::start(|_| completion("I think you should turn\nfan_on \u{1b}[2J right away."));
     ai_config(&mut env, port, &server, &[], "");
     let mut run = Running::start(&env, port);
     assert!(
@@ -385,6 +386,14 @@ fn prose_instead_of_json_is_a_failure_and_runs_nothing() {
         "{}",
         run.stderr()
     );
+    // The model's text escaped once on stderr and in the log.
+    let once = r#"not JSON: "I think you should turn\nfan_on \x1b[2J right away.""#;
+    assert!(run.stderr().contains(once), "{}", run.stderr());
+    let log = read(&env.alerts_log());
+    assert!(log.contains(once), "{log}");
+    for text in [run.stderr(), log] {
+        assert!(!text.contains(r"\\"), "escaped twice: {text}");
+    }
     assert!(fan_calls(&env).is_empty());
     assert_eq!(run.stop(libc::SIGTERM), 0);
     assert!(rows(&env, "SELECT id FROM decisions").is_empty());
