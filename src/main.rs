@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                 let text = e.render().to_string();
                 let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
                 let reason = first.strip_prefix("error: ").unwrap_or(first);
-                print!("{}", nagios_unknown(&format!("usage: {reason}")));
+                say_unknown(&format!("usage: {reason}"));
             }
             let _ = e.print();
             return ExitCode::from(code);
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("grokmon: {e:#}");
             if nagios {
-                print!("{}", nagios_unknown(&format!("{e:#}")));
+                say_unknown(&format!("{e:#}"));
             }
             let code = if e.downcast_ref::<ConfigError>().is_some() {
                 if failure == exit::UNKNOWN {
@@ -68,6 +68,16 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The `GROKMON UNKNOWN - reason` line on stdout; a closed stdout is not a
+/// panic (stderr has the error anyway).
+fn say_unknown(reason: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_all(nagios_unknown(reason).as_bytes())
+        .and_then(|()| out.flush());
 }
 
 /// Whether `--format nagios` (or `--format=nagios`) is among the arguments.
