@@ -22,7 +22,7 @@ use crate::state::{Read as _, Reader};
 use crate::text::{approx_days, human_duration};
 
 /// The probe name: its config entry in `check.probes`, alert source and JSON key.
-pub const PROBE: &str = "forecast";
+pub const PROBE: &str = crate::probe_names::FORECAST;
 
 /// Fewest samples for a forecast (an hour of checks every 5 minutes).
 pub const MIN_SAMPLES: usize = 12;

@@ -16,6 +16,7 @@ pub mod docs;
 pub mod forecast;
 pub mod orchestrator;
 pub mod probe;
+pub mod probe_names;
 pub mod restart;
 pub mod state;
 pub mod status;
