@@ -30,9 +30,10 @@ pub mod keys {
     pub const LAST_RESTART: &str = "restart.last";
 }
 
+/// The cause is `source()`, said once by `text::chain` or `{:#}` — except in
+/// `Corrupt`, whose advice follows the cause in its message (it has no
+/// `source()`, so that nothing says the cause twice).
 #[derive(Debug, thiserror::Error)]
-// Fields are `cause`, not `source`: each message already includes it, and
-// `{:#}` would print it a second time.
 pub enum StateError {
     #[error(
         "state database {path} is corrupt or not a database ({cause}); move it aside: grokmon creates a new one"
@@ -43,14 +44,16 @@ pub enum StateError {
     },
     #[error("state database {path} is locked by another process (waited {}s)", BUSY_TIMEOUT.as_secs())]
     Locked { path: PathBuf },
-    #[error("state database {path}: {cause}")]
+    #[error("state database {path}")]
     Other {
         path: PathBuf,
+        #[source]
         cause: rusqlite::Error,
     },
-    #[error("cannot create the directory for state database {path}: {cause}")]
+    #[error("cannot create the directory for state database {path}")]
     Dir {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
 }

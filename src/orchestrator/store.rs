@@ -126,10 +126,7 @@ impl StoreError {
     /// journal, the alerts log and `/api/health`. The cause is kept as
     /// `source()` and said once, here, not again in the message.
     pub fn full(&self) -> String {
-        match std::error::Error::source(self) {
-            Some(cause) => format!("{self}: {cause}"),
-            None => self.to_string(),
-        }
+        crate::text::chain(self)
     }
 }
 
