@@ -30,9 +30,10 @@ pub mod keys {
     pub const LAST_RESTART: &str = "restart.last";
 }
 
-/// The cause is `source()`, said once by `text::chain` or `{:#}` — except in
-/// `Corrupt`, whose advice follows the cause in its message (it has no
-/// `source()`, so that nothing says the cause twice).
+/// An I/O cause is `source()`, said once by `text::chain` or `{:#}`. A
+/// `rusqlite::Error` is said in the message and is no `source()`: its own
+/// `source()` (the SQLite code) repeats it in other words, so `{:#}` would
+/// say it twice (and in `Corrupt` the advice follows it).
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error(
@@ -44,10 +45,9 @@ pub enum StateError {
     },
     #[error("state database {path} is locked by another process (waited {}s)", BUSY_TIMEOUT.as_secs())]
     Locked { path: PathBuf },
-    #[error("state database {path}")]
+    #[error("state database {path}: {cause}")]
     Other {
         path: PathBuf,
-        #[source]
         cause: rusqlite::Error,
     },
     #[error("cannot create the directory for state database {path}")]

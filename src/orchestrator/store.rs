@@ -126,7 +126,10 @@ impl StoreError {
     /// journal, the alerts log and `/api/health`. The cause is kept as
     /// `source()` and said once, here, not again in the message.
     pub fn full(&self) -> String {
-        crate::text::chain(self)
+        match std::error::Error::source(self) {
+            Some(cause) => format!("{self}: {cause}"),
+            None => self.to_string(),
+        }
     }
 }
 
