@@ -393,3 +393,28 @@ fn alerts_tail_filters_say_how_many_foreign_lines_they_skipped() {
     o.code(0).stdout_has("[unparsed] WARNING: sensor camera");
     assert!(!o.stderr.contains("skipped"), "{}", o.stderr);
 }
+
+#[test]
+fn systemctl_stderr_is_escaped_once_in_the_service_row() {
+    let server = crate::check::healthy_server();
+    let env = healthy_env(&server);
+    env.fake_systemctl(
+        "printf 'Failed to connect to bus: No medium found\\nsee \\033[1mlogs\\n' >&2; exit 1",
+    );
+    let once = r"No medium found\nsee \x1b[1mlogs";
+    let v = env.run(&["check", "--format", "json"]).json();
+    let svc = probe(&v, "service");
+    assert_eq!(svc["status"], "skipped", "{svc}");
+    assert!(svc["message"].as_str().unwrap().contains(once), "{svc}");
+    let human = env.run(&["check"]);
+    assert!(human.stdout.contains(once), "{}", human.stdout);
+    assert!(!human.stdout.contains(r"\\"), "{}", human.stdout);
+    // A failing systemctl (not a missing one): UNKNOWN, stderr escaped once.
+    env.fake_systemctl("printf 'Access denied\\nby policy\\n' >&2; exit 1");
+    let v = env.run(&["check", "--format", "json"]).json();
+    let svc = probe(&v, "service");
+    assert_eq!(svc["status"], "unknown", "{svc}");
+    let msg = svc["message"].as_str().unwrap();
+    assert!(msg.contains(r"failed: Access denied\nby policy"), "{msg}");
+    assert!(!msg.contains(r"\\"), "{msg}");
+}
