@@ -75,6 +75,17 @@ fn fan_calls(env: &TestEnv) -> Vec<String> {
         .collect()
 }
 
+/// A count from the store while `run` may still be creating it: 0 until the
+/// database and its tables exist.
+fn stored_count(env: &TestEnv, sql: &str) -> i64 {
+    rusqlite::Connection::open(env.database())
+        .and_then(|c| {
+            c.busy_timeout(Duration::from_secs(10))?;
+            c.query_row(sql, [], |r| r.get(0))
+        })
+        .unwrap_or(0)
+}
+
 /// Rows of a query, every column as text.
 fn rows(env: &TestEnv, sql: &str) -> Vec<Vec<String>> {
     let c = rusqlite::Connection::open(env.database()).unwrap();
@@ -417,8 +428,12 @@ fn unknown_names_and_injected_shell_run_nothing_but_the_configured_argv() {
     let server = Server::start(move |_| completion(&answer));
     ai_config(&mut env, port, &server, &[], "");
     let mut run = Running::start(&env, port);
+    // The fan script writes its call before it exits, and the action's record is
+    // stored after that: wait for all three records, or SIGTERM may land between
+    // the two (a stop does not wait for an action in flight).
     assert!(
-        wait_until(WAIT, || !fan_calls(&env).is_empty()),
+        wait_until(WAIT, || !fan_calls(&env).is_empty()
+            && stored_count(&env, "SELECT count(*) FROM action_runs") >= 3),
         "{}",
         run.stderr()
     );
