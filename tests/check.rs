@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::util::*;
 
 /// A fixture /proc: 2 CPUs, 25% memory used, a low load.
-fn fake_proc(env: &TestEnv, busy: u64) -> String {
+pub(crate) fn fake_proc(env: &TestEnv, busy: u64) -> String {
     let root = env.path("proc");
     std::fs::create_dir_all(root.join("self")).unwrap();
     let idle = 100_000 - busy;
@@ -161,7 +161,7 @@ fn api_bad_answers_are_named() {
             "degraded",
             Response::json(200, r#"{"status":"degraded"}"#),
             "warn",
-            "degraded: degraded",
+            "degraded",
         ),
         (
             "huge",

@@ -283,7 +283,7 @@ fn query(
     if !line.starts_with(b"OK ") {
         return Err(BusError::Protocol(format!(
             "authentication refused: {}",
-            crate::text::sanitize(String::from_utf8_lossy(&line).trim())
+            String::from_utf8_lossy(&line).trim()
         )));
     }
     let (unit, iface) = unit_and_interface(unit);
@@ -516,8 +516,8 @@ impl Message {
             _ => String::new(),
         };
         BusError::Remote {
-            name: crate::text::sanitize(self.error_name.as_deref().unwrap_or("unknown")),
-            message: crate::text::sanitize(&message),
+            name: self.error_name.as_deref().unwrap_or("unknown").to_string(),
+            message,
         }
     }
 }

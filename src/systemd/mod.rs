@@ -31,7 +31,7 @@ pub enum SystemctlError {
     BusTimeout,
     #[error("systemctl {args} failed: {stderr}")]
     Failed { args: String, stderr: String },
-    #[error("cannot run systemctl: {0}")]
+    #[error("cannot run systemctl")]
     Io(#[from] std::io::Error),
 }
 
