@@ -1047,3 +1047,36 @@ fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
     );
     assert_eq!(run.stop(libc::SIGTERM), 0);
 }
+
+#[test]
+fn a_keep_alive_connection_is_closed_after_max_requests() {
+    use grokmon::orchestrator::api::MAX_REQUESTS_PER_CONNECTION;
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+    );
+    let mut run = Running::start(&env, port);
+    let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = std::io::BufReader::new(c);
+    for i in 0..MAX_REQUESTS_PER_CONNECTION {
+        assert_eq!(
+            keep_alive_get(&mut r, "/api/health"),
+            Some(200),
+            "request {i} on one connection"
+        );
+    }
+    // The last answer was the connection's last: the server closed it at
+    // once, well before an idle keep-alive connection would be closed.
+    use grokmon::orchestrator::api::HEADER_READ_TIMEOUT;
+    let bound = Duration::from_secs(2);
+    assert!(HEADER_READ_TIMEOUT > bound);
+    assert!(
+        closed_by_server(r.get_mut(), bound),
+        "still open after the cap"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+}
