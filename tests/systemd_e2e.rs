@@ -1,0 +1,586 @@
+//! The end-to-end tier: a real systemd 252 booted in a container
+//! (`systemd-nspawn`), driven as a person would: `units install --system`,
+//! start (Type=notify), the timers' services, `kill -9`, a hang caught by the
+//! watchdog, reviewed restarts up to the start limit, a crash loop until
+//! systemd gives up, a configuration error (78, not restarted), stop, and
+//! `check` at each step. Assertions are on what systemd reports (`systemctl
+//! show`, the journal), not on grokmon's own words alone.
+//!
+//! Needs root and `systemd-nspawn` (Debian's `systemd-container`). Where
+//! they are missing the test says so and returns, except under `CI`, where
+//! it fails: CI must run it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::BIN;
+
+/// Where the binary is bound inside the container.
+const IN_BIN: &str = "/opt/grokmon/bin/grokmon";
+
+/// Skips (prints why) outside CI; fails under CI.
+fn skip(why: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("the real-systemd tier cannot run under CI: {why}");
+    }
+    eprintln!("skipped: real-systemd tier: {why}");
+}
+
+fn have(tool: &str) -> bool {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .iter()
+        .any(|d| Path::new(d).join(tool).exists())
+}
+
+/// One command's result inside the container.
+pub struct Ran {
+    pub script: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn dump(&self) -> String {
+        format!(
+            "in the container: {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.script, self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Ran {
+        assert_eq!(self.code, 0, "{}", self.dump());
+        self
+    }
+}
+
+/// Runs a command to completion with a deadline, output to files (no pipe
+/// can fill up). `None` when the deadline passed (the child is killed).
+fn run_bounded(mut cmd: Command, timeout: Duration, dir: &Path) -> Option<(i32, String, String)> {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let out_p = dir.join(format!("out.{n}"));
+    let err_p = dir.join(format!("err.{n}"));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_p).unwrap())
+        .stderr(File::create(&err_p).unwrap())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = std::fs::read_to_string(&out_p).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_p).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_p);
+    let _ = std::fs::remove_file(&err_p);
+    status.map(|s| (s.code().unwrap_or(-1), out, err))
+}
+
+/// A booted container; killed (with everything in it) when dropped.
+pub struct Container {
+    nspawn: Child,
+    pid1: u32,
+    pub name: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // The container's PID 1 first: everything in its PID namespace dies
+        // with it; then the nspawn process we started.
+        if self.pid1 > 0 {
+            // SAFETY: kill(2) on a pid we found as our nspawn's child.
+            unsafe { libc::kill(self.pid1 as i32, libc::SIGKILL) };
+        }
+        let _ = self.nspawn.kill();
+        let _ = self.nspawn.wait();
+    }
+}
+
+/// The child pids of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+impl Container {
+    /// Boots systemd in a container with a tmpfs root over the host's `/usr`
+    /// (`--volatile=yes`), its own loopback only (`--private-network`: the
+    /// API on 127.0.0.1:8000 there is nobody else's), and `binds` read-only.
+    /// `Err` is why it cannot run here.
+    pub fn boot(tag: &str, binds: &[(PathBuf, &str)]) -> Result<Container, String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("needs root (systemd-nspawn)".into());
+        }
+        for t in ["systemd-nspawn", "nsenter"] {
+            if !have(t) {
+                return Err(format!(
+                    "{t} not installed (Debian package systemd-container / util-linux)"
+                ));
+            }
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let name = format!("grokmon-{tag}-{}", std::process::id());
+        let mut cmd = Command::new("systemd-nspawn");
+        cmd.args([
+            "-D",
+            "/",
+            "--volatile=yes",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--private-network",
+            "--console=pipe",
+        ])
+        .arg(format!("--machine={name}"));
+        for (src, dst) in binds {
+            cmd.arg(format!("--bind-ro={}:{dst}", src.display()));
+        }
+        cmd.args(["--", "systemd.firstboot=off"]);
+        let log = File::create(dir.path().join("console.log")).map_err(|e| e.to_string())?;
+        let nspawn = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot run systemd-nspawn: {e}"))?;
+        let mut c = Container {
+            nspawn,
+            pid1: 0,
+            name,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(st)) = c.nspawn.try_wait() {
+                return Err(format!(
+                    "systemd-nspawn exited ({st}) before booting: {}",
+                    c.console()
+                ));
+            }
+            if c.pid1 == 0 {
+                c.pid1 = children(c.nspawn.id()).first().copied().unwrap_or(0);
+            }
+            if c.pid1 > 0 {
+                let r = c.sh_for("systemctl is-system-running", Duration::from_secs(10));
+                let s = r.stdout.trim();
+                if s == "running" || s == "degraded" {
+                    // Only a loopback here: network-online.target would wait
+                    // (2 min) for a network that never comes.
+                    c.sh("systemctl mask --now systemd-networkd-wait-online.service")
+                        .ok();
+                    return Ok(c);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "the container did not boot within 60s: {}",
+                    c.console()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn console(&self) -> String {
+        let t = std::fs::read_to_string(self.dir.path().join("console.log")).unwrap_or_default();
+        let tail: Vec<&str> = t.lines().rev().take(40).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// `sh -c script` inside, as root, with a clean environment, bounded.
+    pub fn sh_for(&self, script: &str, timeout: Duration) -> Ran {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.pid1.to_string(), "-a", "--"])
+            .args([
+                "env",
+                "-i",
+                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOME=/root",
+                "LANG=C.UTF-8",
+                "SYSTEMD_PAGER=",
+                "SYSTEMD_COLORS=0",
+                "sh",
+                "-c",
+                script,
+            ]);
+        match run_bounded(cmd, timeout, self.dir.path()) {
+            Some((code, stdout, stderr)) => Ran {
+                script: script.into(),
+                code,
+                stdout,
+                stderr,
+            },
+            None => panic!(
+                "timed out after {}s in the container: {script}\n--- console\n{}",
+                timeout.as_secs(),
+                self.console()
+            ),
+        }
+    }
+
+    pub fn sh(&self, script: &str) -> Ran {
+        self.sh_for(script, Duration::from_secs(120))
+    }
+
+    /// `systemctl show UNIT -p PROP` values.
+    pub fn show(&self, unit: &str, prop: &str) -> String {
+        let r = self.sh(&format!("systemctl show {unit} -p {prop} --value"));
+        r.ok();
+        r.stdout.trim().to_string()
+    }
+
+    /// Waits for `f(show(prop))`, failing with the journal when it never holds.
+    #[track_caller]
+    pub fn wait_show(
+        &self,
+        unit: &str,
+        prop: &str,
+        timeout: Duration,
+        what: &str,
+        f: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.show(unit, prop);
+            if f(&v) {
+                return v;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{unit}: {what}: {prop}={v:?} after {}s\n--- journal\n{}",
+                    timeout.as_secs(),
+                    self.journal(unit)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn journal(&self, unit: &str) -> String {
+        self.sh(&format!("journalctl -u {unit} --no-pager -o cat"))
+            .stdout
+    }
+
+    /// `grokmon ARGS` inside (a shell word list; the test writes it).
+    pub fn grokmon(&self, args: &str) -> Ran {
+        self.sh(&format!("cd / && {IN_BIN} {args}"))
+    }
+
+    /// `grokmon check --format json`: the `service` probe's (status, message).
+    #[track_caller]
+    pub fn check_probe(&self, probe: &str) -> (String, String) {
+        let r = self.grokmon("check --format json");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("check is not JSON: {e}\n{}", r.dump()));
+        let p = v["probes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["probe"] == probe))
+            .unwrap_or_else(|| panic!("no {probe} probe\n{}", r.dump()));
+        (
+            p["status"].as_str().unwrap_or("").to_string(),
+            p["message"].as_str().unwrap_or("").to_string(),
+        )
+    }
+}
+
+/// Boots the tier's container, or says why it cannot (and fails under CI).
+pub fn boot(tag: &str) -> Option<Container> {
+    match Container::boot(tag, &[(PathBuf::from(BIN), IN_BIN)]) {
+        Ok(c) => Some(c),
+        Err(why) => {
+            skip(&why);
+            None
+        }
+    }
+}
+
+const CONFIG: &str = r#"[service]
+scope = "system"
+[check]
+# The host's CPU is shared with other builds: leave out the probes that
+# measure the machine rather than the service.
+probes = ["api", "database", "service", "backups"]
+"#;
+
+/// Speed only: a shorter watchdog and restart delay than the shipped unit,
+/// so the scenario takes seconds. Every protection under test (the start
+/// limit, on-failure, 78, the stop timeout) is the shipped unit's own.
+const SPEED_DROPIN: &str = "[Service]\nRestartSec=1\nWatchdogSec=4\nTimeoutAbortSec=2\n";
+
+fn main_pid(c: &Container) -> u32 {
+    c.show("grokmon.service", "MainPID").parse().unwrap_or(0)
+}
+
+/// Waits until the service runs again under a new main pid.
+#[track_caller]
+fn wait_running_again(c: &Container, old_pid: u32, what: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let state = c.show("grokmon.service", "SubState");
+        let pid = main_pid(c);
+        if state == "running" && pid != 0 && pid != old_pid {
+            return pid;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "{what}: not running again (SubState={state}, MainPID={pid})\n--- journal\n{}",
+                c.journal("grokmon.service")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn real_systemd_end_to_end() {
+    let Some(c) = boot("e2e") else { return };
+    let svc = "grokmon.service";
+    assert!(
+        c.sh("systemctl --version").stdout.starts_with("systemd "),
+        "no systemd in the container"
+    );
+
+    // --- install (system units), the timers enabled and started, the
+    // orchestrator installed but not started.
+    c.sh(&format!(
+        "mkdir -p /etc/grokmon && cat > /etc/grokmon/config.toml <<'EOF'\n{CONFIG}EOF"
+    ))
+    .ok();
+    let r = c.grokmon("units install --system");
+    r.ok();
+    assert!(
+        r.stdout.contains("wrote /etc/systemd/system/grokmon.service"),
+        "{}",
+        r.dump()
+    );
+    for t in ["grokmon-check.timer", "grokmon-backup.timer"] {
+        assert_eq!(c.show(t, "UnitFileState"), "enabled", "{t}");
+        assert_eq!(c.show(t, "ActiveState"), "active", "{t}");
+    }
+    assert_eq!(c.show(svc, "ActiveState"), "inactive");
+    assert_eq!(
+        c.show(svc, "ExecStart")
+            .contains("/opt/grokmon/bin/grokmon --config /etc/grokmon/config.toml run"),
+        true,
+        "{}",
+        c.show(svc, "ExecStart")
+    );
+    // The shipped limits are in force in systemd, not just written.
+    assert_eq!(c.show(svc, "StartLimitBurst"), "5");
+    assert_eq!(c.show(svc, "StartLimitIntervalUSec"), "10min");
+    assert_eq!(c.show(svc, "Restart"), "on-failure");
+    assert_eq!(c.show(svc, "RestartPreventExitStatus"), "78");
+    assert_eq!(c.show(svc, "Type"), "notify");
+    c.sh(&format!(
+        "mkdir -p /etc/systemd/system/{svc}.d && printf '{}' > /etc/systemd/system/{svc}.d/zz-e2e-speed.conf && systemctl daemon-reload",
+        SPEED_DROPIN.replace('\n', "\\n")
+    ))
+    .ok();
+    assert_eq!(c.show(svc, "RestartUSec"), "1s");
+
+    // --- start: Type=notify returns only after READY=1, so the API answers
+    // at once.
+    c.sh("systemctl start grokmon.service").ok();
+    assert_eq!(c.show(svc, "ActiveState"), "active");
+    assert_eq!(c.show(svc, "SubState"), "running");
+    assert!(c.journal(svc).contains("Started"));
+    let (st, msg) = c.check_probe("api");
+    assert_eq!(st, "ok", "api right after a Type=notify start: {msg}");
+    let (_, msg) = c.check_probe("service");
+    assert!(msg.starts_with("active (running)"), "{msg}");
+    let pid = main_pid(&c);
+    assert!(pid > 0);
+
+    // --- the timers' services: check (observe only) and backup.
+    c.sh("systemctl start grokmon-check.service").ok();
+    assert_eq!(c.show("grokmon-check.service", "Result"), "success");
+    assert_eq!(main_pid(&c), pid, "check restarted nothing");
+    c.sh("systemctl start grokmon-backup.service").ok();
+    assert_eq!(c.show("grokmon-backup.service", "Result"), "success");
+    let backups = c.sh("ls /root/.local/share/grokmon/backups");
+    assert!(
+        backups.stdout.contains("grokmon-") && backups.stdout.contains(".db"),
+        "{}",
+        backups.dump()
+    );
+    let (st, msg) = c.check_probe("backups");
+    assert_eq!(st, "ok", "{msg}");
+
+    // --- kill -9: a real crash, restarted by systemd (on-failure).
+    c.sh(&format!("kill -9 {pid}")).ok();
+    let pid = wait_running_again(&c, pid, "after kill -9");
+    assert_eq!(c.show(svc, "NRestarts"), "1");
+    assert!(
+        c.journal(svc).contains("code=killed, status=9/KILL"),
+        "{}",
+        c.journal(svc)
+    );
+
+    // --- a hang (SIGSTOP): no progress, no watchdog ping, systemd kills
+    // and restarts it.
+    c.sh(&format!("kill -STOP {pid}")).ok();
+    let pid = wait_running_again(&c, pid, "after kill -STOP (watchdog)");
+    assert_eq!(c.show(svc, "NRestarts"), "2");
+    assert!(
+        c.journal(svc).contains("Watchdog timeout"),
+        "{}",
+        c.journal(svc)
+    );
+    let (_, msg) = c.check_probe("service");
+    assert!(msg.starts_with("active (running)"), "{msg}");
+
+    // --- reviewed restarts count against the start limit: 3 starts so far
+    // (the first and two automatic restarts); two more are safe, the sixth
+    // start would trip the limit and take the service down.
+    let r = c.grokmon("restart --yes --reason 'e2e: first reviewed restart'");
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let pid = wait_running_again(&c, pid, "after a reviewed restart");
+    let r = c.grokmon("restart --yes --force --reason 'e2e: second, within the cooldown'");
+    assert_eq!(r.code, 0, "{}", r.dump());
+    let pid = wait_running_again(&c, pid, "after a forced reviewed restart");
+    let r = c.grokmon("restart --yes --force --reason 'e2e: would trip the start limit'");
+    assert_ne!(r.code, 0, "{}", r.dump());
+    assert!(
+        r.stderr.contains("start limit") && r.stderr.contains("safe"),
+        "the refusal names the start limit and when the next restart is safe\n{}",
+        r.dump()
+    );
+    assert_eq!(main_pid(&c), pid, "a refused restart restarts nothing");
+    assert_eq!(c.show(svc, "ActiveState"), "active");
+    // The guard was right: systemd itself refuses that start and leaves the
+    // unit failed.
+    let r = c.sh("systemctl restart grokmon.service");
+    assert_ne!(r.code, 0, "{}", r.dump());
+    assert_eq!(c.show(svc, "ActiveState"), "failed");
+    assert_eq!(c.show(svc, "Result"), "start-limit-hit");
+    let (st, msg) = c.check_probe("service");
+    assert_eq!(st, "crit", "{msg}");
+    assert!(msg.contains("systemd gave up"), "{msg}");
+    let r = c.grokmon("restart --yes --force --reason 'e2e: after start-limit-hit'");
+    assert_ne!(r.code, 0, "{}", r.dump());
+    assert!(r.stderr.contains("gave up"), "{}", r.dump());
+    assert_eq!(c.show(svc, "ActiveState"), "failed");
+
+    // --- a crash loop from a clean slate: systemd restarts until its start
+    // limit, then gives up. What it reports is the first failure's Result,
+    // not start-limit-hit.
+    c.sh("systemctl reset-failed grokmon.service && systemctl start grokmon.service")
+        .ok();
+    let mut pid = main_pid(&c);
+    let mut kills = 0;
+    loop {
+        assert!(kills < 10, "no start limit after {kills} crashes");
+        c.sh(&format!("kill -9 {pid}")).ok();
+        kills += 1;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let next = loop {
+            let state = c.show(svc, "ActiveState");
+            let p = main_pid(&c);
+            if state == "failed" {
+                break None;
+            }
+            if state == "active" && p != 0 && p != pid {
+                break Some(p);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "crash {kills}: neither restarted nor failed ({state})\n{}",
+                c.journal(svc)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        match next {
+            Some(p) => pid = p,
+            None => break,
+        }
+    }
+    assert_eq!(kills, 5, "5 starts in 10 minutes, then systemd gives up");
+    assert_eq!(c.show(svc, "Result"), "signal");
+    assert_eq!(c.show(svc, "NRestarts"), "4");
+    assert!(
+        c.journal(svc).contains("Start request repeated too quickly"),
+        "{}",
+        c.journal(svc)
+    );
+    // Item 1: "gave up" is derived from what systemd really reports.
+    let (st, msg) = c.check_probe("service");
+    assert_eq!(st, "crit", "{msg}");
+    assert!(msg.contains("systemd gave up"), "{msg}");
+    assert!(
+        msg.contains("journalctl -u grokmon -n 100"),
+        "names the command to investigate: {msg}"
+    );
+    let r = c.grokmon("restart --yes --force --reason 'e2e: into a crash loop'");
+    assert_ne!(r.code, 0, "{}", r.dump());
+    assert!(
+        r.stderr.contains("gave up") && r.stderr.contains("reset-failed"),
+        "{}",
+        r.dump()
+    );
+    assert_eq!(c.show(svc, "ActiveState"), "failed", "refused: nothing ran");
+    // Reviewed: the person resets it, then restarts (the service is down, so
+    // the restart cannot take it down).
+    c.sh("systemctl reset-failed grokmon.service").ok();
+    let r = c.grokmon("restart --yes --force --reason 'e2e: cause fixed'");
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert_eq!(c.show(svc, "ActiveState"), "active");
+    let log = c.sh("cat /tmp/grokmon_alerts.log").stdout;
+    assert!(
+        log.contains("restart") && log.contains("e2e: cause fixed"),
+        "the reviewed restart is recorded\n{log}"
+    );
+
+    // --- a configuration error: exit 78, and systemd does not restart it.
+    let restarts = c.show(svc, "NRestarts");
+    c.sh("cp /etc/grokmon/config.toml /root/good.toml && printf '[check]\\nconfirm_after = \"twice\"\\n' >> /etc/grokmon/config.toml").ok();
+    let pid = main_pid(&c);
+    c.sh(&format!("kill -9 {pid}")).ok();
+    c.wait_show(svc, "ActiveState", Duration::from_secs(30), "exit 78", |s| {
+        s == "failed"
+    });
+    assert_eq!(c.show(svc, "ExecMainStatus"), "78");
+    assert_eq!(c.show(svc, "Result"), "exit-code");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(c.show(svc, "ActiveState"), "failed", "not restarted");
+    assert_eq!(
+        c.show(svc, "NRestarts").parse::<u32>().unwrap(),
+        restarts.parse::<u32>().unwrap() + 1,
+        "one restart (after the kill), none after exit 78"
+    );
+    c.sh("cp /root/good.toml /etc/grokmon/config.toml").ok();
+    let (st, msg) = c.check_probe("service");
+    assert_eq!(st, "crit", "{msg}");
+    assert!(msg.contains("78"), "{msg}");
+    assert!(!msg.contains("gave up"), "exit 78 is not a crash loop: {msg}");
+
+    // --- stop: SIGTERM, a clean shutdown within TimeoutStopSec.
+    c.sh("systemctl reset-failed grokmon.service && systemctl start grokmon.service")
+        .ok();
+    c.sh("systemctl stop grokmon.service").ok();
+    assert_eq!(c.show(svc, "ActiveState"), "inactive");
+    assert_eq!(c.show(svc, "Result"), "success");
+    assert_eq!(c.show(svc, "ExecMainStatus"), "0");
+    let (st, msg) = c.check_probe("service");
+    assert_eq!(st, "crit", "{msg}");
+    assert!(msg.starts_with("inactive"), "{msg}");
+}
