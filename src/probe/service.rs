@@ -1,7 +1,8 @@
 //! Service: the unit's systemd state from `systemctl [--user] show`:
 //! ActiveState/SubState, time since it became active, restarts in the last
-//! hour (from `NRestarts` deltas between checks), `Result` (start-limit-hit
-//! means systemd gave up), MainPID, and MemoryCurrent against the unit's own
+//! hour (from `NRestarts` deltas between checks), whether systemd gave up
+//! (`crate::systemd::limits::gave_up`: failed with a result its own restart
+//! policy restarts, or start-limit-hit), MainPID, and MemoryCurrent against the unit's own
 //! MemoryMax. No systemd to ask is `skipped`, not a failure.
 
 use std::collections::BTreeMap;
@@ -23,6 +24,13 @@ pub const PROPS: &[&str] = &[
     "MainPID",
     "MemoryCurrent",
     "MemoryMax",
+    // For "systemd gave up" (crate::systemd::limits::gave_up).
+    "Restart",
+    "RestartPreventExitStatus",
+    "ExecMainCode",
+    "ExecMainStatus",
+    "StartLimitBurst",
+    "StartLimitIntervalUSec",
 ];
 
 /// The unit whose protections `check` holds to the shipped unit's
@@ -90,7 +98,6 @@ pub fn judge(
     }
     let active = get("ActiveState");
     let sub = get("SubState");
-    let result = get("Result");
     let nrestarts: Option<u64> = get("NRestarts").parse().ok();
     let since = parse_unix_timestamp(get("ActiveEnterTimestamp"));
     let up_for = since.and_then(|s| (now - s).to_std().ok());
@@ -119,18 +126,32 @@ pub fn judge(
             obs.status = Status::Starting;
             parts.push(format!("{active} ({sub}): a restart is under way"));
         }
-        "failed" if result == "start-limit-hit" => {
-            phase = Phase::Down;
-            obs.status = Status::Crit;
-            parts.push(format!(
-                "failed: systemd gave up restarting it (start-limit-hit); {}",
-                investigate_hint(unit, cfg.service.scope)
-            ));
-        }
         "failed" => {
             phase = Phase::Down;
             obs.status = Status::Crit;
-            parts.push(format!("failed (result: {result})"));
+            match crate::systemd::limits::gave_up(props) {
+                Some(g) => parts.push(format!(
+                    "failed: systemd gave up restarting it ({}); {}",
+                    g.detail,
+                    investigate_hint(unit, cfg.service.scope)
+                )),
+                None => {
+                    let why = crate::systemd::limits::ended(props);
+                    let prevented = get("ExecMainCode") == "1"
+                        && get("RestartPreventExitStatus")
+                            .split_whitespace()
+                            .any(|w| w == get("ExecMainStatus"));
+                    if prevented && get("ExecMainStatus") == "78" {
+                        parts.push(format!(
+                            "failed: {why}, a configuration error, which systemd does not restart (RestartPreventExitStatus); fix the configuration, then `systemctl{} reset-failed {}` and start it",
+                            if cfg.service.scope == Scope::User { " --user" } else { "" },
+                            unit.strip_suffix(".service").unwrap_or(unit)
+                        ));
+                    } else {
+                        parts.push(format!("failed ({why})"));
+                    }
+                }
+            }
         }
         "inactive" => {
             phase = Phase::Down;
@@ -335,6 +356,37 @@ mod tests {
         assert_eq!(o.status, Status::Crit);
         assert!(
             o.message.contains("journalctl --user -u grokmon -n 100"),
+            "{}",
+            o.message
+        );
+
+        // A crash loop as systemd 252 reports it: Result keeps the crash.
+        let (o, _, _) = judge(
+            &props(
+                "ActiveState=failed\nSubState=failed\nResult=signal\nRestart=on-failure\nRestartPreventExitStatus=78\nExecMainCode=2\nExecMainStatus=9\nNRestarts=4\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\n",
+            ),
+            &[],
+            now(),
+            &cfg(),
+        );
+        assert_eq!(o.status, Status::Crit);
+        assert!(o.message.contains("systemd gave up"), "{}", o.message);
+        assert!(o.message.contains("reset-failed grokmon"), "{}", o.message);
+
+        // A configuration error: failed, not given up.
+        let (o, _, _) = judge(
+            &props(
+                "ActiveState=failed\nSubState=failed\nResult=exit-code\nRestart=on-failure\nRestartPreventExitStatus=78\nExecMainCode=1\nExecMainStatus=78\nNRestarts=1\n",
+            ),
+            &[],
+            now(),
+            &cfg(),
+        );
+        assert_eq!(o.status, Status::Crit);
+        assert!(!o.message.contains("gave up"), "{}", o.message);
+        assert!(
+            o.message.contains("exited with status 78")
+                && o.message.contains("configuration error"),
             "{}",
             o.message
         );

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::Scope;
 
 pub mod docs;
+pub mod limits;
 pub mod units;
 
 /// How long a `systemctl` query may take.
