@@ -208,7 +208,9 @@ pub enum UnitsCommand {
     /// grokmon-backup.service/.timer (plus the RestartSteps drop-in where
     /// systemd >= 254 knows it) with this binary's path and --config, runs
     /// daemon-reload and enables the two timers, printing each step. It never
-    /// starts grokmon.service: it prints the command to do so.
+    /// starts grokmon.service: it prints the command to do so. It never takes
+    /// over a unit it did not write: a unit of the same name that runs
+    /// another program is refused (nothing is written) unless --replace.
     Install {
         /// Install for the current user (~/.config/systemd/user). The default.
         #[arg(long, conflicts_with = "system")]
@@ -219,6 +221,15 @@ pub enum UnitsCommand {
         /// Print every step without touching anything.
         #[arg(long)]
         dry_run: bool,
+        /// Replace (or override) a unit of the same name that runs another
+        /// program; the replaced file is kept as NAME.grokmon-old, which
+        /// systemd does not load.
+        #[arg(long)]
+        replace: bool,
+        /// Install only the check and backup services and timers, for a
+        /// service grokmon only watches (set [service] unit to its name).
+        #[arg(long)]
+        timers_only: bool,
     },
     /// Print one rendered unit.
     Print {

@@ -10,3 +10,4 @@ mod ops;
 mod qa;
 mod run;
 mod systemd_e2e;
+mod units_install;

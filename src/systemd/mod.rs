@@ -12,6 +12,7 @@ use crate::config::Scope;
 
 pub mod docs;
 pub mod limits;
+pub mod ownership;
 pub mod units;
 
 /// How long a `systemctl` query may take.
