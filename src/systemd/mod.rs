@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::config::Scope;
 
+pub mod cgroup;
 pub mod docs;
 pub mod limits;
 pub mod ownership;
+pub mod unitfile;
 pub mod units;
 
 /// How long a `systemctl` query may take.
