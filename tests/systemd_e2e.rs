@@ -585,6 +585,31 @@ fn real_systemd_end_to_end() {
     // --- stop: SIGTERM, a clean shutdown within TimeoutStopSec.
     c.sh("systemctl reset-failed grokmon.service && systemctl start grokmon.service")
         .ok();
+    // What a client of /api/health sees across a restart (the README says
+    // it): 503 only while a process is up but not serving; between the two
+    // processes nothing listens.
+    c.sh("(while :; do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 http://127.0.0.1:8000/api/health || echo refused; sleep 0.005; done > /tmp/codes) >/dev/null 2>&1 & echo $! > /tmp/poller").ok();
+    std::thread::sleep(Duration::from_millis(300));
+    c.sh("systemctl restart grokmon.service").ok();
+    std::thread::sleep(Duration::from_millis(300));
+    c.sh("kill $(cat /tmp/poller)").ok();
+    let codes = c.sh("cat /tmp/codes").stdout;
+    // curl prints 000 for no answer, then the loop says "refused".
+    let seen: Vec<&str> = codes.lines().filter(|l| *l != "000").collect();
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for s in &seen {
+        match runs.last_mut() {
+            Some((last, n)) if last == s => *n += 1,
+            _ => runs.push((s.to_string(), 1)),
+        }
+    }
+    eprintln!("/api/health across a restart (answer, polls 5 ms apart): {runs:?}");
+    assert_eq!(seen.first(), Some(&"200"), "{runs:?}");
+    assert_eq!(seen.last(), Some(&"200"), "healthy again: {runs:?}");
+    assert!(
+        seen.iter().all(|s| ["200", "503", "refused"].contains(s)),
+        "only healthy, 503 or nothing listening: {runs:?}"
+    );
     c.sh("systemctl stop grokmon.service").ok();
     assert_eq!(c.show(svc, "ActiveState"), "inactive");
     assert_eq!(c.show(svc, "Result"), "success");
