@@ -95,6 +95,11 @@ fn run_bounded(mut cmd: Command, timeout: Duration, dir: &Path) -> Option<(i32, 
 pub struct Container {
     nspawn: Child,
     pid1: u32,
+    /// The grokmon binary inside.
+    pub bin: String,
+    /// A bind mount of the host's `/` under `dir` (the overlay's lower
+    /// layer), unmounted on drop.
+    root_bind: Option<PathBuf>,
     /// The machine name (unique per test process), shown on failures.
     pub name: String,
     pub dir: tempfile::TempDir,
@@ -110,7 +115,21 @@ impl Drop for Container {
         }
         let _ = self.nspawn.kill();
         let _ = self.nspawn.wait();
+        if let Some(p) = &self.root_bind {
+            let _ = Command::new("umount").arg("--lazy").arg(p).status();
+        }
     }
+}
+
+/// The container's root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// A tmpfs root over the host's read-only `/usr` (`--volatile=yes`).
+    Volatile,
+    /// The host's whole tree read-only with a tmpfs overlay on top
+    /// (`--volatile=overlay` on a bind mount of `/`): `dpkg -i` can write
+    /// `/usr`, and nothing reaches the host.
+    Overlay,
 }
 
 /// The child pids of `pid`.
@@ -127,7 +146,12 @@ impl Container {
     /// (`--volatile=yes`), its own loopback only (`--private-network`: the
     /// API on 127.0.0.1:8000 there is nobody else's), and `binds` read-only.
     /// `Err` is why it cannot run here.
-    pub fn boot(tag: &str, binds: &[(PathBuf, &str)]) -> Result<Container, String> {
+    pub fn boot(
+        tag: &str,
+        root: Root,
+        bin: &str,
+        binds: &[(PathBuf, &str)],
+    ) -> Result<Container, String> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return Err("needs root (systemd-nspawn)".into());
@@ -141,32 +165,63 @@ impl Container {
         }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let name = format!("grokmon-{tag}-{}", std::process::id());
+        let mut root_bind = None;
+        let (tree, volatile) = match root {
+            Root::Volatile => (PathBuf::from("/"), "--volatile=yes"),
+            Root::Overlay => {
+                // nspawn refuses an overlay on "/" itself; a bind mount of it
+                // elsewhere is the same tree.
+                let p = dir.path().join("root");
+                std::fs::create_dir(&p).map_err(|e| e.to_string())?;
+                let st = Command::new("mount")
+                    .arg("--bind")
+                    .arg("/")
+                    .arg(&p)
+                    .status()
+                    .map_err(|e| format!("cannot run mount: {e}"))?;
+                if !st.success() {
+                    return Err(format!("mount --bind / {} failed ({st})", p.display()));
+                }
+                root_bind = Some(p.clone());
+                (p, "--volatile=overlay")
+            }
+        };
         let mut cmd = Command::new("systemd-nspawn");
-        cmd.args([
-            "-D",
-            "/",
-            "--volatile=yes",
-            "--boot",
-            "--register=no",
-            "--keep-unit",
-            "--private-network",
-            "--console=pipe",
-        ])
-        .arg(format!("--machine={name}"));
+        cmd.arg("-D")
+            .arg(&tree)
+            .args([
+                volatile,
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                "--private-network",
+                "--console=pipe",
+            ])
+            .arg(format!("--machine={name}"));
         for (src, dst) in binds {
             cmd.arg(format!("--bind-ro={}:{dst}", src.display()));
         }
         cmd.args(["--", "systemd.firstboot=off"]);
         let log = File::create(dir.path().join("console.log")).map_err(|e| e.to_string())?;
-        let nspawn = cmd
+        let spawned = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot run systemd-nspawn: {e}"))?;
+            .spawn();
+        let nspawn = match spawned {
+            Ok(n) => n,
+            Err(e) => {
+                if let Some(p) = &root_bind {
+                    let _ = Command::new("umount").arg("--lazy").arg(p).status();
+                }
+                return Err(format!("cannot run systemd-nspawn: {e}"));
+            }
+        };
         let mut c = Container {
             nspawn,
             pid1: 0,
+            bin: bin.to_string(),
+            root_bind,
             name,
             dir,
         };
@@ -284,7 +339,7 @@ impl Container {
 
     /// `grokmon ARGS` inside (a shell word list; the test writes it).
     pub fn grokmon(&self, args: &str) -> Ran {
-        self.sh(&format!("cd / && {IN_BIN} {args}"))
+        self.sh(&format!("cd / && {} {args}", self.bin))
     }
 
     /// `grokmon check --format json`: the `service` probe's (status, message).
@@ -306,7 +361,7 @@ impl Container {
 
 /// Boots the tier's container, or says why it cannot (and fails under CI).
 pub fn boot(tag: &str) -> Option<Container> {
-    match Container::boot(tag, &[(PathBuf::from(BIN), IN_BIN)]) {
+    match Container::boot(tag, Root::Volatile, IN_BIN, &[(PathBuf::from(BIN), IN_BIN)]) {
         Ok(c) => Some(c),
         Err(why) => {
             skip(&why);
@@ -355,6 +410,11 @@ fn wait_running_again(c: &Container, old_pid: u32, what: &str) -> u32 {
 #[test]
 fn real_systemd_end_to_end() {
     let Some(c) = boot("e2e") else { return };
+    scenario(&c);
+}
+
+/// The mission, driven as a person would, on the binary `c.bin`.
+pub fn scenario(c: &Container) {
     let svc = "grokmon.service";
     assert!(
         c.sh("systemctl --version").stdout.starts_with("systemd "),
@@ -382,7 +442,10 @@ fn real_systemd_end_to_end() {
     assert_eq!(c.show(svc, "ActiveState"), "inactive");
     let exec = c.show(svc, "ExecStart");
     assert!(
-        exec.contains("argv[]=/opt/grokmon/bin/grokmon --config /etc/grokmon/config.toml run "),
+        exec.contains(&format!(
+            "argv[]={} --config /etc/grokmon/config.toml run ",
+            c.bin
+        )),
         "{exec}"
     );
     // The shipped limits are in force in systemd, not just written.
@@ -408,13 +471,13 @@ fn real_systemd_end_to_end() {
     assert_eq!(st, "ok", "api right after a Type=notify start: {msg}");
     let (_, msg) = c.check_probe("service");
     assert!(msg.starts_with("active (running)"), "{msg}");
-    let pid = main_pid(&c);
+    let pid = main_pid(c);
     assert!(pid > 0);
 
     // --- the timers' services: check (observe only) and backup.
     c.sh("systemctl start grokmon-check.service").ok();
     assert_eq!(c.show("grokmon-check.service", "Result"), "success");
-    assert_eq!(main_pid(&c), pid, "check restarted nothing");
+    assert_eq!(main_pid(c), pid, "check restarted nothing");
     c.sh("systemctl start grokmon-backup.service").ok();
     assert_eq!(c.show("grokmon-backup.service", "Result"), "success");
     let backups = c.sh("ls /root/.local/share/grokmon/backups");
@@ -428,7 +491,7 @@ fn real_systemd_end_to_end() {
 
     // --- kill -9: a real crash, restarted by systemd (on-failure).
     c.sh(&format!("kill -9 {pid}")).ok();
-    let pid = wait_running_again(&c, pid, "after kill -9");
+    let pid = wait_running_again(c, pid, "after kill -9");
     assert_eq!(c.show(svc, "NRestarts"), "1");
     assert!(
         c.journal(svc).contains("code=killed, status=9/KILL"),
@@ -439,7 +502,7 @@ fn real_systemd_end_to_end() {
     // --- a hang (SIGSTOP): no progress, no watchdog ping, systemd kills
     // and restarts it.
     c.sh(&format!("kill -STOP {pid}")).ok();
-    let pid = wait_running_again(&c, pid, "after kill -STOP (watchdog)");
+    let pid = wait_running_again(c, pid, "after kill -STOP (watchdog)");
     assert_eq!(c.show(svc, "NRestarts"), "2");
     assert!(
         c.journal(svc).contains("Watchdog timeout"),
@@ -454,10 +517,10 @@ fn real_systemd_end_to_end() {
     // start would trip the limit and take the service down.
     let r = c.grokmon("restart --yes --reason 'e2e: first reviewed restart'");
     assert_eq!(r.code, 0, "{}", r.dump());
-    let pid = wait_running_again(&c, pid, "after a reviewed restart");
+    let pid = wait_running_again(c, pid, "after a reviewed restart");
     let r = c.grokmon("restart --yes --force --reason 'e2e: second, within the cooldown'");
     assert_eq!(r.code, 0, "{}", r.dump());
-    let pid = wait_running_again(&c, pid, "after a forced reviewed restart");
+    let pid = wait_running_again(c, pid, "after a forced reviewed restart");
     let r = c.grokmon("restart --yes --force --reason 'e2e: would trip the start limit'");
     assert_ne!(r.code, 0, "{}", r.dump());
     assert!(
@@ -465,7 +528,7 @@ fn real_systemd_end_to_end() {
         "the refusal names the start limit and when the next restart is safe\n{}",
         r.dump()
     );
-    assert_eq!(main_pid(&c), pid, "a refused restart restarts nothing");
+    assert_eq!(main_pid(c), pid, "a refused restart restarts nothing");
     assert_eq!(c.show(svc, "ActiveState"), "active");
     // The guard was right: systemd itself refuses that start and leaves the
     // unit failed.
@@ -486,7 +549,7 @@ fn real_systemd_end_to_end() {
     // not start-limit-hit.
     c.sh("systemctl reset-failed grokmon.service && systemctl start grokmon.service")
         .ok();
-    let mut pid = main_pid(&c);
+    let mut pid = main_pid(c);
     let mut kills = 0;
     loop {
         assert!(kills < 10, "no start limit after {kills} crashes");
@@ -495,7 +558,7 @@ fn real_systemd_end_to_end() {
         let deadline = Instant::now() + Duration::from_secs(30);
         let next = loop {
             let state = c.show(svc, "ActiveState");
-            let p = main_pid(&c);
+            let p = main_pid(c);
             if state == "failed" {
                 break None;
             }
@@ -555,7 +618,7 @@ fn real_systemd_end_to_end() {
     // --- a configuration error: exit 78, and systemd does not restart it.
     let restarts = c.show(svc, "NRestarts");
     c.sh("cp /etc/grokmon/config.toml /root/good.toml && printf '[check]\\nconfirm_after = \"twice\"\\n' >> /etc/grokmon/config.toml").ok();
-    let pid = main_pid(&c);
+    let pid = main_pid(c);
     c.sh(&format!("kill -9 {pid}")).ok();
     c.wait_show(
         svc,

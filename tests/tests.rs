@@ -7,6 +7,7 @@ mod alerts;
 mod backup;
 mod check;
 mod ops;
+mod package;
 mod qa;
 mod run;
 mod systemd_e2e;
