@@ -14,6 +14,7 @@ pub mod cgroup;
 pub mod docs;
 pub mod limits;
 pub mod ownership;
+pub mod rules;
 pub mod unitfile;
 pub mod units;
 
