@@ -375,7 +375,7 @@ scope = "system"
 [check]
 # The host's CPU is shared with other builds: leave out the probes that
 # measure the machine rather than the service.
-probes = ["api", "database", "service", "backups"]
+probes = ["api", "database", "service", "units", "backups"]
 "#;
 
 /// Speed only: a shorter watchdog and restart delay than the shipped unit,
@@ -454,6 +454,20 @@ pub fn scenario(c: &Container) {
     assert_eq!(c.show(svc, "Restart"), "on-failure");
     assert_eq!(c.show(svc, "RestartPreventExitStatus"), "78");
     assert_eq!(c.show(svc, "Type"), "notify");
+
+    // --- verify before the first start: systemd reports no watchdog yet,
+    // the unit file has one, so that is no finding. The container's v1
+    // hierarchies are read-only: the limits really do nothing here.
+    assert_eq!(c.show(svc, "WatchdogUSec"), "infinity");
+    let r = c.grokmon("units verify");
+    assert!(!r.stdout.contains("✗ WatchdogSec"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("✗ MemoryMax: is set, but does nothing here: cgroup v1 memory hierarchy /sys/fs/cgroup/memory is read-only"),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stdout.contains("rules for grokmon's orchestrator"), "{}", r.dump());
+    assert_eq!(r.code, 1, "{}", r.dump());
     c.sh(&format!(
         "mkdir -p /etc/systemd/system/{svc}.d && printf '{}' > /etc/systemd/system/{svc}.d/zz-e2e-speed.conf && systemctl daemon-reload",
         SPEED_DROPIN.replace('\n', "\\n")
@@ -469,8 +483,12 @@ pub fn scenario(c: &Container) {
     assert!(c.journal(svc).contains("Started"));
     let (st, msg) = c.check_probe("api");
     assert_eq!(st, "ok", "api right after a Type=notify start: {msg}");
-    let (_, msg) = c.check_probe("service");
+    let (st, msg) = c.check_probe("service");
     assert!(msg.starts_with("active (running)"), "{msg}");
+    assert_eq!(st, "ok", "the standing findings are not the service's: {msg}");
+    let (st, msg) = c.check_probe("units");
+    assert_eq!(st, "warn", "{msg}");
+    assert!(msg.contains("MemoryMax") && !msg.contains("WatchdogSec"), "{msg}");
     let pid = main_pid(c);
     assert!(pid > 0);
 

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit, human_bytes, human_duration};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
 use crate::config::{Config, Scope};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::text::{human_bytes, human_duration};
 
 /// The properties read.
 pub const PROPS: &[&str] = &[
@@ -32,10 +33,6 @@ pub const PROPS: &[&str] = &[
     "StartLimitBurst",
     "StartLimitIntervalUSec",
 ];
-
-/// The unit whose protections `check` holds to the shipped unit's
-/// (`grokmon units verify`); another watched service has its own rules.
-pub const OWN_UNIT: &str = "grokmon.service";
 
 /// Where the service is in its life, for the API probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +160,7 @@ pub fn judge(
             obs.status = Status::Unknown;
             parts.push(format!(
                 "unexpected state \"{}\"",
-                crate::alerts::sanitize(other)
+                crate::text::sanitize(other)
             ));
         }
     }
@@ -215,55 +212,33 @@ pub fn judge(
     (obs, Some(phase), nrestarts)
 }
 
-/// Protections not in force make the service a WARNING: a restart limit or
-/// memory cap that systemd silently ignores is a failure waiting to happen.
-pub fn add_findings(obs: &mut Observation, findings: &[crate::systemd::units::Finding]) {
-    if findings.is_empty() {
-        return;
-    }
-    obs.status = obs.status.worst(Status::Warn);
-    let list: Vec<String> = findings
-        .iter()
-        .map(|f| format!("{} {}", f.setting, f.problem))
-        .collect();
-    obs.message.push_str(&format!(
-        "; {} protection(s) not in force: {}; run `grokmon units verify` for the fixes",
-        findings.len(),
-        list.join(", ")
-    ));
-}
-
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let cfg = ctx.config;
     let sc = Systemctl::new(cfg.service.scope);
-    let own = cfg.service.unit == OWN_UNIT;
+    // One `show` for both when the `units` probe is on: the state here, the
+    // protections there (its own observation, with its own alert state).
+    let with_units = cfg.check.probes.iter().any(|p| p == "units");
     let mut props_wanted: Vec<&str> = PROPS.to_vec();
-    if own {
-        // One `show` for both: the state and the protections.
+    if with_units {
         props_wanted.extend(
-            crate::systemd::units::VERIFY_PROPS
+            crate::systemd::rules::PROPS
                 .iter()
                 .filter(|p| !PROPS.contains(p)),
         );
     }
     match sc.show(&cfg.service.unit, &props_wanted) {
         Ok(props) => {
-            let (mut obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
-            if own && props.get("LoadState").map(String::as_str) != Some("not-found") {
-                let controllers = crate::systemd::units::read_controllers(
-                    &ctx.cgroup_root,
-                    props.get("ControlGroup").map_or("", |s| s),
-                );
-                let findings =
-                    crate::systemd::units::verify_findings(&props, controllers.as_deref());
-                add_findings(&mut obs, &findings);
-            }
+            let (obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
             let mut samples = Vec::new();
             if let Some(n) = nrestarts {
                 samples.push(("service.nrestarts".to_string(), n as f64));
             }
+            let mut observations = vec![obs];
+            if with_units {
+                observations.push(super::units::observe(&props, ctx));
+            }
             Outcome {
-                observations: vec![obs],
+                observations,
                 carry: super::Carry {
                     nrestarts,
                     service_phase: phase,
@@ -273,9 +248,23 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             }
         }
         Err(SystemctlError::Unavailable(note)) => {
-            Observation::new("service", Status::Skipped, note).into()
+            let mut out: Outcome =
+                Observation::new("service", Status::Skipped, note.clone()).into();
+            if with_units {
+                out.observations
+                    .push(Observation::new("units", Status::Skipped, note));
+            }
+            out
         }
-        Err(e) => Observation::new("service", Status::Unknown, e.to_string()).into(),
+        Err(e) => {
+            let mut out: Outcome =
+                Observation::new("service", Status::Unknown, e.to_string()).into();
+            if with_units {
+                out.observations
+                    .push(Observation::new("units", Status::Unknown, e.to_string()));
+            }
+            out
+        }
     }
 }
 

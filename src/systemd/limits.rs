@@ -129,7 +129,7 @@ pub fn gave_up(props: &BTreeMap<String, String>) -> Option<GaveUp> {
         Some(l) => format!(
             "start limit: {} starts in {}",
             l.burst,
-            crate::probe::human_duration(l.interval)
+            crate::text::human_duration(l.interval)
         ),
         None => "start limit".to_string(),
     };
@@ -146,14 +146,14 @@ pub fn gave_up(props: &BTreeMap<String, String>) -> Option<GaveUp> {
         detail: format!(
             "{} again after {n} automatic restart(s), then the {limit} stopped it (Restart={})",
             ended(props),
-            crate::alerts::sanitize(get(props, "Restart"))
+            crate::text::sanitize(get(props, "Restart"))
         ),
     })
 }
 
 /// How the main process last ended, in words (`result signal (9)`).
 pub fn ended(props: &BTreeMap<String, String>) -> String {
-    let result = crate::alerts::sanitize(get(props, "Result"));
+    let result = crate::text::sanitize(get(props, "Result"));
     let status = get(props, "ExecMainStatus");
     match get(props, "ExecMainCode") {
         CLD_EXITED => format!("exited with status {status} (result {result})"),
@@ -246,7 +246,7 @@ pub fn journal_starts(
     {
         return Err(format!(
             "journalctl cannot read the manager's messages: {}",
-            crate::alerts::sanitize(err.lines().next().unwrap_or("failed"))
+            crate::text::sanitize(err.lines().next().unwrap_or("failed"))
         ));
     }
     Ok(parse_short_unix(&o.stdout))

@@ -47,13 +47,13 @@ pub fn foreign(name: &str, text: &str) -> Option<String> {
     if name.ends_with(".timer") {
         return match values(text, "Unit").last() {
             Some(u) if u.starts_with("grokmon") => None,
-            Some(u) => Some(format!("it starts {}", crate::alerts::sanitize(u))),
+            Some(u) => Some(format!("it starts {}", crate::text::sanitize(u))),
             None => None,
         };
     }
     let programs: Vec<String> = values(text, "ExecStart").filter_map(program).collect();
     match programs.iter().find(|p| !is_grokmon(p)) {
-        Some(p) => Some(format!("it runs {}", crate::alerts::sanitize(p))),
+        Some(p) => Some(format!("it runs {}", crate::text::sanitize(p))),
         None if programs.is_empty() => Some("it runs no grokmon (no ExecStart=)".into()),
         None => None,
     }

@@ -96,7 +96,7 @@ fn span(v: &str) -> Result<Option<Duration>, ()> {
 }
 
 fn show_span(d: Duration) -> String {
-    crate::probe::human_duration(d)
+    crate::text::human_duration(d)
 }
 
 fn has_controller(text: &str, name: &str) -> bool {
@@ -250,7 +250,7 @@ pub fn findings(props: &BTreeMap<String, String>, seen: &Seen) -> Vec<Finding> {
             problem: match other {
                 "no" | "" => "is \"no\": a real crash leaves the service down".into(),
                 "always" => "is \"always\": a clean stop or a configuration error restarts it too (a restart loop)".into(),
-                o => format!("is {:?}, expected on-failure", crate::alerts::sanitize(o)),
+                o => format!("is {:?}, expected on-failure", crate::text::sanitize(o)),
             },
             fix: format!("Restart=on-failure under [Service]; {fix_unit}"),
         }),
@@ -382,7 +382,7 @@ pub fn findings(props: &BTreeMap<String, String>, seen: &Seen) -> Vec<Finding> {
                 setting: "WatchdogSec",
                 problem: format!(
                     "cannot be told before the unit runs (systemd reports infinity until its first start) and the unit files cannot be read: {}",
-                    crate::alerts::sanitize(why)
+                    crate::text::sanitize(why)
                 ),
                 fix: "start the unit, then verify again".into(),
             }),
