@@ -238,10 +238,14 @@ pub enum UnitsCommand {
     },
     /// Check that the protections configured in the units are really in force.
     ///
-    /// Reads `systemctl show` and the cgroup filesystem: StartLimitBurst=5 and
-    /// StartLimitIntervalSec=600 (a StartLimit* line under [Service] is
-    /// silently ignored), Restart=on-failure, RestartPreventExitStatus=78,
-    /// TimeoutStopSec, MemoryMax with the memory controller enabled, CPUQuota,
+    /// Reads `systemctl show`, the cgroup filesystem (v2, or the v1
+    /// hierarchies) and, before the unit's first start, its unit files. Any
+    /// service: a start limit that can trip (on systemd 252
+    /// StartLimitIntervalSec= under [Service] is rejected as an unknown key,
+    /// leaving the 10 s default), Restart=on-failure, a stop timeout, and the
+    /// resource limits it sets really enforced. A unit running `grokmon run`
+    /// also: StartLimitBurst=5 in StartLimitIntervalSec=600,
+    /// RestartPreventExitStatus=78, TimeoutStopSec>=15s, MemoryMax, CPUQuota,
     /// WatchdogSec. Exit 0 when all are in force, 1 otherwise, each mismatch
     /// on its own line with its fix.
     Verify,

@@ -697,7 +697,9 @@ fn protections_not_in_force_are_a_units_warning_apart_from_the_service() {
     assert!(lines[0].contains("WARN units:"), "{lines:?}");
     // Then the service fails: its own alert is written, not hidden behind
     // the standing WARN, and it does not carry the findings text.
-    show("ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainCode=1\nExecMainStatus=1\n");
+    show(
+        "ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainCode=1\nExecMainStatus=1\n",
+    );
     env.run(&["check"]).code(2);
     env.run(&["check"]).code(2);
     let lines = env.alert_lines();

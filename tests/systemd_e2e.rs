@@ -466,7 +466,11 @@ pub fn scenario(c: &Container) {
         "{}",
         r.dump()
     );
-    assert!(r.stdout.contains("rules for grokmon's orchestrator"), "{}", r.dump());
+    assert!(
+        r.stdout.contains("rules for grokmon's orchestrator"),
+        "{}",
+        r.dump()
+    );
     assert_eq!(r.code, 1, "{}", r.dump());
     c.sh(&format!(
         "mkdir -p /etc/systemd/system/{svc}.d && printf '{}' > /etc/systemd/system/{svc}.d/zz-e2e-speed.conf && systemctl daemon-reload",
@@ -485,10 +489,16 @@ pub fn scenario(c: &Container) {
     assert_eq!(st, "ok", "api right after a Type=notify start: {msg}");
     let (st, msg) = c.check_probe("service");
     assert!(msg.starts_with("active (running)"), "{msg}");
-    assert_eq!(st, "ok", "the standing findings are not the service's: {msg}");
+    assert_eq!(
+        st, "ok",
+        "the standing findings are not the service's: {msg}"
+    );
     let (st, msg) = c.check_probe("units");
     assert_eq!(st, "warn", "{msg}");
-    assert!(msg.contains("MemoryMax") && !msg.contains("WatchdogSec"), "{msg}");
+    assert!(
+        msg.contains("MemoryMax") && !msg.contains("WatchdogSec"),
+        "{msg}"
+    );
     let pid = main_pid(c);
     assert!(pid > 0);
 
