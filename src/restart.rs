@@ -500,26 +500,30 @@ fn recent_starts(
 ) -> Option<limits::Starts> {
     let limit = limits::start_limit(props)?;
     let since = now - chrono::Duration::from_std(limit.interval).ok()?;
+    let reviewed: Vec<DateTime<Utc>> = st
+        .and_then(|s| s.read().samples(REVIEWED_SAMPLE, since).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
     match limits::journal_starts(cfg.service.scope, &cfg.service.unit, since) {
-        Ok(times) => Some(limits::Starts {
-            times,
-            basis: "counted in the journal".into(),
-        }),
-        Err(why) => {
-            let reviewed: Vec<DateTime<Utc>> = st
-                .and_then(|s| s.read().samples(REVIEWED_SAMPLE, since).ok())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(t, _)| t)
-                .collect();
+        Ok(times) => {
+            let current = props
+                .get("InactiveExitTimestamp")
+                .and_then(|v| parse_unix_timestamp(v))
+                .filter(|t| *t > since);
             Some(limits::Starts {
-                times: limits::estimate_starts(props, &reviewed, since),
-                basis: format!(
-                    "estimated from grokmon's reviewed restarts and NRestarts, as {}",
-                    sanitize(&why)
-                ),
+                times: limits::merge_starts(times, reviewed.into_iter().chain(current)),
+                basis: "counted in the journal".into(),
             })
         }
+        Err(why) => Some(limits::Starts {
+            times: limits::estimate_starts(props, &reviewed, since),
+            basis: format!(
+                "estimated from grokmon's reviewed restarts and NRestarts, as {}",
+                sanitize(&why)
+            ),
+        }),
     }
 }
 
