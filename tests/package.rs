@@ -91,10 +91,8 @@ fn the_package_is_lintian_clean_and_installs_under_real_systemd() {
             .collect();
         assert!(tags.is_empty(), "lintian:\n{}", tags.join("\n"));
     } else {
-        skip("lintian not installed");
-        if std::env::var_os("CI").is_some() {
-            return;
-        }
+        // Under CI this fails; here the install part still runs.
+        skip("lintian not installed (Debian package lintian)");
     }
     let c = match Container::boot(
         "deb",
