@@ -217,7 +217,11 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
     let sc = Systemctl::new(cfg.service.scope);
     // One `show` for both when the `units` probe is on: the state here, the
     // protections there (its own observation, with its own alert state).
-    let with_units = cfg.check.probes.iter().any(|p| p == "units");
+    let with_units = cfg
+        .check
+        .probes
+        .iter()
+        .any(|p| p == crate::probe_names::UNITS);
     let mut props_wanted: Vec<&str> = PROPS.to_vec();
     if with_units {
         props_wanted.extend(
@@ -251,17 +255,23 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             let mut out: Outcome =
                 Observation::new("service", Status::Skipped, note.clone()).into();
             if with_units {
-                out.observations
-                    .push(Observation::new("units", Status::Skipped, note));
+                out.observations.push(Observation::new(
+                    crate::probe_names::UNITS,
+                    Status::Skipped,
+                    note,
+                ));
             }
             out
         }
         Err(e) => {
-            let mut out: Outcome =
-                Observation::new("service", Status::Unknown, e.to_string()).into();
+            let why = crate::text::chain(&e);
+            let mut out: Outcome = Observation::new("service", Status::Unknown, why.clone()).into();
             if with_units {
-                out.observations
-                    .push(Observation::new("units", Status::Unknown, e.to_string()));
+                out.observations.push(Observation::new(
+                    crate::probe_names::UNITS,
+                    Status::Unknown,
+                    why,
+                ));
             }
             out
         }

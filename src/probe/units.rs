@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::{Context, Observation, Outcome, Status};
+use crate::probe_names::{SERVICE, UNITS};
 use crate::systemd::{Systemctl, SystemctlError, rules, unitfile};
 
 /// Judges the protections from `systemctl show` properties (with
@@ -16,7 +17,7 @@ pub fn observe(props: &BTreeMap<String, String>, ctx: &Context<'_>) -> Observati
     let unit = &ctx.config.service.unit;
     if props.get("LoadState").map(String::as_str) == Some("not-found") {
         return Observation::new(
-            "units",
+            UNITS,
             Status::Skipped,
             format!("unit {unit} not installed (see the service probe)"),
         );
@@ -36,7 +37,7 @@ pub fn judge(props: &BTreeMap<String, String>, findings: &[rules::Finding]) -> O
     };
     if findings.is_empty() {
         return Observation::new(
-            "units",
+            UNITS,
             Status::Ok,
             format!("every protection in force (rules for {rules_name})"),
         );
@@ -46,7 +47,7 @@ pub fn judge(props: &BTreeMap<String, String>, findings: &[rules::Finding]) -> O
         .map(|f| format!("{} {}", f.setting, f.problem))
         .collect();
     Observation::new(
-        "units",
+        UNITS,
         Status::Warn,
         format!(
             "{} protection(s) not in force: {}; run `grokmon units verify` for the fixes",
@@ -60,16 +61,16 @@ pub fn judge(props: &BTreeMap<String, String>, findings: &[rules::Finding]) -> O
 /// already produced this observation from its `systemctl show`.
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let cfg = ctx.config;
-    if cfg.check.probes.iter().any(|p| p == "service") {
+    if cfg.check.probes.iter().any(|p| p == SERVICE) {
         return Outcome::default();
     }
     let sc = Systemctl::new(cfg.service.scope);
     match sc.show(&cfg.service.unit, rules::PROPS) {
         Ok(props) => observe(&props, ctx).into(),
         Err(SystemctlError::Unavailable(note)) => {
-            Observation::new("units", Status::Skipped, note).into()
+            Observation::new(UNITS, Status::Skipped, note).into()
         }
-        Err(e) => Observation::new("units", Status::Unknown, e.to_string()).into(),
+        Err(e) => Observation::new(UNITS, Status::Unknown, crate::text::chain(&e)).into(),
     }
 }
 
