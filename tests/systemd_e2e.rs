@@ -427,6 +427,32 @@ pub fn scenario(c: &Container) {
         "mkdir -p /etc/grokmon && cat > /etc/grokmon/config.toml <<'EOF'\n{CONFIG}EOF"
     ))
     .ok();
+    // A grokmon.service grokmon did not write (the grow-room app is named
+    // exactly that): install refuses to take it over; --timers-only installs
+    // the check and backup around it.
+    c.sh("printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/grokmon.service && systemctl daemon-reload").ok();
+    let r = c.grokmon("units install --system");
+    assert_eq!(r.code, 1, "{}", r.dump());
+    assert!(
+        r.stderr.contains("refusing to take over") && r.stderr.contains("it runs /bin/sleep"),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        c.show(svc, "ExecStart")
+            .contains("argv[]=/bin/sleep infinity")
+    );
+    assert_eq!(c.show("grokmon-check.timer", "ActiveState"), "inactive");
+    let r = c.grokmon("units install --system --timers-only");
+    r.ok();
+    assert!(
+        c.show(svc, "ExecStart")
+            .contains("argv[]=/bin/sleep infinity")
+    );
+    assert_eq!(c.show("grokmon-check.timer", "ActiveState"), "active");
+    c.sh("rm /etc/systemd/system/grokmon.service && systemctl daemon-reload")
+        .ok();
+
     let r = c.grokmon("units install --system");
     r.ok();
     assert!(
