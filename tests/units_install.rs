@@ -89,3 +89,55 @@ fn replace_takes_over_keeping_the_old_file_and_says_so() {
         .code(0)
         .stdout_has("done: 1 written");
 }
+
+/// Item: the rendered system units are hardened: at most 4.0 in
+/// `systemd-analyze security --offline=true` (it scores a unit file without a
+/// running systemd). The real-systemd tier runs all three under systemd.
+#[test]
+fn system_units_score_at_most_4_in_systemd_analyze_security() {
+    if !std::path::Path::new("/usr/bin/systemd-analyze").exists() {
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            panic!("systemd-analyze not installed under CI");
+        }
+        eprintln!("skipped: systemd-analyze not installed");
+        return;
+    }
+    let env = TestEnv::new();
+    env.write_config("[service]\nscope = \"system\"\n");
+    for unit in [
+        "grokmon.service",
+        "grokmon-check.service",
+        "grokmon-backup.service",
+    ] {
+        let o = env.run(&["units", "print", unit]);
+        o.code(0);
+        let path = env.path(unit);
+        std::fs::write(&path, &o.stdout).unwrap();
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let score: f64 = text
+            .lines()
+            .find_map(|l| {
+                l.split_once("Overall exposure level for ")?
+                    .1
+                    .split_once(": ")?
+                    .1
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no score for {unit}\n{text}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        eprintln!("{unit}: {score}");
+        assert!(score <= 4.0, "{unit} scores {score}\n{text}");
+    }
+}

@@ -79,6 +79,11 @@ pub const CANONICAL_BIN: &str = "/usr/bin/grokmon";
 /// user manager without those privileges fails the unit with 226/NAMESPACE,
 /// so user units leave them out. The seccomp-based options stay.
 const SYSTEM_ONLY: &[&str] = &[
+    "CapabilityBoundingSet",
+    "AmbientCapabilities",
+    "ProtectProc",
+    "PrivateIPC",
+    "PrivateDevices",
     "ProtectSystem",
     "ProtectKernelTunables",
     "ProtectKernelModules",
