@@ -13,3 +13,4 @@ mod run;
 mod status;
 mod systemd_e2e;
 mod units_install;
+mod world;

@@ -158,10 +158,7 @@ pub fn judge(
         other => {
             phase = Phase::Down;
             obs.status = Status::Unknown;
-            parts.push(format!(
-                "unexpected state \"{}\"",
-                crate::text::sanitize(other)
-            ));
+            parts.push(format!("unexpected state \"{other}\""));
         }
     }
     if let Some(n) = nrestarts {
@@ -251,7 +248,11 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
                 },
             }
         }
+        // Observation messages are raw (every output escapes them once); the
+        // error holds systemctl's stderr escaped, which `unescape` reverses
+        // exactly. The unit name in `args` is raw and may hold `\x2d`.
         Err(SystemctlError::Unavailable(note)) => {
+            let note = crate::text::unescape(&note);
             let mut out: Outcome =
                 Observation::new("service", Status::Skipped, note.clone()).into();
             if with_units {
@@ -264,7 +265,12 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             out
         }
         Err(e) => {
-            let why = crate::text::chain(&e);
+            let why = match &e {
+                SystemctlError::Failed { args, stderr } => {
+                    format!("systemctl {args} failed: {}", crate::text::unescape(stderr))
+                }
+                e => crate::text::chain(e),
+            };
             let mut out: Outcome = Observation::new("service", Status::Unknown, why.clone()).into();
             if with_units {
                 out.observations.push(Observation::new(
