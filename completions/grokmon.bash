@@ -555,7 +555,7 @@ _grokmon() {
             return 0
             ;;
         grokmon__subcmd__check)
-            opts="-q -h -V --quiet --format --textfile --config --help --version"
+            opts="-q -h -V --quiet --format --textfile --stateless --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

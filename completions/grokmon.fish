@@ -41,9 +41,10 @@ complete -c grokmon -n "__fish_grokmon_needs_command" -f -a "help" -d 'Print thi
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -l format -d 'Output format' -r -f -a "human\t'A table for a person'
 json\t'One JSON document: every probe, status, value, thresholds, message'
 nagios\t'One Nagios plugin status line with perfdata'"
-complete -c grokmon -n "__fish_grokmon_using_subcommand check" -l textfile -d 'Also write the results in Prometheus text format to PATH (atomically, for node_exporter\'s textfile collector; the name should end in .prom)' -r -F
+complete -c grokmon -n "__fish_grokmon_using_subcommand check" -l textfile -d 'Also write the results in Prometheus text format to PATH (atomically, for node_exporter\'s textfile collector, which reads only names ending in .prom: another name is refused)' -r -F
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -l config -d 'Configuration file (TOML). Default: $GROKMON_CONFIG, then $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml; no file at all means built-in defaults' -r -F
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -s q -l quiet -d 'Print nothing when every probe is OK (cron mails any output)'
+complete -c grokmon -n "__fish_grokmon_using_subcommand check" -l stateless -d 'Probe and report only: neither read nor write the state database or the alerts log (no alert lines, no trends; CPU from a short sample). For a scheduler that keeps its own soft/hard states (Nagios, NRPE)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -s V -l version -d 'Print version'
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack help" -l config -d 'Configuration file (TOML). Default: $GROKMON_CONFIG, then $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml; no file at all means built-in defaults' -r -F
