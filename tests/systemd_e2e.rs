@@ -734,4 +734,18 @@ pub fn scenario(c: &Container) {
     let (st, msg) = c.check_probe("service");
     assert_eq!(st, "crit", "{msg}");
     assert!(msg.starts_with("inactive"), "{msg}");
+
+    // --- a plain app that grokmon only watches is judged by the rules that
+    // fit it: no watchdog or exit 78 demanded (systemd's defaults for the
+    // rest: a 10s start limit that 100ms restarts can trip, a 90s stop).
+    c.sh("printf '[Service]\\nExecStart=/bin/sleep infinity\\nRestart=on-failure\\n' > /etc/systemd/system/growroom.service && systemctl daemon-reload && systemctl start growroom.service && printf '[service]\\nscope = \"system\"\\nunit = \"growroom.service\"\\n' > /root/app.toml").ok();
+    let r = c.grokmon("--config /root/app.toml units verify");
+    assert_eq!(r.code, 0, "{}", r.dump());
+    assert!(
+        r.stdout.contains("rules for any service")
+            && r.stdout.contains("every protection is in force"),
+        "{}",
+        r.dump()
+    );
+    c.sh("systemctl stop growroom.service").ok();
 }
