@@ -582,6 +582,12 @@ pub fn scenario(c: &Container) {
         "the refusal names the start limit and when the next restart is safe\n{}",
         r.dump()
     );
+    assert!(
+        r.stderr
+            .contains("started 5 times in the last 10m (counted in the journal)"),
+        "the starts are read from the real journal\n{}",
+        r.dump()
+    );
     assert_eq!(main_pid(c), pid, "a refused restart restarts nothing");
     assert_eq!(c.show(svc, "ActiveState"), "active");
     // The guard was right: systemd itself refuses that start and leaves the
