@@ -20,7 +20,7 @@ fn main() {
     }
     let unit = unit.unwrap_or_else(|| "grokmon.service".into());
     let mut props: Vec<&str> = grokmon::probe::service::PROPS.to_vec();
-    props.extend(grokmon::systemd::units::VERIFY_PROPS);
+    props.extend(grokmon::systemd::rules::PROPS);
     props.sort_unstable();
     props.dedup();
     let t = std::time::Instant::now();

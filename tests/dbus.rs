@@ -16,7 +16,8 @@ fn show_text(started: i64) -> String {
          FragmentPath=/etc/systemd/user/grokmon.service\nStartLimitBurst=5\n\
          StartLimitIntervalUSec=10s\nRestart=on-failure\nRestartPreventExitStatus=78\n\
          TimeoutStopUSec=15s\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\n\
-         ControlGroup=/user.slice/grokmon.service\n"
+         ControlGroup=/user.slice/grokmon.service\nRestartUSec=30s\nDropInPaths=\n\
+         ExecStart={{ path=/usr/bin/grokmon ; argv[]=/usr/bin/grokmon run ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }}\n"
     )
 }
 
@@ -30,14 +31,15 @@ fn props_json(started: i64) -> String {
     "Id": ["s", "grokmon.service"], "Names": ["as", ["grokmon.service"]],
     "LoadState": ["s", "loaded"], "ActiveState": ["s", "active"], "SubState": ["s", "running"],
     "ActiveEnterTimestamp": ["t", {usec}], "ActiveEnterTimestampMonotonic": ["t", 5000],
-    "FragmentPath": ["s", "/etc/systemd/user/grokmon.service"],
+    "FragmentPath": ["s", "/etc/systemd/user/grokmon.service"], "DropInPaths": ["as", []],
     "CanStart": ["b", true], "StartLimitBurst": ["u", 5],
     "StartLimitIntervalUSec": ["t", 10000000],
     "Conditions": ["a(sbbsi)", [["ConditionPathExists", false, false, "/x", 0]]]
   }},
   "Service": {{
     "Result": ["s", "success"], "NRestarts": ["u", 2], "MainPID": ["u", 4242],
-    "ExecStart": ["a(sasbttttuii)", [["/usr/bin/grokmon", ["grokmon", "run"], false, 0, 0, 0, 0, 0, 0, 0]]],
+    "ExecStart": ["a(sasbttttuii)", [["/usr/bin/grokmon", ["/usr/bin/grokmon", "run"], false, 0, 0, 0, 0, 0, 0, 0]]],
+    "RestartUSec": ["t", 30000000],
     "MemoryCurrent": ["t", 104857600], "MemoryMax": ["t", 524288000],
     "Restart": ["s", "on-failure"], "RestartPreventExitStatus": ["(aiai)", [[78], []]],
     "TimeoutStopUSec": ["t", 15000000], "CPUQuotaPerSecUSec": ["t", 2000000],
@@ -75,30 +77,43 @@ fn the_service_probe_reads_dbus_as_systemctl_show() {
     b.serve_systemd(&json);
     on_bus(&mut env, &b);
     let v = env.run(&["check", "--format", "json"]).json();
-    let mut over_bus = probe(&v, "service").clone();
-    // Times differ; everything else must not.
-    over_bus.as_object_mut().unwrap().remove("duration_ms");
-    assert_eq!(env.systemctl_calls(), Vec::<String>::new(), "{over_bus}");
+    // The service and units observations, without their times.
+    let rows = |v: &serde_json::Value| {
+        ["service", "units"].map(|name| {
+            let mut row = probe(v, name).clone();
+            row.as_object_mut().unwrap().remove("duration_ms");
+            row
+        })
+    };
+    let over_bus = rows(&v);
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new(), "{over_bus:?}");
 
     // The same unit through `systemctl show`'s text.
     let env2 = healthy_env(&server);
     env2.fake_systemctl_show(&show_text(started));
     let v = env2.run(&["check", "--format", "json"]).json();
-    let mut over_show = probe(&v, "service").clone();
-    over_show.as_object_mut().unwrap().remove("duration_ms");
+    let over_show = rows(&v);
     assert_eq!(env2.systemctl_calls().len(), 1);
 
     assert_eq!(over_bus, over_show);
-    let msg = over_bus["message"].as_str().unwrap();
-    assert_eq!(over_bus["status"], "warn", "{over_bus}");
+    let [service, units] = &over_bus;
+    assert_eq!(service["status"], "ok", "{service}");
+    let msg = service["message"].as_str().unwrap();
     for part in [
         "active (running) for 3h",
         "pid 4242",
         "memory 100.0 MiB of its MemoryMax 500.0 MiB",
-        "1 protection(s) not in force: StartLimitIntervalSec is 10s",
     ] {
         assert!(msg.contains(part), "{part:?} not in {msg}");
     }
+    assert_eq!(units["status"], "warn", "{units}");
+    assert!(
+        units["message"]
+            .as_str()
+            .unwrap()
+            .contains("StartLimitIntervalSec"),
+        "{units}"
+    );
 }
 
 #[test]

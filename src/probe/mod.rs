@@ -12,6 +12,7 @@ pub mod health;
 pub mod memory;
 pub mod plain_http;
 pub mod service;
+pub mod units;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -352,6 +353,13 @@ pub const REGISTRY: &[Probe] = &[
         name: names::SERVICE,
         run: service::probe,
         waits: true,
+    },
+    Probe {
+        name: names::UNITS,
+        run: units::probe,
+        // Usually rides on the service probe's `systemctl show` (then it
+        // returns at once): no thread of its own.
+        waits: false,
     },
     Probe {
         name: names::BACKUPS,

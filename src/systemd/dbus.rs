@@ -826,6 +826,63 @@ pub fn show_text(name: &str, v: &Value) -> Option<String> {
             })
             .collect::<Vec<_>>()
             .join(" "),
+        // `ExecStart`...: a(sasbttttuii), one `{ ... }` line per command in
+        // systemctl's output, of which a `KEY=VALUE` map keeps the last.
+        Value::Array(items) if name.starts_with("Exec") && !name.ends_with("Ex") => {
+            let Value::Struct(f) = items.last()? else {
+                return None;
+            };
+            let [
+                Value::Str(path),
+                Value::Array(argv),
+                Value::Bool(ignore),
+                Value::U64(start),
+                Value::U64(_),
+                Value::U64(exit),
+                Value::U64(_),
+                Value::U32(pid),
+                Value::I32(code),
+                Value::I32(status),
+            ] = f.as_slice()
+            else {
+                return None;
+            };
+            let argv: Vec<&str> = argv
+                .iter()
+                .filter_map(|a| match a {
+                    Value::Str(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let when = |t: u64| match t {
+                0 | u64::MAX => "n/a".to_string(),
+                t => format!("@{}", t / 1_000_000),
+            };
+            // CLD_EXITED (1) shows the exit status alone, any other code
+            // the status as a signal too.
+            let code_name = match code {
+                1 => "exited",
+                2 => "killed",
+                3 => "dumped",
+                4 => "trapped",
+                5 => "stopped",
+                6 => "continued",
+                _ => "(null)",
+            };
+            let status = if *code == 1 {
+                status.to_string()
+            } else {
+                let sig = signal_name(*status).map_or_else(|| status.to_string(), str::to_string);
+                format!("{status}/{sig}")
+            };
+            format!(
+                "{{ path={path} ; argv[]={} ; ignore_errors={} ; start_time=[{}] ; stop_time=[{}] ; pid={pid} ; code={code_name} ; status={status} }}",
+                argv.join(" "),
+                if *ignore { "yes" } else { "no" },
+                when(*start),
+                when(*exit),
+            )
+        }
         // `SuccessExitStatus`, `RestartPreventExitStatus`...: (aiai), the
         // exit statuses then the signals, space separated.
         Value::Struct(f) if name.ends_with("ExitStatus") => {
@@ -967,6 +1024,31 @@ mod tests {
             "78 USR1"
         );
         assert_eq!(show_text("ExecStart", &Value::Struct(vec![])), None);
+        let exec = |argv: &[&str], start: u64, pid: u32, code: i32, status: i32| {
+            Value::Array(vec![Value::Struct(vec![
+                Value::Str(argv[0].into()),
+                Value::Array(argv.iter().map(|a| Value::Str(a.to_string())).collect()),
+                Value::Bool(false),
+                Value::U64(start),
+                Value::U64(1),
+                Value::U64(0),
+                Value::U64(0),
+                Value::U32(pid),
+                Value::I32(code),
+                Value::I32(status),
+            ])])
+        };
+        assert_eq!(
+            t("ExecStart", exec(&["/bin/sleep", "1000"], 0, 0, 0, 0)),
+            "{ path=/bin/sleep ; argv[]=/bin/sleep 1000 ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }"
+        );
+        assert_eq!(
+            t(
+                "ExecStart",
+                exec(&["/bin/false"], 1_796_280_105_000_000, 70, 1, 1)
+            ),
+            "{ path=/bin/false ; argv[]=/bin/false ; ignore_errors=no ; start_time=[@1796280105] ; stop_time=[n/a] ; pid=70 ; code=exited ; status=1 }"
+        );
     }
 
     #[test]
