@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod backup;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod forecast;
 pub mod orchestrator;

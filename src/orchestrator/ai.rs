@@ -560,7 +560,7 @@ pub async fn ai_loop<D: Decider>(
         loop {
             hub.progress("ai", policy.timeout * 2 + slack);
             let readings = readings_json(hub);
-            let prompt = build_prompt(Utc::now(), &readings, actions);
+            let prompt = build_prompt(crate::clock::now(), &readings, actions);
             let res = tokio::select! {
                 r = tokio::time::timeout(policy.timeout, decider.decide(&prompt)) => {
                     r.unwrap_or(Err(AiError::Timeout(policy.timeout)))
@@ -644,7 +644,7 @@ async fn on_decision(
     actions: &Allowlist,
     hub: &Arc<Hub>,
 ) {
-    let ts = Utc::now();
+    let ts = crate::clock::now();
     let (failures, alerted) = {
         let mut a = lock(&hub.ai);
         let prev = (a.failures, a.alerted);

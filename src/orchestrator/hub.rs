@@ -358,7 +358,7 @@ impl Hub {
     /// filesystem stalls the appender alone, and a full queue drops the line
     /// (counted in `alerts_dropped`, reported on stderr).
     pub async fn event(&self, level: Level, source: &str, message: String) {
-        let ev = Event::new(Utc::now(), level, source, message);
+        let ev = Event::new(crate::clock::now(), level, source, message);
         eprintln!("{} {}: {}", ev.level, ev.source, sanitize(&ev.message));
         if level != Level::Info {
             self.queue_alert(ev.clone());
@@ -504,7 +504,7 @@ mod tests {
         s.failures = 1;
         assert_eq!(s.status(now, Duration::from_secs(1)), "failing");
         s.value = Some(1.0);
-        s.updated = Some((now, Utc::now()));
+        s.updated = Some((now, crate::clock::now()));
         assert_eq!(s.status(now, Duration::from_secs(1)), "stale");
         s.failures = 0;
         s.reads_total = 2;

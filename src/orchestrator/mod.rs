@@ -243,7 +243,7 @@ pub async fn serve(
         // the API and the signals.
         let history = {
             let path = cfg.paths.database.clone();
-            tokio::task::spawn_blocking(move || store::last_action_runs(&path, chrono::Utc::now()))
+            tokio::task::spawn_blocking(move || store::last_action_runs(&path, crate::clock::now()))
                 .await
                 .unwrap_or_default()
         };

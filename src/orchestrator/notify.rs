@@ -88,7 +88,7 @@ pub async fn notify_loop(
                 &cfg,
                 std::slice::from_ref(&ev),
                 &log,
-                chrono::Utc::now(),
+                crate::clock::now(),
                 NOTIFY_BUDGET,
             )
         });

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 
 use super::backoff::{longest, next_delay, retry_delay};
 use super::hub::{Hub, Reading, Record, lock};
@@ -103,7 +103,7 @@ pub async fn sensor_loop<S: Source, J: FnMut() -> f64 + Send>(
 }
 
 async fn on_success(policy: &Policy, hub: &Hub, v: f64) {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let (unit, prev_failures, was_alerted, since) = {
         let mut sensors = lock(&hub.sensors);
         let s = sensors.entry(policy.name.clone()).or_default();
@@ -149,7 +149,7 @@ async fn on_failure<S: Source>(
     e: &ReadError,
     delay: Duration,
 ) {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let (n, last, since, unit) = {
         let mut sensors = lock(&hub.sensors);
         let s = sensors.entry(policy.name.clone()).or_default();
