@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod failpoint;
 pub mod forecast;
 pub mod orchestrator;
 pub mod probe;

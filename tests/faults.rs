@@ -1,0 +1,519 @@
+//! The fault-injection tier: real faults, not mocks. `kill -9` at chosen
+//! instants (strace's syscall fault injection, and the binary's
+//! `GROKMON_FAILPOINT`), full filesystems (a small tmpfs, as root), file-size
+//! limits (`RLIMIT_FSIZE`), other clocks (`faketime`), concurrent processes.
+//! Each test is bounded in time: every child runs under a deadline.
+//!
+//! A test that needs a tool or root it does not have prints "skipped: …" and
+//! returns, except under CI (`CI` set), where it fails: CI must run it.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::util::{Response, Server, TestEnv, read};
+
+/// Longest any one child may run before the test kills it and fails.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Whether `tool` is on PATH; otherwise skips (or fails under CI).
+fn have(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed, and CI must run this test (.ci/run installs it)"
+        );
+        eprintln!("skipped: {tool} not installed");
+    }
+    found
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs `cmd` to completion within `DEADLINE` (killing it past that).
+fn run_bounded(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{cmd:?} ran over {DEADLINE:?}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn dump(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// An API that is up or down at the test's command.
+struct Api {
+    up: Arc<AtomicBool>,
+    server: Server,
+}
+
+impl Api {
+    fn start() -> Api {
+        let up = Arc::new(AtomicBool::new(false));
+        let flag = up.clone();
+        let server = Server::start(move |_| {
+            if flag.load(Ordering::SeqCst) {
+                Response::json(200, r#"{"status":"healthy"}"#)
+            } else {
+                Response::text(503, b"down")
+            }
+        });
+        Api { up, server }
+    }
+    fn set(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+}
+
+/// Configures `env` with only the API probe, alerting on the first
+/// failure, the state database and the alerts log at the given places.
+fn write_api_config(env: &TestEnv, api: &Api, state: &Path, log: &Path) {
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nalerts_log = \"{}\"\nstate = \"{}\"\n[check]\nconfirm_after = 1\nprobes = [\"api\"]\n[check.api]\nurl = \"{}\"\ntimeout = \"2s\"\n",
+            log.display(),
+            state.display(),
+            api.server.url("/api/health")
+        ),
+    )
+    .unwrap();
+}
+
+fn api_env(api: &Api) -> TestEnv {
+    let env = TestEnv::new();
+    write_api_config(&env, api, &env.path("state/state.db"), &env.alerts_log());
+    env
+}
+
+/// `cmd` run by `wrapper args…`, with the same environment and directory.
+fn wrapped(c: &Command, wrapper: &str, args: &[String]) -> Command {
+    let mut w = Command::new(wrapper);
+    w.args(args)
+        .arg(c.get_program())
+        .args(c.get_args())
+        .env_clear();
+    for (k, v) in c.get_envs() {
+        if let Some(v) = v {
+            w.env(k, v);
+        }
+    }
+    if let Some(d) = c.get_current_dir() {
+        w.current_dir(d);
+    }
+    w.stdin(Stdio::null());
+    w
+}
+
+/// The alert lines of `log`, with a check that every line parses (no torn
+/// or forged line) and that no line appears twice.
+fn lines_of(log: &Path) -> Vec<String> {
+    let text = read(log);
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    for l in &lines {
+        assert!(
+            grokmon::alerts::Event::parse(l).is_some(),
+            "torn or unparsable line {l:?} in\n{text}"
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for l in &lines {
+        assert!(seen.insert(l), "duplicated line {l:?} in\n{text}");
+    }
+    lines
+}
+
+fn count(lines: &[String], level: &str) -> usize {
+    lines
+        .iter()
+        .filter(|l| l.split_whitespace().nth(1) == Some(level))
+        .count()
+}
+
+/// A check killed at `when`, then a recovery check with the API still down,
+/// then one with it up: exactly one CRIT and one OK, whatever the instant.
+fn kill_round(api: &Api, env: &TestEnv, kill: impl FnOnce(&mut Command)) -> bool {
+    api.set(false);
+    let mut c = env.cmd(&["check", "--quiet"]);
+    kill(&mut c);
+    let o = run_bounded(c);
+    let killed = o.status.signal() == Some(libc::SIGKILL)
+        || String::from_utf8_lossy(&o.stderr).contains("+++ killed by SIGKILL");
+    // Still down: the alert must be there, once.
+    let o2 = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o2.status.code(), Some(2), "recovery check\n{}", dump(&o2));
+    api.set(true);
+    let o3 = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(
+        o3.status.code(),
+        Some(0),
+        "check after recovery\n{}",
+        dump(&o3)
+    );
+    let lines = lines_of(&env.alerts_log());
+    assert_eq!(
+        (count(&lines, "CRIT"), count(&lines, "OK")),
+        (1, 1),
+        "one CRIT and its OK after a kill (killed: {killed})\nfirst run: {}\n{lines:#?}",
+        dump(&o)
+    );
+    killed
+}
+
+/// Item 1: `kill -9` at every sync of a check (strace injects SIGKILL at the
+/// Nth `fsync`/`fdatasync`: before and after the intent is durable, after the
+/// line is appended, after it is marked written). No phantom CRIT without its
+/// OK, no duplicated line, no lost one.
+#[test]
+fn kill_at_every_sync_leaves_each_alert_exactly_once() {
+    if !have("strace") {
+        return;
+    }
+    let api = Api::start();
+    // strace counts each syscall on its own: the log's `fdatasync`, then
+    // SQLite's `fsync`s (creating the database, syncing the intent, the
+    // checkpoint after the intent is cleared).
+    for syscall in ["fdatasync", "fsync"] {
+        let mut n = 1;
+        loop {
+            let env = api_env(&api);
+            let killed = kill_round(&api, &env, |c| {
+                let args = [
+                    "-f",
+                    "-qq",
+                    "-o",
+                    "/dev/null",
+                    "-e",
+                    &format!("trace={syscall}"),
+                    "-e",
+                    &format!("inject={syscall}:signal=SIGKILL:when={n}"),
+                ];
+                *c = wrapped(c, "strace", &args.map(String::from));
+            });
+            if !killed {
+                break;
+            }
+            n += 1;
+            assert!(n < 40, "the check never finished unkilled");
+        }
+        assert!(n > 1, "strace never killed at {syscall}");
+    }
+}
+
+/// Item 1, at the named instants of the append protocol (the failpoints
+/// compiled into the binary).
+#[test]
+fn kill_at_each_failpoint_leaves_each_alert_exactly_once() {
+    let api = Api::start();
+    for point in [
+        "log.before-write",
+        "check.after-intent",
+        "check.after-append",
+        "check.after-mark",
+    ] {
+        let env = api_env(&api);
+        let killed = kill_round(&api, &env, |c| {
+            c.env("GROKMON_FAILPOINT", point);
+        });
+        assert!(killed, "failpoint {point} was not reached");
+    }
+    // Killed while finishing an earlier check's append, too.
+    let env = api_env(&api);
+    api.set(false);
+    let mut c = env.cmd(&["check", "--quiet"]);
+    c.env("GROKMON_FAILPOINT", "check.after-intent");
+    assert_eq!(run_bounded(c).status.signal(), Some(libc::SIGKILL));
+    let mut c = env.cmd(&["check", "--quiet"]);
+    c.env("GROKMON_FAILPOINT", "check.reconciled");
+    assert_eq!(run_bounded(c).status.signal(), Some(libc::SIGKILL));
+    assert!(kill_round(&api, &env, |c| {
+        c.env("GROKMON_FAILPOINT", "check.reconciled");
+    }));
+}
+
+/// A tmpfs of `size` bytes mounted under the test's temp dir, unmounted on drop.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// `None` (skipped, or failed under CI) when not root or mounting is refused.
+    fn mount(at: PathBuf, size: &str) -> Option<Tmpfs> {
+        if !is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root and must mount a tmpfs"
+            );
+            eprintln!("skipped: needs root to mount a small tmpfs");
+            return None;
+        }
+        std::fs::create_dir_all(&at).unwrap();
+        let o = run_bounded({
+            let mut c = Command::new("mount");
+            c.args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(&at);
+            c
+        });
+        if !o.status.success() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "mount refused under CI: {}",
+                dump(&o)
+            );
+            eprintln!("skipped: mounting a tmpfs was refused: {}", dump(&o));
+            return None;
+        }
+        Some(Tmpfs { dir: at })
+    }
+
+    /// Fills the filesystem: a file grown until the disk is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let p = self.dir.join("filler");
+        let mut f = std::fs::File::create(&p).unwrap();
+        let block = vec![0x55u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let small = [0x55u8; 1];
+        while f.write_all(&small).is_ok() {}
+        let _ = f.sync_all();
+        p
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// Item 2: the state database on a full filesystem. The alert cannot be
+/// committed, so it is not appended either (before: the same CRIT appended
+/// by every check); once there is room, it is written once.
+#[test]
+fn a_full_state_database_appends_nothing_until_it_can_commit() {
+    let api = Api::start();
+    let env = TestEnv::new();
+    let Some(fs) = Tmpfs::mount(env.path("statefs"), "256k") else {
+        return;
+    };
+    write_api_config(&env, &api, &fs.dir.join("state.db"), &env.alerts_log());
+    api.set(true);
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    let filler = fs.fill();
+    api.set(false);
+    for _ in 0..5 {
+        let o = run_bounded(env.cmd(&["check", "--quiet"]));
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "a check that cannot record is UNKNOWN\n{}",
+            dump(&o)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("state database"),
+            "{}",
+            dump(&o)
+        );
+    }
+    let lines = lines_of(&env.alerts_log());
+    assert_eq!(count(&lines, "CRIT"), 0, "{lines:#?}");
+    std::fs::remove_file(filler).unwrap();
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(2), "{}", dump(&o));
+    api.set(true);
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    let lines = lines_of(&env.alerts_log());
+    assert_eq!(
+        (count(&lines, "CRIT"), count(&lines, "OK")),
+        (1, 1),
+        "{lines:#?}"
+    );
+}
+
+/// Item 3: the alerts log on a full filesystem with room for part of a line.
+/// The short write is cut back (no torn `…CRIT api:` line); the check says
+/// so (UNKNOWN), and the next check with room writes the line once.
+#[test]
+fn a_short_write_on_a_full_disk_leaves_no_torn_line() {
+    let api = Api::start();
+    let env = TestEnv::new();
+    let Some(fs) = Tmpfs::mount(env.path("logfs"), "64k") else {
+        return;
+    };
+    let log = fs.dir.join("alerts.log");
+    // 30 bytes short of a page: the next line's first 30 bytes fit.
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 4096 - 30 - 80 {
+        text.push_str(&format!(
+            "2026-11-28T10:00:{:02}Z INFO backup: filler {i:04}\n",
+            i % 60
+        ));
+        i += 1;
+    }
+    let pad = 4096 - 30 - text.len() - "2026-11-28T10:59:59Z INFO backup: \n".len();
+    text.push_str(&format!(
+        "2026-11-28T10:59:59Z INFO backup: {}\n",
+        "p".repeat(pad)
+    ));
+    assert_eq!(text.len(), 4096 - 30);
+    std::fs::write(&log, &text).unwrap();
+    std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    write_api_config(&env, &api, &env.path("state/state.db"), &log);
+    let filler = fs.fill();
+    api.set(false);
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("alerts log"), "{}", dump(&o));
+    assert_eq!(read(&log), text, "the log is as it was: no torn line");
+    // Still full: nothing more, and still nothing torn.
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    assert_eq!(read(&log), text);
+    std::fs::remove_file(filler).unwrap();
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(2), "{}", dump(&o));
+    api.set(true);
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    let lines = lines_of(&log);
+    assert_eq!(
+        (count(&lines, "CRIT"), count(&lines, "OK")),
+        (1, 1),
+        "{lines:#?}"
+    );
+}
+
+/// `cmd` with `RLIMIT_FSIZE` set to `bytes` and SIGXFSZ at its default
+/// disposition (killing), as a shell with `ulimit -f` would start it.
+fn with_fsize(mut cmd: Command, bytes: u64) -> Command {
+    // SAFETY: only async-signal-safe calls (setrlimit, signal) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Item 4: a file-size limit is an error with a message and the documented
+/// exit code (check 3, backup 1), not death by SIGXFSZ (exit 153).
+#[test]
+fn a_file_size_limit_is_an_error_not_a_signal() {
+    let api = Api::start();
+    let env = api_env(&api);
+    api.set(false);
+    let o = run_bounded(with_fsize(env.cmd(&["check"]), 100));
+    assert_eq!(o.status.signal(), None, "{}", dump(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    assert!(!o.stderr.is_empty(), "a message says why\n{}", dump(&o));
+    assert!(lines_of(&env.alerts_log()).is_empty());
+
+    let env = TestEnv::new();
+    env.create_database();
+    let o = run_bounded(with_fsize(env.cmd(&["backup"]), 100));
+    assert_eq!(o.status.signal(), None, "{}", dump(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", dump(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("grokmon:"),
+        "{}",
+        dump(&o)
+    );
+    // No half-written backup under its final name.
+    let left: Vec<_> = std::fs::read_dir(env.backups())
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|n| !n.to_string_lossy().ends_with(".zst")),
+        "{left:?}"
+    );
+}
+
+/// `faketime AT grokmon ARGS`.
+fn faketime(env: &TestEnv, at: &str, args: &[&str]) -> Output {
+    run_bounded(wrapped(&env.cmd(args), "faketime", &[at.to_string()]))
+}
+
+/// Item 5: a clock before 1970 (a Raspberry Pi without an RTC) panics no
+/// command; the exit codes stay the documented ones.
+#[test]
+fn a_clock_before_1970_panics_no_command() {
+    if !have("faketime") {
+        return;
+    }
+    let api = Api::start();
+    let env = api_env(&api);
+    env.create_database();
+    api.set(false);
+    for (args, codes) in [
+        (&["check"][..], &[2][..]),
+        (&["check"][..], &[2][..]),
+        (&["alerts", "tail"][..], &[0][..]),
+        (&["alerts", "tail", "--since", "1h"][..], &[0][..]),
+        (&["alerts", "tail", "--unreviewed"][..], &[0][..]),
+        (&["alerts", "ack"][..], &[0][..]),
+        (&["status"][..], &[0, 1][..]),
+        (&["status", "--json"][..], &[0, 1][..]),
+        (&["backup"][..], &[0][..]),
+        (&["backup", "list"][..], &[0][..]),
+        (&["backup", "prune", "--dry-run"][..], &[0][..]),
+        (&["restart", "--yes", "--reason", "x"][..], &[0, 1][..]),
+    ] {
+        let o = faketime(&env, "1969-12-31 23:59:59", args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}\n{}", dump(&o));
+        assert!(
+            o.status.code().is_some_and(|c| codes.contains(&c)),
+            "{args:?}: exit {:?}, want one of {codes:?}\n{}",
+            o.status,
+            dump(&o)
+        );
+    }
+}
