@@ -517,3 +517,71 @@ fn a_clock_before_1970_panics_no_command() {
         );
     }
 }
+
+/// Item 10: a server that sends its headers, then one body byte every 1.9 s
+/// (each read within a 2 s timeout) held a check for a minute and then said
+/// OK. The timeout bounds the whole request: the check reports a timeout.
+#[test]
+fn a_trickling_body_is_a_timeout_not_a_minute_and_ok() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = stop.clone();
+    let server = std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        while !stopper.load(Ordering::SeqCst) && Instant::now() < deadline {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let body = br#"{"status":"healthy"}"#;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = conn.write_all(head.as_bytes());
+            for b in body {
+                if stopper.load(Ordering::SeqCst) || conn.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1900));
+            }
+        }
+    });
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let _stop = Stop(stop);
+    let env = TestEnv::new();
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nalerts_log = \"{}\"\n[check]\nprobes = [\"api\"]\n[check.api]\nurl = \"http://{addr}/api/health\"\ntimeout = \"2s\"\n",
+            env.alerts_log().display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let o = run_bounded(env.cmd(&["check", "--format", "json"]));
+    let took = started.elapsed();
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", dump(&o)));
+    let api = v["probes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["probe"] == "api"))
+        .cloned()
+        .unwrap_or_else(|| v["probes"]["api"].clone());
+    assert_eq!(api["status"], "crit", "{}", dump(&o));
+    assert!(
+        api["message"].as_str().unwrap_or("").contains("timed out"),
+        "{}",
+        dump(&o)
+    );
+    // Functional, not a benchmark: the answer took 40 s to trickle in, and
+    // the check did not wait for it.
+    assert!(took < Duration::from_secs(20), "the check took {took:?}");
+    drop(_stop);
+    let _ = server.join();
+}
