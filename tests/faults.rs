@@ -585,3 +585,94 @@ fn a_trickling_body_is_a_timeout_not_a_minute_and_ok() {
     drop(_stop);
     let _ = server.join();
 }
+
+/// A world for `restart` against a fake systemctl whose `restart` takes a
+/// moment (so that concurrent runs overlap) and whose `show` prints `props`.
+fn restart_env(props: &str) -> TestEnv {
+    let mut env = TestEnv::new();
+    let f = env.path("systemctl.show");
+    std::fs::write(&f, props).unwrap();
+    env.fake_systemctl(&format!(
+        "case \"$*\" in *' show '*) cat '{}';; *is-active*) echo active;; *restart*) sleep 0.5;; *) exit 0;; esac",
+        f.display()
+    ));
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nalerts_log = \"{}\"\n[check]\nprobes = [\"service\"]\n[restart]\nwait = \"2s\"\n",
+            env.alerts_log().display()
+        ),
+    )
+    .unwrap();
+    env.set_env("USER", "alice");
+    env
+}
+
+fn restart_calls(env: &TestEnv) -> usize {
+    env.systemctl_calls()
+        .iter()
+        .filter(|c| c.split_whitespace().any(|w| w == "restart"))
+        .count()
+}
+
+/// Item 9: five concurrent `grokmon restart --yes --reason x` restart the
+/// service once (before: five times); the others are refused with a reason.
+#[test]
+fn concurrent_restarts_restart_once() {
+    let env = restart_env(
+        "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nMainPID=42\n",
+    );
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            env.cmd(&["restart", "--yes", "--reason", "x"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + DEADLINE;
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|mut c| {
+            while c.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            c.wait_with_output().unwrap()
+        })
+        .collect();
+    assert_eq!(restart_calls(&env), 1, "{:?}", env.systemctl_calls());
+    let ok = outs.iter().filter(|o| o.status.code() == Some(0)).count();
+    assert_eq!(ok, 1, "{:#?}", outs.iter().map(dump).collect::<Vec<_>>());
+    for o in outs.iter().filter(|o| o.status.code() != Some(0)) {
+        assert_eq!(o.status.code(), Some(1), "{}", dump(o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("refusing to restart"), "{}", dump(o));
+    }
+    let lines = lines_of(&env.alerts_log());
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" restart: ")).count(),
+        1,
+        "{lines:#?}"
+    );
+}
+
+/// Item 9: `systemctl show` answering nothing usable is a refusal, not a
+/// blind restart.
+#[test]
+fn a_restart_is_refused_when_systemctl_show_says_nothing() {
+    for props in ["", "Unexpected output\n"] {
+        let env = restart_env(props);
+        let o = run_bounded(env.cmd(&["restart", "--yes", "--reason", "x", "--force"]));
+        assert_eq!(o.status.code(), Some(1), "{}", dump(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("nothing usable"),
+            "{}",
+            dump(&o)
+        );
+        assert_eq!(restart_calls(&env), 0, "{:?}", env.systemctl_calls());
+    }
+}
