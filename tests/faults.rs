@@ -676,3 +676,158 @@ fn a_restart_is_refused_when_systemctl_show_says_nothing() {
         assert_eq!(restart_calls(&env), 0, "{:?}", env.systemctl_calls());
     }
 }
+
+/// libfaketime, for a child whose own pid the test needs (`faketime` the
+/// program may stay in between); `None` when missing (skip, or fail under CI).
+fn libfaketime() -> Option<PathBuf> {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "libfaketime is not installed, and CI must run this test (.ci/run installs faketime)"
+        );
+        eprintln!("skipped: faketime not installed");
+    }
+    found
+}
+
+/// `cmd` with its clock moved by `offset` (libfaketime syntax: `+3650d`).
+fn at_offset(mut cmd: Command, lib: &Path, offset: &str) -> Command {
+    cmd.env("LD_PRELOAD", lib)
+        .env("FAKETIME", offset)
+        .env("FAKETIME_DONT_RESET", "1");
+    cmd
+}
+
+/// Item 7: one `backup` with the clock 10 years ahead keeps every real
+/// backup (before: the bogus backup took a keep_last slot and every real
+/// one looked 10 years old).
+#[test]
+fn a_backup_with_the_clock_years_ahead_deletes_no_real_backup() {
+    let Some(lib) = libfaketime() else {
+        return;
+    };
+    let env = TestEnv::new();
+    env.create_database();
+    std::fs::create_dir_all(env.backups()).unwrap();
+    let now = chrono::Utc::now();
+    let real: Vec<PathBuf> = [0, 1, 2, 3, 4, 5, 20]
+        .iter()
+        .map(|d| {
+            let name = grokmon::backup::naming::file_name(
+                now - chrono::Duration::days(*d) - chrono::Duration::hours(1),
+                grokmon::config::Compression::Zstd,
+            );
+            let p = env.backups().join(name);
+            std::fs::write(&p, b"x").unwrap();
+            p
+        })
+        .collect();
+    let o = run_bounded(at_offset(env.cmd(&["backup"]), &lib, "+3650d"));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    for p in &real {
+        assert!(p.exists(), "{} was deleted\n{}", p.display(), dump(&o));
+    }
+    // The dry run says why they are kept.
+    let o = run_bounded(at_offset(
+        env.cmd(&["backup", "prune", "--dry-run"]),
+        &lib,
+        "+3650d",
+    ));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("jump"),
+        "{}",
+        dump(&o)
+    );
+}
+
+/// Item 7: `run` started with the clock 100 days ahead keeps the stored
+/// readings (before: its first prune purged every one).
+#[test]
+fn run_started_with_the_clock_ahead_purges_no_reading() {
+    let Some(lib) = libfaketime() else {
+        return;
+    };
+    let env = TestEnv::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nalerts_log = \"{}\"\n[orchestrator]\nlisten = \"127.0.0.1:{port}\"\n",
+            env.alerts_log().display()
+        ),
+    )
+    .unwrap();
+    let start = |offset: Option<&str>| {
+        let mut c = env.cmd(&["run"]);
+        if let Some(o) = offset {
+            c = at_offset(c, &lib, o);
+        }
+        let stderr = env.path("run.stderr");
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut k = Kill(child);
+        // The store is open and pruned once the database has its schema
+        // and the API answers; then a clean stop.
+        let up = crate::util::wait_until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "run never listened\n{}", read(&stderr));
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: kill with a pid we own.
+        unsafe {
+            libc::kill(k.0.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + DEADLINE;
+        while k.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            k.0.try_wait().unwrap().and_then(|s| s.code()),
+            Some(0),
+            "{}",
+            read(&stderr)
+        );
+        read(&stderr)
+    };
+    start(None);
+    let db = rusqlite::Connection::open(env.database()).unwrap();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for i in 0..100i64 {
+        db.execute(
+            "INSERT INTO readings (ts, sensor, value, unit, stale) VALUES (?1, 'temp', 21.5, 'C', 0)",
+            [now_ms - 86_400_000 + i * 60_000],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let stderr = start(Some("+100d"));
+    let db = rusqlite::Connection::open(env.database()).unwrap();
+    let n: i64 = db
+        .query_row(
+            "SELECT count(*) FROM readings WHERE sensor = 'temp'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 100, "readings purged by a clock jump\n{stderr}");
+}
