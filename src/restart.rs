@@ -226,8 +226,10 @@ fn review(
     };
     let _ = writeln!(out, "\ncurrent checks:");
     out.push_str(&crate::check::report::human(&report, ctx.color));
-    let acked = st.and_then(|s| s.read().get_time(state::keys::ACKED_UNTIL).ok().flatten());
-    match crate::alerts::events_after(&AlertLog::from_config(cfg), acked, 5) {
+    let review = st
+        .and_then(|s| crate::alerts::ack::Review::read(&s.read()).ok())
+        .unwrap_or_default();
+    match crate::alerts::ack::unreviewed(&AlertLog::from_config(cfg), &review, 5) {
         Ok((0, _)) => {
             let _ = writeln!(out, "\nunreviewed alerts: none");
         }

@@ -22,6 +22,9 @@ const TRIM_WAIT: Duration = Duration::from_millis(100);
 pub mod keys {
     /// RFC 3339 time up to which alerts were reviewed (`alerts ack`).
     pub const ACKED_UNTIL: &str = "alerts.acked_until";
+    /// Where the log ended at the last `alerts ack` (JSON `log::Mark`): the
+    /// lines after it are the unreviewed ones.
+    pub const ACKED_AT: &str = "alerts.acked_at";
     /// Raw `/proc/stat` counters of the last check: "total idle".
     pub const CPU_COUNTERS: &str = "cpu.counters";
     /// RFC 3339 time of the last check.

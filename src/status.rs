@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::Ctx;
-use crate::alerts::{AlertLog, Event, events_after, sanitize};
+use crate::alerts::{AlertLog, Event, sanitize};
 use crate::cli::StatusArgs;
 use crate::config::{Config, Scope};
 use crate::forecast::{self, Forecast};
@@ -279,8 +279,8 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
             Ok(t) => last_check = t,
             Err(e) => note("last check", e),
         }
-        match r.get_time(keys::ACKED_UNTIL) {
-            Ok(t) => acked = t,
+        match crate::alerts::ack::Review::read(&r) {
+            Ok(rv) => acked = Some(rv),
             Err(e) => note("review mark", e),
         }
         let rows = match r.probe_rows() {
@@ -355,7 +355,9 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
     }
 
     let log = AlertLog::from_config(cfg);
-    let alerts = match events_after(&log, acked, LAST_ALERTS) {
+    let review = acked.clone().unwrap_or_default();
+    let acked = review.until;
+    let alerts = match crate::alerts::ack::unreviewed(&log, &review, LAST_ALERTS) {
         Ok((n, last)) => Alerts {
             log: log.path().display().to_string(),
             unreviewed: Some(n),

@@ -1,32 +1,82 @@
 //! `grokmon alerts ack`: mark the alerts so far as reviewed. The mark is a
-//! time in the state database (`alerts.acked_until`); `alerts tail
-//! --unreviewed`, `status` and `restart` count the events after it.
+//! position in the log (`alerts.acked_at`: the file's identity and its
+//! length then, see `log::Mark`), so "unreviewed" means "written after the
+//! ack", whatever the clock said when each line was written (a clock that
+//! was behind must not hide alerts). The time of the ack is kept too
+//! (`alerts.acked_until`), for people, and as the mark of a state written
+//! by an older grokmon. `alerts tail --unreviewed`, `status` and `restart`
+//! count the events after it.
 
 use anyhow::Context as _;
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{AlertLog, events_after};
+use super::log::Mark;
+use super::tail::{self, Opened};
+use super::{AlertLog, Event};
 use crate::Ctx;
 use crate::cli::AlertsAckArgs;
-use crate::state::{Read as _, State, StateError, keys};
+use crate::state::{Read, State, StateError, keys};
+
+/// The review mark as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Review {
+    pub at: Option<Mark>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Review {
+    pub fn read(r: &impl Read) -> Result<Review, StateError> {
+        Ok(Review {
+            at: r
+                .get(keys::ACKED_AT)?
+                .and_then(|v| serde_json::from_str(&v).ok()),
+            until: r.get_time(keys::ACKED_UNTIL)?,
+        })
+    }
+
+    /// Where the unreviewed lines begin in `files`: after the position;
+    /// with only a time (an older grokmon's mark), after that second.
+    pub fn start(&self, files: &[Opened]) -> std::io::Result<(usize, u64)> {
+        match (&self.at, self.until) {
+            (Some(m), _) => tail::after_mark(files, m),
+            (None, Some(t)) => tail::locate(files, Some(t + chrono::Duration::seconds(1))),
+            (None, None) => Ok((0, 0)),
+        }
+    }
+}
+
+/// The events after the review mark: how many, and the last `max`, oldest first.
+pub fn unreviewed(log: &AlertLog, review: &Review, max: usize) -> std::io::Result<(usize, Vec<Event>)> {
+    let files = tail::open_files(log)?;
+    let start = review.start(&files)?;
+    super::count_from(&files, start, max)
+}
 
 pub fn run(_args: &AlertsAckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let cfg = &ctx.config;
     let log = AlertLog::from_config(cfg);
     let mut st = State::open(&cfg.paths.state)?;
-    // Under the write lock, so two acks at once cannot move the mark back.
-    let prev = st.write(|tx| -> Result<_, StateError> {
-        let prev = tx.get_time(keys::ACKED_UNTIL)?;
-        let until = prev.map_or(ctx.now, |p| p.max(ctx.now));
+    // Under the write lock, so two acks at once serialize.
+    let (prev, now) = st.write(|tx| -> Result<_, StateError> {
+        let prev = Review::read(tx)?;
+        let mark = log.mark();
+        let until = prev.until.map_or(ctx.now, |p| p.max(ctx.now));
+        tx.set(keys::ACKED_AT, &serde_json::to_string(&mark).unwrap_or_default())?;
         tx.set_time(keys::ACKED_UNTIL, until)?;
-        Ok(prev)
+        Ok((
+            prev,
+            Review {
+                at: Some(mark),
+                until: Some(until),
+            },
+        ))
     })?;
-    let read = |since| {
-        events_after(&log, since, 0)
+    let read = |r: &Review| {
+        unreviewed(&log, r, 0)
             .map(|(n, _)| n)
             .with_context(|| format!("cannot read alerts log {}", log.path().display()))
     };
-    let newly = read(prev)?.saturating_sub(read(Some(ctx.now))?);
+    let newly = read(&prev)?.saturating_sub(read(&now)?);
     let when = ctx.now.to_rfc3339_opts(SecondsFormat::Secs, true);
     let text = match newly {
         0 => format!("no new alerts; reviewed up to {when}\n"),

@@ -50,6 +50,42 @@ struct Present {
     torn_start: Option<u64>,
 }
 
+/// Opens one of the log's files for reading with the writer's rules: a
+/// symlink is not followed, only a regular file is read, and a file owned by
+/// neither this user nor root is refused: it is not grokmon's record (the
+/// default log sits in `/tmp`, where anyone can plant a file).
+pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        // O_NONBLOCK: a FIFO planted at the path must not hang the reader.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::other(format!(
+                "alerts log {} is a symbolic link; refusing to follow it (remove it, or set paths.alerts_log)",
+                path.display()
+            )),
+            _ => e,
+        })?;
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file (remove it, or set paths.alerts_log)",
+            path.display()
+        )));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if md.uid() != me && md.uid() != 0 {
+        return Err(io::Error::other(format!(
+            "alerts log {} is owned by uid {}, neither this user (uid {me}) nor root: not grokmon's record, refusing to show it (remove it, or set paths.alerts_log)",
+            path.display(),
+            md.uid()
+        )));
+    }
+    Ok(f)
+}
+
 /// The alerts log at a path, with its rotation policy.
 #[derive(Debug, Clone)]
 pub struct AlertLog {

@@ -238,13 +238,18 @@ pub fn events_after(
     let from = since.map(|s| s + chrono::Duration::seconds(1));
     let files = tail::open_files(log)?;
     let start = tail::locate(&files, from)?;
-    let filter = tail::Filter {
-        from,
-        ..tail::Filter::default()
-    };
+    count_from(&files, start, max)
+}
+
+/// The events from `start` on: how many, and the last `max`, oldest first.
+pub(crate) fn count_from(
+    files: &[tail::Opened],
+    start: (usize, u64),
+    max: usize,
+) -> std::io::Result<(usize, Vec<Event>)> {
     let mut count = 0;
     let mut last = std::collections::VecDeque::with_capacity(max.min(1024));
-    tail::each_entry(&files, start, &filter, |entry| {
+    tail::each_entry(files, start, &tail::Filter::default(), |entry| {
         if let tail::Entry::Event(e) = entry {
             count += 1;
             if max > 0 {

@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{AlertLog, Event, Level};
 use crate::cli::{AlertsTailArgs, LevelFilter};
-use crate::state::{Read as _, State, keys};
+use crate::state::State;
 use crate::{Ctx, UsageError};
 
 /// Longest line kept, in bytes. The writer never produces more than ~10 KiB
@@ -90,7 +90,10 @@ pub struct Filter {
     pub min_level: Option<Level>,
     /// Exactly this source, or its children (`sensor` matches `sensor.temp`).
     pub source: Option<String>,
-    /// At or after this time.
+    /// At or after this time: where reading starts (`locate`). Lines after
+    /// that start are shown whatever their own time: the log's order is the
+    /// order they were written in, and a clock that was behind must not hide
+    /// a line written later.
     pub from: Option<DateTime<Utc>>,
 }
 
@@ -112,7 +115,7 @@ impl Filter {
                                 .strip_prefix(s)
                                 .is_some_and(|rest| rest.starts_with('.'))
                     })
-                    && self.from.is_none_or(|t| e.ts >= t)
+
             }
         }
     }
@@ -371,22 +374,9 @@ pub struct Opened {
 pub fn open_files(log: &AlertLog) -> io::Result<Vec<Opened>> {
     let mut v = Vec::new();
     for path in log.files_oldest_first() {
-        // O_NONBLOCK: opening a FIFO planted at the path (the default log
-        // sits in /tmp) must not hang; only a regular file is read.
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&path)
-        {
+        match super::log::open_for_reading(&path) {
             Ok(file) => {
-                let md = file.metadata()?;
-                if !md.is_file() {
-                    return Err(io::Error::other(format!(
-                        "{} is not a regular file (remove it, or set paths.alerts_log)",
-                        path.display()
-                    )));
-                }
-                let len = md.len();
+                let len = file.metadata()?.len();
                 v.push(Opened { path, file, len });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -396,22 +386,66 @@ pub fn open_files(log: &AlertLog) -> io::Result<Vec<Opened>> {
     Ok(v)
 }
 
+/// How many lines before the binary search's answer are looked at for lines
+/// stamped at or after `from` (a clock that stepped back, then forward).
+pub const DISORDER_WINDOW: usize = 10_000;
+
 /// Where reading starts for events at or after `from`: (file index, offset).
 /// Searches from the newest file back, and stops at the first file where
-/// the start is not the file's beginning.
+/// the start is not the file's beginning. The search assumes times only
+/// grow; where they do not (a clock that was behind, then synced), the
+/// `DISORDER_WINDOW` lines before its answer are also looked at, and the
+/// start moves back to the earliest of them stamped at or after `from`.
 pub fn locate(files: &[Opened], from: Option<DateTime<Utc>>) -> io::Result<(usize, u64)> {
     let Some(from) = from else {
         return Ok((0, 0));
     };
+    let mut start = (0, 0);
     for (i, f) in files.iter().enumerate().rev() {
         let off = find_start(&f.file, f.len, from)?;
         if off > 0 {
             // Everything before this point is older, and so is every older file.
-            return if off >= f.len {
-                Ok((i + 1, 0))
-            } else {
-                Ok((i, off))
-            };
+            start = if off >= f.len { (i + 1, 0) } else { (i, off) };
+            break;
+        }
+    }
+    if start == (0, 0) {
+        return Ok(start);
+    }
+    let mut earliest = start;
+    let mut seen = 0;
+    'files: for (i, f) in files.iter().enumerate().rev() {
+        if i > start.0 {
+            continue;
+        }
+        let end = if i == start.0 { start.1 } else { f.len };
+        let mut r = Backward::new(&f.file, 0, end);
+        while let Some((off, line)) = r.prev_line()? {
+            if line_time(&line).is_some_and(|t| t >= from) {
+                earliest = (i, off);
+            }
+            seen += 1;
+            if seen >= DISORDER_WINDOW {
+                break 'files;
+            }
+        }
+    }
+    Ok(earliest)
+}
+
+/// Where the lines after a review mark begin: in the file the mark was
+/// taken on (found by identity, so rotation does not move it), at its
+/// length then; everything when that file is gone (rotated out, deleted) or
+/// there was no log.
+pub fn after_mark(files: &[Opened], mark: &super::log::Mark) -> io::Result<(usize, u64)> {
+    if mark.ino == 0 {
+        return Ok((0, 0));
+    }
+    for (i, f) in files.iter().enumerate() {
+        let md = f.file.metadata()?;
+        if md.ino() == mark.ino && md.dev() == mark.dev {
+            // Truncated in place since: all of it is new.
+            return Ok((i, if mark.len <= f.len { mark.len } else { 0 }));
         }
     }
     Ok((0, 0))
@@ -494,31 +528,36 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, UsageEr
     Ok(t)
 }
 
-/// The filter for the arguments; reads the review mark for `--unreviewed`.
-fn filter_for(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<Filter> {
-    let mut from = match &args.since {
+/// The filter for the arguments, and for `--unreviewed` where the lines
+/// after the review mark begin.
+fn filter_for(
+    args: &AlertsTailArgs,
+    ctx: &Ctx,
+    files: &[Opened],
+) -> anyhow::Result<(Filter, (usize, u64))> {
+    let from = match &args.since {
         Some(s) => Some(parse_since(s, ctx.now)?),
         None => None,
     };
+    let mut start = (0, 0);
     if args.unreviewed {
-        let acked = match State::open_existing(&ctx.config.paths.state)? {
-            Some(st) => st.read().get_time(keys::ACKED_UNTIL)?,
-            None => None,
+        let review = match State::open_existing(&ctx.config.paths.state)? {
+            Some(st) => super::ack::Review::read(&st.read())?,
+            None => super::ack::Review::default(),
         };
-        // Reviewed up to and including that second.
-        if let Some(a) = acked {
-            let after = a + chrono::Duration::seconds(1);
-            from = Some(from.map_or(after, |f| f.max(after)));
-        }
+        start = review.start(files)?;
     }
-    Ok(Filter {
-        min_level: args.level.map(|l| match l {
-            LevelFilter::Warn => Level::Warn,
-            LevelFilter::Crit => Level::Crit,
-        }),
-        source: args.source.clone(),
-        from,
-    })
+    Ok((
+        Filter {
+            min_level: args.level.map(|l| match l {
+                LevelFilter::Warn => Level::Warn,
+                LevelFilter::Crit => Level::Crit,
+            }),
+            source: args.source.clone(),
+            from,
+        },
+        start,
+    ))
 }
 
 const RESET: &str = "\x1b[0m";
@@ -596,11 +635,15 @@ fn print_entries(entries: &[Entry], json: bool, color: bool) -> io::Result<()> {
 }
 
 pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let filter = filter_for(args, ctx)?;
+    // A bad --since is a usage error before anything is read.
+    if let Some(s) = &args.since {
+        parse_since(s, ctx.now)?;
+    }
     let log = AlertLog::from_config(&ctx.config);
     let path = log.path().to_path_buf();
     let files =
         open_files(&log).with_context(|| format!("cannot read alerts log {}", path.display()))?;
+    let (filter, review_start) = filter_for(args, ctx, &files)?;
     let color = ctx.color && !args.json;
     if files.is_empty() {
         if !args.follow {
@@ -613,7 +656,9 @@ pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         );
     }
     let ctx_err = || format!("cannot read alerts log {}", path.display());
-    let start = locate(&files, filter.from).with_context(ctx_err)?;
+    let start = locate(&files, filter.from)
+        .with_context(ctx_err)?
+        .max(review_start);
     // Without -n, `--since` and `--unreviewed` show all they select; else the last 20.
     let n = args
         .lines
@@ -691,7 +736,7 @@ fn follow(
         {
             // Rotated (or created): drain what the old file got before the
             // rename, then what was rotated after it, then the new file.
-            let new = match File::open(path) {
+            let new = match super::log::open_for_reading(path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(anyhow::Error::new(e).context(ctx_err())),
@@ -733,7 +778,7 @@ fn rotated_after(log: &AlertLog, old: &File, current: &std::fs::Metadata) -> Vec
     };
     (1..k)
         .rev()
-        .filter_map(|n| File::open(log.rotated(n)).ok())
+        .filter_map(|n| super::log::open_for_reading(&log.rotated(n)).ok())
         .filter(|f| f.metadata().is_ok_and(|m| !same_file(&m, current)))
         .map(|f| (f, 0))
         .collect()
