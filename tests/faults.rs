@@ -831,3 +831,168 @@ fn run_started_with_the_clock_ahead_purges_no_reading() {
         .unwrap();
     assert_eq!(n, 100, "readings purged by a clock jump\n{stderr}");
 }
+
+/// Item 6: lines written while the clock was 2 days behind, then one after
+/// it was synced, are all unreviewed after an earlier ack (before: 1 of 5,
+/// the others looked older than the ack).
+#[test]
+fn a_clock_behind_hides_no_unreviewed_alert() {
+    let Some(lib) = libfaketime() else {
+        return;
+    };
+    let api = Api::start();
+    let env = api_env(&api);
+    api.set(false);
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(2), "{}", dump(&o));
+    let o = run_bounded(env.cmd(&["alerts", "ack"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    // Rebooted without an RTC: two days behind, four transitions.
+    for up in [true, false, true, false] {
+        api.set(up);
+        let o = run_bounded(at_offset(env.cmd(&["check", "--quiet"]), &lib, "-2d"));
+        assert!(matches!(o.status.code(), Some(0 | 2)), "{}", dump(&o));
+    }
+    // NTP synced: one more.
+    api.set(true);
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    // (Lines may repeat here: several checks in one second, all stamped
+    // with the same wrong time.)
+    assert_eq!(read(&env.alerts_log()).lines().count(), 6);
+
+    let o = run_bounded(env.cmd(&["alerts", "tail", "--unreviewed"]));
+    let shown = String::from_utf8_lossy(&o.stdout).lines().count();
+    assert_eq!(shown, 5, "{}", dump(&o));
+    let o = run_bounded(env.cmd(&["status", "--json"]));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", dump(&o)));
+    assert_eq!(v["alerts"]["unreviewed"], 5, "{}", dump(&o));
+    let o = run_bounded(env.cmd(&["alerts", "ack"]));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("5 alerts marked as reviewed"),
+        "{}",
+        dump(&o)
+    );
+    let o = run_bounded(env.cmd(&["alerts", "tail", "--unreviewed"]));
+    assert!(o.stdout.is_empty(), "{}", dump(&o));
+}
+
+/// Item 6: `--since` does not drop lines because earlier ones are out of
+/// order: 50 lines of the last hour, 50 written with the clock 2 days
+/// behind, one after the clock was synced.
+#[test]
+fn since_survives_lines_out_of_order() {
+    let env = TestEnv::new();
+    let now = chrono::Utc::now();
+    let line = |t: chrono::DateTime<chrono::Utc>, m: String| {
+        grokmon::alerts::Event::new(t, grokmon::alerts::Level::Warn, "api", m).to_line() + "\n"
+    };
+    let mut text = String::new();
+    for i in 0..50 {
+        text += &line(
+            now - chrono::Duration::minutes(60 - i),
+            format!("recent {i}"),
+        );
+    }
+    for i in 0..50 {
+        text += &line(
+            now - chrono::Duration::days(2) + chrono::Duration::minutes(i),
+            format!("behind {i}"),
+        );
+    }
+    text += &line(now, "synced".into());
+    std::fs::write(env.alerts_log(), &text).unwrap();
+    std::fs::set_permissions(
+        env.alerts_log(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let o = run_bounded(env.cmd(&["alerts", "tail", "--since", "3h"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in ["recent 0:", "recent 49", "behind 0", "synced"] {
+        let want = want.trim_end_matches(':');
+        assert!(out.contains(want), "lacks {want:?}\n{}", dump(&o));
+    }
+    assert_eq!(out.lines().count(), 101, "{}", dump(&o));
+}
+
+/// Item 8: the readers apply the writer's rules. A symlinked log (or
+/// rotated file) is not followed by `alerts tail` or `status`; a log owned
+/// by another user (neither this one nor root) is not shown as grokmon's.
+#[test]
+fn readers_refuse_symlinked_and_foreign_logs() {
+    let env = TestEnv::new();
+    let secret = env.path("victim");
+    std::fs::write(
+        &secret,
+        "2026-11-28T10:00:00Z CRIT api: forged by whoever planted the link\n",
+    )
+    .unwrap();
+    for planted in [env.alerts_log(), env.path("alerts.log.1")] {
+        let _ = std::fs::remove_file(env.alerts_log());
+        let _ = std::fs::remove_file(env.path("alerts.log.1"));
+        if planted != env.alerts_log() {
+            std::fs::write(env.alerts_log(), "").unwrap();
+            std::fs::set_permissions(
+                env.alerts_log(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        std::os::unix::fs::symlink(&secret, &planted).unwrap();
+        for args in [
+            &["alerts", "tail"][..],
+            &["alerts", "tail", "--unreviewed"][..],
+        ] {
+            let o = run_bounded(env.cmd(args));
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{args:?} {planted:?}\n{}",
+                dump(&o)
+            );
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
+                "{}",
+                dump(&o)
+            );
+            assert!(!String::from_utf8_lossy(&o.stdout).contains("forged"));
+        }
+        let o = run_bounded(env.cmd(&["status"]));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains("forged"), "{}", dump(&o));
+        assert!(all.contains("symbolic link"), "{}", dump(&o));
+    }
+
+    if !is_root() {
+        eprintln!("skipped: the foreign-owner case needs root to chown");
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        return;
+    }
+    let _ = std::fs::remove_file(env.alerts_log());
+    let _ = std::fs::remove_file(env.path("alerts.log.1"));
+    std::fs::write(
+        env.alerts_log(),
+        "2026-11-28T10:00:00Z CRIT api: forged by uid 65534\n",
+    )
+    .unwrap();
+    std::os::unix::fs::chown(env.alerts_log(), Some(65534), Some(65534)).unwrap();
+    let o = run_bounded(env.cmd(&["alerts", "tail"]));
+    assert_eq!(o.status.code(), Some(1), "{}", dump(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("owned by uid 65534"),
+        "{}",
+        dump(&o)
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("forged"));
+    let o = run_bounded(env.cmd(&["status", "--json"]));
+    let all = String::from_utf8_lossy(&o.stdout);
+    assert!(!all.contains("forged"), "{}", dump(&o));
+    assert!(all.contains("owned by uid 65534"), "{}", dump(&o));
+}

@@ -46,7 +46,11 @@ impl Review {
 }
 
 /// The events after the review mark: how many, and the last `max`, oldest first.
-pub fn unreviewed(log: &AlertLog, review: &Review, max: usize) -> std::io::Result<(usize, Vec<Event>)> {
+pub fn unreviewed(
+    log: &AlertLog,
+    review: &Review,
+    max: usize,
+) -> std::io::Result<(usize, Vec<Event>)> {
     let files = tail::open_files(log)?;
     let start = review.start(&files)?;
     super::count_from(&files, start, max)
@@ -61,7 +65,10 @@ pub fn run(_args: &AlertsAckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         let prev = Review::read(tx)?;
         let mark = log.mark();
         let until = prev.until.map_or(ctx.now, |p| p.max(ctx.now));
-        tx.set(keys::ACKED_AT, &serde_json::to_string(&mark).unwrap_or_default())?;
+        tx.set(
+            keys::ACKED_AT,
+            &serde_json::to_string(&mark).unwrap_or_default(),
+        )?;
         tx.set_time(keys::ACKED_UNTIL, until)?;
         Ok((
             prev,

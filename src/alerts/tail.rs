@@ -115,7 +115,6 @@ impl Filter {
                                 .strip_prefix(s)
                                 .is_some_and(|rest| rest.starts_with('.'))
                     })
-
             }
         }
     }
