@@ -387,7 +387,7 @@ pub fn open_files(log: &AlertLog) -> io::Result<Vec<Opened>> {
 
 /// How many lines before the binary search's answer are looked at for lines
 /// stamped at or after `from` (a clock that stepped back, then forward).
-pub const DISORDER_WINDOW: usize = 10_000;
+pub const DISORDER_WINDOW: usize = 2_000;
 
 /// Where reading starts for events at or after `from`: (file index, offset).
 /// Searches from the newest file back, and stops at the first file where
