@@ -8,5 +8,6 @@ mod backup;
 mod check;
 mod faults;
 mod ops;
-mod qa;
+mod regression;
 mod run;
+mod status;

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::log::Mark;
-use super::tail::{self, Opened};
+use super::read::{self, Opened};
 use super::{AlertLog, Event};
 use crate::Ctx;
 use crate::cli::AlertsAckArgs;
@@ -38,8 +38,8 @@ impl Review {
     /// with only a time (an older grokmon's mark), after that second.
     pub fn start(&self, files: &[Opened]) -> std::io::Result<(usize, u64)> {
         match (&self.at, self.until) {
-            (Some(m), _) => tail::after_mark(files, m),
-            (None, Some(t)) => tail::locate(files, Some(t + chrono::Duration::seconds(1))),
+            (Some(m), _) => read::after_mark(files, m),
+            (None, Some(t)) => read::locate(files, Some(t + chrono::Duration::seconds(1))),
             (None, None) => Ok((0, 0)),
         }
     }
@@ -51,9 +51,9 @@ pub fn unreviewed(
     review: &Review,
     max: usize,
 ) -> std::io::Result<(usize, Vec<Event>)> {
-    let files = tail::open_files(log)?;
+    let files = read::open_files(log)?;
     let start = review.start(&files)?;
-    super::count_from(&files, start, max)
+    read::count_from(&files, start, max)
 }
 
 pub fn run(_args: &AlertsAckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
