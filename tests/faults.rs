@@ -474,6 +474,45 @@ fn a_file_size_limit_is_an_error_not_a_signal() {
         left.iter().all(|n| !n.to_string_lossy().ends_with(".zst")),
         "{left:?}"
     );
+
+    // A limit that cuts the alert line itself (the state database is far
+    // below it): the short write is cut back, nothing torn, exit 3; the
+    // next check without the limit writes the line once.
+    let env = api_env(&api);
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 1 << 20 {
+        text.push_str(&format!(
+            "2026-11-28T10:00:{:02}Z INFO backup: filler {i:06}\n",
+            i % 60
+        ));
+        i += 1;
+    }
+    std::fs::write(env.alerts_log(), &text).unwrap();
+    std::fs::set_permissions(
+        env.alerts_log(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    api.set(false);
+    let o = run_bounded(with_fsize(
+        env.cmd(&["check", "--quiet"]),
+        text.len() as u64 + 30,
+    ));
+    assert_eq!(o.status.signal(), None, "{}", dump(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("alerts log"),
+        "{}",
+        dump(&o)
+    );
+    assert!(read(&env.alerts_log()) == text, "no torn line is left");
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(2), "{}", dump(&o));
+    let lines = read(&env.alerts_log());
+    let added: Vec<&str> = lines[text.len()..].lines().collect();
+    assert_eq!(added.len(), 1, "{added:#?}");
+    assert!(added[0].contains(" CRIT api: "), "{added:#?}");
 }
 
 /// `faketime AT grokmon ARGS`.
