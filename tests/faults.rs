@@ -1035,3 +1035,51 @@ fn readers_refuse_symlinked_and_foreign_logs() {
     assert!(!all.contains("forged"), "{}", dump(&o));
     assert!(all.contains("owned by uid 65534"), "{}", dump(&o));
 }
+
+/// Items 1-2: a notification goes out once per line: the line a killed
+/// check left pending is notified by the check that appends it, and never
+/// again by one that finds it already written.
+#[test]
+fn each_line_is_notified_at_most_once_across_kills() {
+    let api = Api::start();
+    let hook = Server::start(|_| Response::json(200, "{}"));
+    for (point, want) in [
+        ("check.after-intent", 1),
+        ("check.after-append", 0),
+        ("check.after-mark", 0),
+    ] {
+        let before = hook.requests().len();
+        let env = api_env(&api);
+        let cfg = read(&env.config_path());
+        std::fs::write(
+            env.config_path(),
+            format!(
+                "{cfg}[[notify]]\nkind = \"webhook\"\nformat = \"json\"\nurl = \"{}\"\nmin_level = \"info\"\n",
+                hook.url("/hook")
+            ),
+        )
+        .unwrap();
+        api.set(false);
+        let mut c = env.cmd(&["check", "--quiet"]);
+        c.env("GROKMON_FAILPOINT", point);
+        assert_eq!(
+            run_bounded(c).status.signal(),
+            Some(libc::SIGKILL),
+            "{point}"
+        );
+        for _ in 0..2 {
+            let o = run_bounded(env.cmd(&["check", "--quiet"]));
+            assert_eq!(o.status.code(), Some(2), "{point}\n{}", dump(&o));
+        }
+        let sent: Vec<serde_json::Value> = hook.requests()[before..]
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        let lines = lines_of(&env.alerts_log());
+        assert_eq!(count(&lines, "CRIT"), 1, "{point}: {lines:#?}");
+        assert_eq!(sent.len(), want, "{point}: {sent:#?}");
+        for s in &sent {
+            assert_eq!(s["line"].as_str(), Some(lines[0].as_str()), "{point}");
+        }
+    }
+}
