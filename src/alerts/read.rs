@@ -77,6 +77,16 @@ fn line_time(raw: &RawLine) -> Option<DateTime<Utc>> {
     }
 }
 
+/// The time a line starts with, without parsing the rest (`locate`'s look
+/// back over many lines only needs that).
+fn stamp(raw: &RawLine) -> Option<DateTime<Utc>> {
+    let end = raw.bytes.iter().take(40).position(|b| *b == b' ')?;
+    let text = std::str::from_utf8(&raw.bytes[..end]).ok()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Which events to show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
@@ -416,7 +426,7 @@ pub fn locate(files: &[Opened], from: Option<DateTime<Utc>>) -> io::Result<(usiz
         let end = if i == start.0 { start.1 } else { f.len };
         let mut r = Backward::new(&f.file, 0, end);
         while let Some((off, line)) = r.prev_line()? {
-            if line_time(&line).is_some_and(|t| t >= from) {
+            if stamp(&line).is_some_and(|t| t >= from) {
                 earliest = (i, off);
             }
             seen += 1;
