@@ -93,3 +93,69 @@ pub fn run(_args: &AlertsAckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     crate::print_stdout(&text)?;
     Ok(crate::exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::Level;
+
+    fn ev(msg: &str) -> Event {
+        // Times go backwards on purpose: the mark is a position, not a time.
+        let t: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        Event::new(
+            t - chrono::Duration::days(msg.len() as i64),
+            Level::Warn,
+            "api",
+            msg,
+        )
+    }
+
+    fn unreviewed_msgs(log: &AlertLog, r: &Review) -> Vec<String> {
+        unreviewed(log, r, 100)
+            .unwrap()
+            .1
+            .into_iter()
+            .map(|e| e.message)
+            .collect()
+    }
+
+    #[test]
+    fn the_review_mark_is_a_position_that_survives_rotation() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AlertLog::new(d.path().join("a.log"), 100, 5);
+        // No log yet: everything that comes is unreviewed.
+        let none = Review {
+            at: Some(log.mark()),
+            until: None,
+        };
+        log.append(&[ev("a"), ev("bb")]).unwrap();
+        let r = Review {
+            at: Some(log.mark()),
+            until: None,
+        };
+        assert_eq!(unreviewed_msgs(&log, &none), ["a", "bb"]);
+        assert!(unreviewed_msgs(&log, &r).is_empty());
+        // Older-looking lines after the mark are unreviewed; rotation (the
+        // marked file becomes a.log.1, then a.log.2) does not move the mark.
+        let mut want = Vec::new();
+        for m in ["ccc", "dddd", "eeeee", "ffffff"] {
+            log.append(&[ev(m)]).unwrap();
+            want.push(m.to_string());
+        }
+        assert!(log.rotated(2).exists(), "the test needs two rotations");
+        assert_eq!(unreviewed_msgs(&log, &r), want);
+        // A mark whose file was rotated out entirely: all that is left is new.
+        let gone = Review {
+            at: Some(Mark {
+                dev: 0,
+                ino: u64::MAX,
+                len: 10,
+            }),
+            until: None,
+        };
+        assert_eq!(unreviewed(&log, &gone, 0).unwrap().0, {
+            let (n, _) = read::events_after(&log, None, 0).unwrap();
+            n
+        });
+    }
+}
