@@ -429,6 +429,36 @@ mod tests {
     }
 
     #[test]
+    fn append_missing_writes_each_line_once_and_repairs_a_torn_one() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AlertLog::new(d.path().join("a.log"), 1 << 20, 5);
+        log.append(&[ev("before")]).unwrap();
+        let mark = log.mark();
+        let lines: Vec<String> = ["one", "two", "three"]
+            .iter()
+            .map(|m| ev(m).to_line())
+            .collect();
+        // "one" made it, "two" was cut mid-line (a writer killed between a
+        // short write and its repair), "three" never got there.
+        let mut text = std::fs::read_to_string(log.path()).unwrap();
+        text.push_str(&lines[0]);
+        text.push('\n');
+        text.push_str(&lines[1][..20]);
+        std::fs::write(log.path(), &text).unwrap();
+        let added = log.append_missing(&mark, &lines).unwrap();
+        assert_eq!(added, lines[1..]);
+        // Again: nothing left to do.
+        assert!(log.append_missing(&mark, &lines).unwrap().is_empty());
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let got: Vec<&str> = text.lines().collect();
+        assert_eq!(got.len(), 4, "{text}");
+        assert_eq!(got[1..], [&lines[0][..], &lines[1][..], &lines[2][..]]);
+        // A line that is only before the mark is not "present".
+        let late = log.mark();
+        assert_eq!(log.append_missing(&late, &lines[..1]).unwrap(), lines[..1]);
+    }
+
+    #[test]
     fn creates_0600_and_appends() {
         let d = tempfile::tempdir().unwrap();
         let log = AlertLog::new(d.path().join("a.log"), 1 << 20, 5);
