@@ -36,9 +36,11 @@ pub mod keys {
     pub const ALERTS_PENDING: &str = "alerts.pending";
 }
 
+/// An I/O cause is `source()`, said once by `text::chain` or `{:#}`. A
+/// `rusqlite::Error` is said in the message and is no `source()`: its own
+/// `source()` (the SQLite code) repeats it in other words, so `{:#}` would
+/// say it twice (and in `Corrupt` the advice follows it).
 #[derive(Debug, thiserror::Error)]
-// Fields are `cause`, not `source`: each message already includes it, and
-// `{:#}` would print it a second time.
 pub enum StateError {
     #[error(
         "state database {path} is corrupt or not a database ({cause}); move it aside: grokmon creates a new one"
@@ -54,14 +56,16 @@ pub enum StateError {
         path: PathBuf,
         cause: rusqlite::Error,
     },
-    #[error("cannot lock state database {path} for writing: {cause}")]
+    #[error("cannot lock state database {path} for writing")]
     Lock {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
-    #[error("cannot create the directory for state database {path}: {cause}")]
+    #[error("cannot create the directory for state database {path}")]
     Dir {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
 }
