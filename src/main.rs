@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         // `grokmon alerts tail | head`: the reader has what it wanted.
         Err(e) if grokmon::StdoutClosed::is_in(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("grokmon: {e:#}");
+            grokmon::errln!("grokmon: {e:#}");
             let code = if e.downcast_ref::<ConfigError>().is_some() {
                 if failure == exit::UNKNOWN {
                     exit::UNKNOWN

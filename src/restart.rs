@@ -361,7 +361,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         Ok(s) => s,
         // The cooldown cannot be checked; --force is the way past it.
         Err(e) if args.force => {
-            eprintln!("grokmon: warning: {}", chain(&e));
+            crate::errln!("grokmon: warning: {}", chain(&e));
             None
         }
         Err(e) => {
@@ -387,7 +387,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         let s = short(unit);
         let answer = ask(&format!("type {s:?} to restart {unit} now: "))?;
         if !answer.is_some_and(|a| a == s || a == *unit) {
-            eprintln!("grokmon: not confirmed; nothing was restarted");
+            crate::errln!("grokmon: not confirmed; nothing was restarted");
             return Ok(exit::FAILURE);
         }
     }
@@ -448,7 +448,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         )),
     }
     for w in &warnings {
-        eprintln!("grokmon: warning: {w}");
+        crate::errln!("grokmon: warning: {w}");
     }
     if waited.ok {
         crate::print_stdout(&format!("{unit}: {}\n", waited.detail))?;
@@ -459,7 +459,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         } else {
             ""
         };
-        eprintln!(
+        crate::errln!(
             "grokmon: {unit}: {}; look at `grokmon status` and `journalctl{u} -u {} -n 100`",
             waited.detail,
             short(unit)

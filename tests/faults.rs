@@ -508,6 +508,32 @@ fn a_file_size_limit_is_an_error_not_a_signal() {
         "{left:?}"
     );
 
+    // Output redirected to files under the same limit (a cron job's log):
+    // the messages are cut short, the exit codes stay (no panic, exit 101,
+    // on a stderr that cannot be written).
+    for (args, want) in [(&["check"][..], 3), (&["backup"][..], 1)] {
+        let env = api_env(&api);
+        let mut c = with_fsize(env.cmd(args), 100);
+        c.stdout(std::fs::File::create(env.path("out.txt")).unwrap())
+            .stderr(std::fs::File::create(env.path("err.txt")).unwrap());
+        let mut child = c.spawn().unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "{args:?} ran over {DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(
+            status.code(),
+            Some(want),
+            "{args:?}: {status:?}\n{}",
+            read(&env.path("err.txt"))
+        );
+        assert!(read(&env.path("err.txt")).starts_with("grokmon: "));
+    }
+
     // A limit that cuts the alert line itself (the state database is far
     // below it): the short write is cut back, nothing torn, exit 3; the
     // next check without the limit writes the line once.

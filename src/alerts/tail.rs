@@ -154,10 +154,10 @@ pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let color = ctx.color && !args.json;
     if files.is_empty() {
         if !args.follow {
-            eprintln!("no alerts yet (no alerts log at {})", path.display());
+            crate::errln!("no alerts yet (no alerts log at {})", path.display());
             return Ok(crate::exit::OK);
         }
-        eprintln!(
+        crate::errln!(
             "no alerts yet (no alerts log at {}); waiting for the first",
             path.display()
         );

@@ -375,7 +375,7 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
 pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let report = check(&ctx.config, ctx.now, &ctx.roots);
     for e in &report.errors {
-        eprintln!("grokmon: {e}");
+        crate::errln!("grokmon: {e}");
     }
     if let Some(path) = &args.textfile {
         report::write_textfile(path, &report)

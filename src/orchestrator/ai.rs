@@ -557,7 +557,7 @@ pub async fn ai_loop<D: Decider>(
                     tokio::select! {
                         _ = on_decision(policy, answer, readings, actions, hub) => {}
                         _ = shutdown.wait() => {
-                            eprintln!("ai: stopping during a decision: its actions were stopped, the decision is not recorded");
+                            crate::errln!("ai: stopping during a decision: its actions were stopped, the decision is not recorded");
                             return;
                         }
                     }
@@ -574,7 +574,7 @@ pub async fn ai_loop<D: Decider>(
                     if let Some(step) = policy.steps.get(attempt).copied() {
                         attempt += 1;
                         let wait = retry_wait(step, e.retry_after(), policy.interval);
-                        eprintln!(
+                        crate::errln!(
                             "AI decision failed: {} (attempt {attempt}, retry in {})",
                             sanitize(&e.to_string()),
                             human_ms(wait)
@@ -586,7 +586,7 @@ pub async fn ai_loop<D: Decider>(
                         }
                         continue;
                     }
-                    eprintln!(
+                    crate::errln!(
                         "AI decision failed: {} (attempt {}, retries spent; next decision in {})",
                         sanitize(&e.to_string()),
                         attempt + 1,
@@ -640,9 +640,9 @@ async fn on_decision(
         )
         .await;
     } else if failures > 0 {
-        eprintln!("ai: recovered after {failures} failed attempts");
+        crate::errln!("ai: recovered after {failures} failed attempts");
     }
-    eprintln!(
+    crate::errln!(
         "ai decision: {} ({} actions, {}ms)",
         sanitize(&cut(&answer.decision.summary, 200)),
         answer.decision.actions.len(),
@@ -653,7 +653,7 @@ async fn on_decision(
         let rec = actions
             .execute(&c.name, &c.reason, policy.dry_run, hub)
             .await;
-        eprintln!(
+        crate::errln!(
             "ai action {}: {}{}",
             sanitize(&rec.name),
             rec.status.as_str(),

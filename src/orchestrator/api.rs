@@ -82,7 +82,7 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
                             | std::io::ErrorKind::ConnectionReset
                             | std::io::ErrorKind::ConnectionRefused
                     ) {
-                        eprintln!("health API: cannot accept a connection: {e}");
+                        crate::errln!("health API: cannot accept a connection: {e}");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                     continue;

@@ -391,7 +391,7 @@ async fn failed(hub: &Hub, e: &StoreError, alert_after: u32, delay: Duration) {
         }
         (s.failures, alert)
     };
-    eprintln!(
+    crate::errln!(
         "Store write failed: {msg} (failure {n}, {} records queued; retry in {}s)",
         hub.queue.len(),
         delay.as_secs_f64()
@@ -421,7 +421,7 @@ async fn succeeded(hub: &Hub, written: usize) {
         if recovered.1 {
             hub.event(Level::Ok, "store", msg).await;
         } else {
-            eprintln!("store: {msg}");
+            crate::errln!("store: {msg}");
         }
     }
 }
@@ -468,7 +468,7 @@ async fn step(
         Some(s) => s,
         None => {
             if old.is_some() {
-                eprintln!(
+                crate::errln!(
                     "store: {} was removed or replaced; reopening it",
                     cfg.path.display()
                 );
@@ -553,13 +553,13 @@ async fn step(
                 });
             }
             if n > 0 {
-                eprintln!(
+                crate::errln!(
                     "store: retention removed {n} rows older than {}",
                     humantime::format_duration(keep)
                 );
             }
         }
-        Some(Err(e)) => eprintln!("store: retention failed: {}", sanitize(&e.full())),
+        Some(Err(e)) => crate::errln!("store: retention failed: {}", sanitize(&e.full())),
         None => {}
     }
     match res {
@@ -622,7 +622,7 @@ pub async fn store_loop(
         match step(&hub, &cfg, &mut store, &mut last_prune).await {
             Ok(()) => {}
             Err(e) => {
-                eprintln!(
+                crate::errln!(
                     "Store write failed: {} (flush attempt {attempt})",
                     sanitize(&e.full())
                 );
@@ -632,11 +632,11 @@ pub async fn store_loop(
     }
     let left = hub.queue.len();
     if left > 0 {
-        eprintln!("store: {left} records could not be written before exit");
+        crate::errln!("store: {left} records could not be written before exit");
     }
     let dropped = hub.queue.dropped.load(std::sync::atomic::Ordering::Relaxed);
     if dropped > 0 {
-        eprintln!("store: {dropped} records were dropped while the store was failing");
+        crate::errln!("store: {dropped} records were dropped while the store was failing");
     }
 }
 

@@ -129,7 +129,7 @@ async fn on_success(policy: &Policy, hub: &Hub, v: f64) {
             hub.event(Level::Ok, &format!("sensor.{}", policy.name), msg)
                 .await;
         } else {
-            eprintln!("sensor {}: {msg}", policy.name);
+            crate::errln!("sensor {}: {msg}", policy.name);
         }
     }
 }
@@ -165,14 +165,14 @@ async fn on_failure<S: Source>(
         }
         None => "no value yet".to_string(),
     };
-    eprintln!(
+    crate::errln!(
         "Sensor read failed: {}: {} (failure {n}, {serving}; next try in {})",
         policy.name,
         sanitize(&e.to_string()),
         human_ms(delay)
     );
     if n == policy.reconnect_after {
-        eprintln!(
+        crate::errln!(
             "sensor {}: reconnecting after {n} failed reads",
             policy.name
         );
@@ -184,7 +184,7 @@ async fn on_failure<S: Source>(
             s.reconnects_total += 1;
         }
         if let Err(err) = r {
-            eprintln!(
+            crate::errln!(
                 "sensor {}: reconnect failed: {}",
                 policy.name,
                 sanitize(&err)
@@ -242,7 +242,7 @@ pub async fn supervise<F, Fut>(
                 on_panic();
                 // No jitter: a panic is a bug, not a shared outage.
                 let delay = retry_delay(&steps, panics, 0.0);
-                eprintln!(
+                crate::errln!(
                     "{what}: task panicked: {}; restarting in {}",
                     sanitize(&panic_message(e.into_panic())),
                     human_ms(delay)
