@@ -11,3 +11,4 @@ mod ops;
 mod regression;
 mod run;
 mod status;
+mod world;
