@@ -99,11 +99,15 @@ pub struct Filter {
     /// order they were written in, and a clock that was behind must not hide
     /// a line written later.
     pub from: Option<DateTime<Utc>>,
+    /// Only what came after the review mark (`--unreviewed`; where reading
+    /// starts is `ack::Review::start`): a selection of alerts, so foreign
+    /// lines are left out as with the other filters.
+    pub unreviewed: bool,
 }
 
 impl Filter {
     fn selects_fields(&self) -> bool {
-        self.min_level.is_some() || self.source.is_some() || self.from.is_some()
+        self.min_level.is_some() || self.source.is_some() || self.from.is_some() || self.unreviewed
     }
 
     /// Whether this filter leaves out a foreign (unparsable, non-blank) line

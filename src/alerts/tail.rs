@@ -73,6 +73,7 @@ fn filter_for(
             }),
             source: args.source.clone(),
             from,
+            unreviewed: args.unreviewed,
         },
         start,
     ))
