@@ -36,9 +36,14 @@ log="$work/alerts.log"
 config() { # $1: up|down
     local url="http://127.0.0.1:$closed/api/health"
     [ "$1" = up ] && url="http://127.0.0.1:$port/api/health"
-    printf '[paths]\nalerts_log = "%s"\nstate = "%s/state.db"\n[check]\nconfirm_after = 1\nprobes = ["api"]\n[check.api]\nurl = "%s"\ntimeout = "2s"\n' \
-        "$log" "$work" "$url" >"$work/config.toml"
+    printf '[paths]\nalerts_log = "%s"\nstate = "%s/state.db"\n[check]\nconfirm_after = 1\n%sprobes = ["api"]\n[check.api]\nurl = "%s"\ntimeout = "2s"\n' \
+        "$log" "$work" "$flap" "$url" >"$work/config.toml"
 }
+# The API flips every round: flap detection (where the binary has it) would
+# rightly turn that into one "flapping" line; the loop counts transitions.
+flap=$'flap_detection = false\n'
+config down
+env -i HOME="$work/home" PATH=/usr/bin:/bin "$bin" --config "$work/config.toml" alerts tail -n 0 >/dev/null 2>&1 || flap=''
 check() { env -i HOME="$work/home" PATH=/usr/bin:/bin "$bin" --config "$work/config.toml" check --quiet >/dev/null 2>&1 || true; }
 nlines() { [ -f "$log" ] && wc -l <"$log" || echo 0; }
 
