@@ -7,6 +7,7 @@ mod alerts;
 mod backup;
 mod check;
 mod dbus;
+mod faults;
 mod ops;
 mod package;
 mod regression;
