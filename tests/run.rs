@@ -406,6 +406,14 @@ fn store_locked_by_another_process_for_5s_loses_no_reading() {
         WAIT,
         || run.json("/api/health")["components"]["store"]["status"] == "ok"
     ));
+    // The reading whose count was last read may still be in flight (the
+    // script writes its count before it prints it): stop only once the
+    // store has caught up with it, so that the stop cannot cut it off.
+    assert!(wait_until(WAIT, || {
+        db_rows(&env, "SELECT value, stale FROM readings")
+            .iter()
+            .any(|(v, _)| *v >= during)
+    }));
     assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
     assert!(
         run.stderr().contains("Store write failed:"),
