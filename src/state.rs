@@ -49,8 +49,8 @@ pub enum StateError {
         path: PathBuf,
         cause: rusqlite::Error,
     },
-    #[error("state database {path} is locked by another process (waited {}s)", BUSY_TIMEOUT.as_secs())]
-    Locked { path: PathBuf },
+    #[error("state database {path} is locked by another process (waited {}s)", waited.as_secs())]
+    Locked { path: PathBuf, waited: Duration },
     #[error("state database {path}: {cause}")]
     Other {
         path: PathBuf,
@@ -98,6 +98,9 @@ CREATE INDEX IF NOT EXISTS samples_metric_ts ON samples (metric, ts);
 pub struct State {
     conn: Connection,
     path: PathBuf,
+    /// Waits for other writers end here (`check`'s budget), and within
+    /// `BUSY_TIMEOUT` in any case.
+    deadline: Option<std::time::Instant>,
 }
 
 /// A probe's row.
@@ -134,6 +137,7 @@ impl State {
         let mut st = State {
             conn,
             path: path.to_path_buf(),
+            deadline: None,
         };
         st.init().map_err(|e| classify(path, e))?;
         Ok(st)
@@ -157,6 +161,7 @@ impl State {
         Ok(Some(State {
             conn,
             path: path.to_path_buf(),
+            deadline: None,
         }))
     }
 
@@ -180,6 +185,21 @@ impl State {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// From now on, waits for the writers' lock and for a busy database end
+    /// at `deadline` (still at most `BUSY_TIMEOUT` each); past it, they try
+    /// once and fail as `Locked`.
+    pub fn set_deadline(&mut self, deadline: std::time::Instant) {
+        self.deadline = Some(deadline);
+    }
+
+    /// How long the next wait for another writer may last.
+    fn wait(&self) -> Duration {
+        match self.deadline {
+            Some(d) => BUSY_TIMEOUT.min(d.saturating_duration_since(std::time::Instant::now())),
+            None => BUSY_TIMEOUT,
+        }
     }
 
     /// Leaves the WAL (and its index) in place when this connection closes,
@@ -282,7 +302,8 @@ impl State {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&p)
             .map_err(err)?;
-        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let waited = self.wait();
+        let deadline = std::time::Instant::now() + waited;
         loop {
             match f.try_lock() {
                 Ok(()) => return Ok(f),
@@ -292,6 +313,7 @@ impl State {
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(StateError::Locked {
                         path: self.path.clone(),
+                        waited,
                     });
                 }
                 Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
@@ -306,10 +328,19 @@ impl State {
         E: From<StateError>,
     {
         let path = self.path.clone();
+        let waited = self.wait();
+        if self.deadline.is_some() {
+            self.conn
+                .busy_timeout(waited)
+                .map_err(|e| classify(&path, e))?;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| classify(&path, e))?;
+            .map_err(|e| match classify(&path, e) {
+                StateError::Locked { path, .. } => StateError::Locked { path, waited },
+                e => e,
+            })?;
         let out = f(&Tx {
             tx: &tx,
             path: &path,
@@ -511,7 +542,10 @@ fn classify(path: &Path, e: rusqlite::Error) -> StateError {
     let path = path.to_path_buf();
     match e.sqlite_error_code() {
         Some(C::NotADatabase) | Some(C::DatabaseCorrupt) => StateError::Corrupt { path, cause: e },
-        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => StateError::Locked { path },
+        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => StateError::Locked {
+            path,
+            waited: BUSY_TIMEOUT,
+        },
         _ => StateError::Other { path, cause: e },
     }
 }

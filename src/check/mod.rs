@@ -6,12 +6,12 @@
 //! It only observes. Nothing here can start, stop or restart anything: the
 //! systemd module's restart call needs a token only `restart` can build.
 
+pub mod budget;
 pub mod policy;
 pub mod report;
 pub mod stateless;
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -351,12 +351,17 @@ const WAL_FRAMES: u64 = 24;
 /// Runs a whole check: probes, policy, log, notifications. Never fails: the
 /// checker's own failures are in `Report::errors`.
 pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
+    // One deadline for everything below (README: what bounds a check).
+    let budget = budget::Budget::start(cfg);
     let mut errors = Vec::new();
     let mut st = None;
     // The state is opened while the probes do their I/O: neither needs the other.
     let (mut observations, carry) =
         run_probes_while(cfg, now, roots, || match State::open(&cfg.paths.state) {
-            Ok(s) => {
+            Ok(mut s) => {
+                // Every wait for the state (its lock, a busy database) ends
+                // at the check's deadline.
+                s.set_deadline(budget.deadline());
                 // `check` runs every few minutes: keep the WAL between runs.
                 let _ = s.keep_wal_on_close();
                 let prior = read_prior(&s, now).unwrap_or_default();
@@ -391,7 +396,9 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
         let _ = s.trim_wal(max);
     }
     if !events.is_empty() && !cfg.notify.is_empty() {
-        crate::alerts::notify::dispatch(cfg, &events, &log, now, Duration::from_secs(20));
+        // What is left of the check's budget (nothing left: recorded as
+        // not sent, the lines are in the log).
+        crate::alerts::notify::dispatch(cfg, &events, &log, now, budget.left());
     }
     Report {
         checked_at: now,
