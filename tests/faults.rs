@@ -1142,3 +1142,197 @@ fn each_line_is_notified_at_most_once_across_kills() {
         }
     }
 }
+
+/// Item 10, second half: a check as a whole finishes within its budget
+/// (`check::budget`: the slowest probe's own bound, here a systemd query's
+/// 5 s, plus 15 s: 20 s) even when every part hangs at once: an API that
+/// never answers, a `systemctl` that sleeps, another process holding the
+/// state's writers' lock for 9 s, a webhook that never answers. Each part
+/// alone is bounded (1 s, 5 s, 10 s, 20 s); before the budget they added up
+/// (9 s waiting for the lock, then 20 s for the webhook: 29 s). The alert
+/// line is still recorded exactly once, and the undelivered notification is
+/// recorded as such.
+#[test]
+fn a_check_with_every_part_hung_finishes_within_its_budget() {
+    if !have("flock") {
+        return;
+    }
+    // Accept (the kernel's backlog) and never answer.
+    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let env = TestEnv::new();
+    env.fake_systemctl("exec sleep 60");
+    let state = env.path("state/state.db");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nalerts_log = \"{}\"\nstate = \"{}\"\n[check]\nconfirm_after = 1\nprobes = [\"api\", \"service\"]\n[check.api]\nurl = \"http://{}/api/health\"\ntimeout = \"1s\"\n[[notify]]\nkind = \"webhook\"\nformat = \"json\"\nurl = \"http://{}/hook\"\nmin_level = \"info\"\ntimeout = \"60s\"\n",
+            env.alerts_log().display(),
+            state.display(),
+            api.local_addr().unwrap(),
+            hook.local_addr().unwrap(),
+        ),
+    )
+    .unwrap();
+    // Another process holds the writers' lock for 9 s (the check waits for
+    // it: a concurrent check).
+    let mut lock = state.clone().into_os_string();
+    lock.push(".lock");
+    let _holder = Reap(
+        Command::new("flock")
+            .args(["-x", "-o"])
+            .arg(&lock)
+            .args(["sleep", "9"])
+            .spawn()
+            .expect("flock"),
+    );
+    // Wait until it holds the lock.
+    let t = Instant::now();
+    while std::fs::metadata(&lock).is_err() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+
+    let budget = Duration::from_secs(20);
+    let started = Instant::now();
+    let o = run_bounded(env.cmd(&["check", "--format", "json"]));
+    let took = started.elapsed();
+    // Functional, not a benchmark: the sum of the parts is 29 s and more;
+    // the margin is for a loaded machine.
+    assert!(
+        took < budget + Duration::from_secs(6),
+        "the check took {took:?}, its budget is {budget:?}\n{}",
+        dump(&o)
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", dump(&o)));
+    let row = |name: &str| {
+        v["probes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["probe"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} row\n{}", dump(&o)))
+    };
+    let (a, s) = (row("api"), row("service"));
+    assert_eq!(a["status"], "crit", "{}", dump(&o));
+    assert!(
+        a["message"].as_str().unwrap_or("").contains("timed out"),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(s["status"], "unknown", "{}", dump(&o));
+    assert!(
+        s["message"].as_str().unwrap_or("").contains("timed out"),
+        "{}",
+        dump(&o)
+    );
+    // The lock came free within the budget: the line is recorded, once,
+    // and its notification is recorded as not delivered.
+    assert_eq!(v["errors"], serde_json::json!([]), "{}", dump(&o));
+    let lines = lines_of(&env.alerts_log());
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains(" CRIT api: "))
+            .count(),
+        1,
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" WARN notify: ") && l.contains("not delivered")),
+        "{lines:#?}"
+    );
+    assert!(!read(&env.alerts_log()).contains("/hook"), "URL in the log");
+    drop(_holder);
+
+    // The state was committed whole: the next check, all still hung but the
+    // lock free, writes no line again and has nothing to notify.
+    let before = lines.len();
+    let started = Instant::now();
+    let o = run_bounded(env.cmd(&["check", "--format", "json"]));
+    assert!(
+        started.elapsed() < budget + Duration::from_secs(6),
+        "{}",
+        dump(&o)
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    assert_eq!(lines_of(&env.alerts_log()).len(), before);
+    drop((api, hook));
+}
+
+/// The writers' lock held past the check's budget: the check gives up within
+/// it, says why, exits 3 and records nothing (no line without its state);
+/// the next check, with the lock free, records the alert once.
+#[test]
+fn a_state_lock_held_past_the_budget_records_nothing_then_once() {
+    if !have("flock") {
+        return;
+    }
+    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let env = TestEnv::new();
+    env.fake_systemctl("exec sleep 60");
+    let state = env.path("state/state.db");
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nalerts_log = \"{}\"\nstate = \"{}\"\n[check]\nconfirm_after = 1\nprobes = [\"api\", \"service\"]\n[check.api]\nurl = \"http://{}/api/health\"\ntimeout = \"1s\"\n",
+            env.alerts_log().display(),
+            state.display(),
+            api.local_addr().unwrap(),
+        ),
+    )
+    .unwrap();
+    let mut lock = state.clone().into_os_string();
+    lock.push(".lock");
+    let holder = Reap(
+        Command::new("flock")
+            .args(["-x", "-o"])
+            .arg(&lock)
+            .args(["sleep", "60"])
+            .spawn()
+            .expect("flock"),
+    );
+    let t = Instant::now();
+    while std::fs::metadata(&lock).is_err() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let o = run_bounded(env.cmd(&["check"]));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(26), "took {took:?}\n{}", dump(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is locked by another process"), "{}", dump(&o));
+    assert!(err.contains("will be retried"), "{}", dump(&o));
+    assert!(read_or_empty(&env.alerts_log()).is_empty());
+    drop(holder);
+    let o = run_bounded(env.cmd(&["check"]));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    let lines = lines_of(&env.alerts_log());
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" CRIT api: ")).count(),
+        1,
+        "{lines:#?}"
+    );
+    drop(api);
+}
+
+/// Kills and reaps a helper process when the test ends, failed or not.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn read_or_empty(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
