@@ -350,6 +350,10 @@ pub struct Check {
     /// How long trend samples are kept in the state database.
     #[serde(deserialize_with = "de_duration")]
     pub keep_samples: Duration,
+    /// How often the check runs: the period `units install` puts in the
+    /// check timer, and what `run` uses to notice that checks stopped.
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
 }
 
 impl Default for Check {
@@ -362,6 +366,7 @@ impl Default for Check {
             probes: PROBES.iter().map(|s| s.to_string()).collect(),
             forecast_horizon: Duration::from_secs(14 * 86400),
             keep_samples: Duration::from_secs(30 * 86400),
+            interval: Duration::from_secs(300),
         }
     }
 }
@@ -648,6 +653,7 @@ struct Raw {
     sensor: Vec<Sensor>,
     action: Vec<Action>,
     notify: Vec<Notify>,
+    heartbeat: Option<Heartbeat>,
 }
 
 /// The whole configuration, defaults applied and paths resolved.
@@ -665,6 +671,8 @@ pub struct Config {
     pub sensors: Vec<Sensor>,
     pub actions: Vec<Action>,
     pub notify: Vec<Notify>,
+    /// `[heartbeat]`: an outside dead man's switch pinged after each check.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 impl Config {
@@ -763,6 +771,7 @@ impl Config {
             sensors,
             actions: raw.action,
             notify: raw.notify,
+            heartbeat: raw.heartbeat,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -955,6 +964,7 @@ impl Config {
                 )));
             }
         }
+        self.validate_watcher()?;
         if self.ai.enabled && self.ai.api_key_env.is_some() && self.ai.api_key_file.is_some() {
             return Err(self.err("ai: set api_key_env or api_key_file, not both"));
         }
@@ -963,6 +973,81 @@ impl Config {
                 .map_err(|e| self.err(format_args!("ai.base_url: {e}")))?;
         }
         Ok(())
+    }
+}
+
+/// The shortest and longest `check.interval`: the timer's period, and 3
+/// times it is how long `run` waits before it says checks stopped.
+pub const MIN_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+pub const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(86400);
+
+impl Config {
+    /// `[heartbeat]` and `check.interval`.
+    fn validate_watcher(&self) -> Result<(), ConfigError> {
+        let i = self.check.interval;
+        if !(MIN_CHECK_INTERVAL..=MAX_CHECK_INTERVAL).contains(&i) {
+            return Err(self.err(format_args!(
+                "check.interval = {}: expected between 10s and 1d (the check timer's period)",
+                humantime::format_duration(i)
+            )));
+        }
+        if let Some(h) = &self.heartbeat {
+            // Never echo the URL: it is the secret that lets anyone ping.
+            if check_http_url(&h.url).is_err() || reqwest::Url::parse(&h.url).is_err() {
+                return Err(self.err("heartbeat.url must be an http:// or https:// URL"));
+            }
+            if h.timeout.is_zero() || h.timeout > Duration::from_secs(60) {
+                return Err(self.err("heartbeat.timeout must be between 1ms and 60s"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The heartbeat receiver's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeartbeatFormat {
+    /// healthchecks.io (and self-hosted healthchecks): POST `url`, or
+    /// `url/fail`, with the summary as the body.
+    #[default]
+    Healthchecks,
+    /// Uptime Kuma's push monitor: GET `url?status=up|down&msg=…&ping=…`.
+    UptimeKuma,
+}
+
+impl<'de> Deserialize<'de> for HeartbeatFormat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "healthchecks" => Ok(HeartbeatFormat::Healthchecks),
+            "uptime-kuma" => Ok(HeartbeatFormat::UptimeKuma),
+            other => Err(serde::de::Error::custom(format!(
+                "heartbeat.format: unknown format {:?}: expected \"healthchecks\" or \"uptime-kuma\"",
+                redact_urls(&crate::alerts::sanitize(other))
+            ))),
+        }
+    }
+}
+
+/// `[heartbeat]`. The URL is a secret (whoever has it can ping, or stay
+/// silent for us): never printed, logged or quoted in an error.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub url: String,
+    #[serde(default)]
+    pub format: HeartbeatFormat,
+    #[serde(default = "default_notify_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heartbeat")
+            .field("url", &"<redacted>")
+            .field("format", &self.format)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 

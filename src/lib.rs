@@ -12,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod forecast;
+pub mod heartbeat;
 pub mod orchestrator;
 pub mod probe;
 pub mod restart;

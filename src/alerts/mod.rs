@@ -9,6 +9,7 @@
 pub mod ack;
 pub mod log;
 pub mod notify;
+pub mod silence;
 pub mod tail;
 
 use std::fmt;
