@@ -119,6 +119,8 @@ pub struct Report {
     pub service: ServiceInfo,
     pub last_check: Option<String>,
     pub last_check_age_seconds: Option<u64>,
+    /// Set when no check ran for 3 × `check.interval` (the timer stopped?).
+    pub checks_stopped: Option<String>,
     pub probes: Vec<ProbeInfo>,
     pub alerts: Alerts,
     pub backups: BackupInfo,
@@ -420,6 +422,11 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
         service,
         last_check: last_check.map(ts),
         last_check_age_seconds: last_check.map(|t| age(now, t).as_secs()),
+        checks_stopped: last_check.and_then(|t| {
+            crate::check::stopped::overdue(Some(t), t, now, cfg.check.interval).map(|a| {
+                crate::check::stopped::message(a, cfg.check.interval, Some(t), cfg.service.scope)
+            })
+        }),
         probes,
         alerts,
         backups,
@@ -523,6 +530,9 @@ pub fn human(r: &Report, color: bool) -> String {
                 bold("checks"),
                 human_duration(Duration::from_secs(a))
             );
+            if let Some(m) = &r.checks_stopped {
+                let _ = writeln!(o, "  WARN {m}");
+            }
         }
         _ if r.state_unreadable => {
             let _ = writeln!(

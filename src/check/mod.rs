@@ -8,6 +8,7 @@
 
 pub mod policy;
 pub mod report;
+pub mod stopped;
 
 use std::sync::OnceLock;
 use std::time::Duration;
