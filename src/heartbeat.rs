@@ -229,7 +229,11 @@ pub fn after_check(
     let ms = started.elapsed().as_millis() as u64;
     let t0 = Instant::now();
     let res = request(hb, up, &summary, ms).and_then(|p| send(hb, &p, t0 + BUDGET));
-    let what = format!("{} {}", format_name(hb.format), if up { "up" } else { "down" });
+    let what = format!(
+        "{} {}",
+        format_name(hb.format),
+        if up { "up" } else { "down" }
+    );
     let (status, message) = match &res {
         Ok(()) => (
             Status::Ok,
@@ -309,7 +313,10 @@ mod tests {
 
     #[test]
     fn healthchecks_posts_to_url_or_url_fail() {
-        let h = hb(HeartbeatFormat::Healthchecks, "https://hc.example/ping/UUID");
+        let h = hb(
+            HeartbeatFormat::Healthchecks,
+            "https://hc.example/ping/UUID",
+        );
         let up = request(&h, true, "OK - 8 probes ok", 12).unwrap();
         assert_eq!(
             up,
@@ -321,7 +328,10 @@ mod tests {
         );
         let down = request(&h, false, "CRITICAL - api: down", 12).unwrap();
         assert_eq!(down.url, "https://hc.example/ping/UUID/fail");
-        let slash = hb(HeartbeatFormat::Healthchecks, "https://hc.example/UUID/?create=1");
+        let slash = hb(
+            HeartbeatFormat::Healthchecks,
+            "https://hc.example/UUID/?create=1",
+        );
         assert_eq!(
             request(&slash, false, "x", 1).unwrap().url,
             "https://hc.example/UUID/fail?create=1"

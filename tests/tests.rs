@@ -9,3 +9,4 @@ mod check;
 mod ops;
 mod qa;
 mod run;
+mod watcher;

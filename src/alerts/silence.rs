@@ -90,9 +90,7 @@ mod unix_opt {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         Ok(Option::<i64>::deserialize(d)?.and_then(|n| DateTime::from_timestamp(n, 0)))
     }
 }
@@ -327,7 +325,9 @@ pub fn add(
     let mut st = State::open(&cfg.paths.state)?;
     let silence = st.write(|tx| -> Result<Silence, StateError> {
         let mut list = load(tx)?;
-        list.retain(|s| s.active(now) || now - s.until.min(s.cleared.unwrap_or(s.until)) < KEEP_ENDED);
+        list.retain(|s| {
+            s.active(now) || now - s.until.min(s.cleared.unwrap_or(s.until)) < KEEP_ENDED
+        });
         let next = tx
             .get(keys::NEXT_ID)?
             .and_then(|v| v.parse::<u64>().ok())
@@ -471,7 +471,10 @@ pub fn run(args: &AlertsSilenceArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     let Some(duration) = &args.duration else {
-        return Err(UsageError("silence needs a DURATION (e.g. 30m), or --list, or --clear".into()).into());
+        return Err(UsageError(
+            "silence needs a DURATION (e.g. 30m), or --list, or --clear".into(),
+        )
+        .into());
     };
     let duration = parse_duration(duration)?;
     let reason = args.reason.as_deref().map(str::trim).unwrap_or("");

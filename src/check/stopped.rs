@@ -38,10 +38,18 @@ fn round(d: Duration) -> String {
 }
 
 /// The WARN line's text (and `status`'s).
-pub fn message(age: Duration, interval: Duration, last: Option<DateTime<Utc>>, scope: Scope) -> String {
+pub fn message(
+    age: Duration,
+    interval: Duration,
+    last: Option<DateTime<Utc>>,
+    scope: Scope,
+) -> String {
     let what = match last {
         Some(_) => format!("no check for {}", round(age)),
-        None => format!("no check recorded in the {} since grokmon run started", round(age)),
+        None => format!(
+            "no check recorded in the {} since grokmon run started",
+            round(age)
+        ),
     };
     format!(
         "{what} (expected every {}): is grokmon-check.timer running? see `{}`",
@@ -64,13 +72,25 @@ mod tests {
         let five = Duration::from_secs(300);
         let at = |m: i64| Some(now - chrono::Duration::minutes(m));
         assert_eq!(overdue(at(14), now, now, five), None);
-        assert_eq!(overdue(at(15), now, now, five), Some(Duration::from_secs(900)));
-        assert_eq!(overdue(at(47), now, now, five), Some(Duration::from_secs(47 * 60)));
+        assert_eq!(
+            overdue(at(15), now, now, five),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            overdue(at(47), now, now, five),
+            Some(Duration::from_secs(47 * 60))
+        );
         // A last check in the future (clock stepped back) is not overdue.
-        assert_eq!(overdue(Some(now + chrono::Duration::minutes(5)), now, now, five), None);
+        assert_eq!(
+            overdue(Some(now + chrono::Duration::minutes(5)), now, now, five),
+            None
+        );
         // No check at all: counted from when run started.
         let started = now - chrono::Duration::minutes(20);
-        assert_eq!(overdue(None, started, now, five), Some(Duration::from_secs(1200)));
+        assert_eq!(
+            overdue(None, started, now, five),
+            Some(Duration::from_secs(1200))
+        );
         assert_eq!(overdue(None, now, now, five), None);
     }
 
@@ -92,7 +112,13 @@ mod tests {
             None,
             Scope::System,
         );
-        assert!(m.starts_with("no check recorded in the 3h 2m since grokmon run started"), "{m}");
-        assert!(m.ends_with("`systemctl list-timers grokmon-check.timer`"), "{m}");
+        assert!(
+            m.starts_with("no check recorded in the 3h 2m since grokmon run started"),
+            "{m}"
+        );
+        assert!(
+            m.ends_with("`systemctl list-timers grokmon-check.timer`"),
+            "{m}"
+        );
     }
 }

@@ -403,10 +403,7 @@ pub fn render_metrics(hub: &Hub) -> String {
             "gauge",
             "Unix time of the last grokmon check, from the state database.",
         );
-        let _ = writeln!(
-            out,
-            "grokmon_check_last_run_timestamp_seconds {last_check}"
-        );
+        let _ = writeln!(out, "grokmon_check_last_run_timestamp_seconds {last_check}");
     }
     let ai = lock(&hub.ai).clone();
     family(

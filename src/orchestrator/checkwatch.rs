@@ -28,7 +28,10 @@ pub fn period(interval: Duration) -> Duration {
 /// The last check's time; `Ok(None)` without a state database or a check.
 pub fn read_last(path: &Path) -> Result<Option<DateTime<Utc>>, String> {
     match State::open_existing(path) {
-        Ok(Some(st)) => st.read().get_time(keys::LAST_CHECK).map_err(|e| e.to_string()),
+        Ok(Some(st)) => st
+            .read()
+            .get_time(keys::LAST_CHECK)
+            .map_err(|e| e.to_string()),
         Ok(None) => Ok(None),
         Err(e) => Err(e.to_string()),
     }
