@@ -548,7 +548,7 @@ pub const CHECK_TIMER: &str = "grokmon-check.timer";
 /// A systemd time span for a period: `5min`, `90s`.
 fn systemd_span(d: Duration) -> String {
     let s = d.as_secs().max(1);
-    if s % 60 == 0 {
+    if s.is_multiple_of(60) {
         format!("{}min", s / 60)
     } else {
         format!("{s}s")
@@ -593,9 +593,9 @@ pub fn cron_schedule(interval: Duration) -> (String, Option<String>) {
             m => format!("0 */{} * * *", m / 60),
         }
     };
-    let exact = interval.as_secs() % 60 == 0
-        && ((mins < 60 && 60 % mins == 0)
-            || (mins % 60 == 0 && 24 % (mins / 60) == 0)
+    let exact = interval.as_secs().is_multiple_of(60)
+        && ((mins < 60 && 60u64.is_multiple_of(mins))
+            || (mins.is_multiple_of(60) && 24u64.is_multiple_of(mins / 60))
             || mins == 1440);
     if exact {
         return (pick(mins), None);
