@@ -439,7 +439,7 @@ pub fn render_list(list: &[Silence], now: DateTime<Utc>) -> String {
             rfc(s.until),
             human_duration(Duration::from_secs(left.as_secs())),
             s.scope(),
-            s.who,
+            super::sanitize(&s.who),
             s.reason
         );
     }
