@@ -620,3 +620,70 @@ fn restart_records_an_automatic_silence_for_api_and_service() {
         .collect();
     assert!(alerts.is_empty(), "{alerts:?}");
 }
+
+/// Runs grokmon under `faketime -f OFFSET` (the clock moved, nothing else);
+/// `None` (after saying so) when faketime is missing outside CI.
+fn at_offset(env: &TestEnv, offset: &str, args: &[&str]) -> Option<Out> {
+    if std::process::Command::new("faketime")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "faketime is not installed (CI must run this test)"
+        );
+        eprintln!("skipped: faketime not installed");
+        return None;
+    }
+    let inner = env.cmd(args);
+    let mut c = std::process::Command::new("faketime");
+    c.env_clear()
+        .arg("-f")
+        .arg(offset)
+        .arg(BIN)
+        .args(args)
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    Some(Out::of(args, c.output().expect("run faketime")))
+}
+
+#[test]
+fn a_silence_that_expires_notifies_what_still_fails_once() {
+    let api = api(Arc::new(AtomicBool::new(false)));
+    let hook = Server::start(|_| Response::json(200, "{}"));
+    let env = check_env(&api, 1, &webhook(&hook));
+    env.run(&["alerts", "silence", "30m", "--reason", "swap the router"])
+        .code(0);
+    env.run(&["check"]).code(2);
+    assert!(hook.requests().is_empty(), "{:?}", hook.requests());
+    // 29 minutes on: still silenced.
+    let Some(o) = at_offset(&env, "+29m", &["check"]) else {
+        return;
+    };
+    o.code(2);
+    assert!(hook.requests().is_empty(), "{:?}", hook.requests());
+    // 31 minutes on, the silence has expired: one notification, once.
+    at_offset(&env, "+31m", &["check"]).unwrap().code(2);
+    at_offset(&env, "+36m", &["check"]).unwrap().code(2);
+    let sent = hook.requests();
+    assert_eq!(sent.len(), 1, "{sent:?}\n{:?}", env.alert_lines());
+    let v: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(v["source"], "api");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("still failing after the silence ended: HTTP 502"),
+        "{v}"
+    );
+    at_offset(&env, "+36m", &["alerts", "silence", "--list"])
+        .unwrap()
+        .code(0)
+        .stdout_has("no active silence");
+}
