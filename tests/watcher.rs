@@ -687,3 +687,21 @@ fn a_silence_that_expires_notifies_what_still_fails_once() {
         .code(0)
         .stdout_has("no active silence");
 }
+
+#[test]
+fn the_check_timer_and_crontab_run_the_check_every_check_interval() {
+    let env = TestEnv::new();
+    env.run(&["units", "print", "grokmon-check.timer"])
+        .code(0)
+        .stdout_has("\nOnUnitActiveSec=5min\n");
+    env.write_config("[check]\ninterval = \"2m\"\n");
+    env.run(&["units", "print", "grokmon-check.timer"])
+        .code(0)
+        .stdout_has("\nOnUnitActiveSec=2min\n")
+        .stdout_has("Description=grokmon check every 2m (check.interval)");
+    env.run(&["cron"]).code(0).stdout_has("\n*/2 * * * * ");
+    env.fake_systemctl("exit 0");
+    env.run(&["units", "install", "--user"]).code(0);
+    let timer = read(&env.home.join(".config/systemd/user/grokmon-check.timer"));
+    assert!(timer.contains("\nOnUnitActiveSec=2min\n"), "{timer}");
+}
