@@ -705,3 +705,31 @@ fn the_check_timer_and_crontab_run_the_check_every_check_interval() {
     let timer = read(&env.home.join(".config/systemd/user/grokmon-check.timer"));
     assert!(timer.contains("\nOnUnitActiveSec=2min\n"), "{timer}");
 }
+
+#[test]
+fn an_uptime_kuma_push_refused_is_not_retried_and_is_one_warn_line() {
+    let api = api(Arc::new(AtomicBool::new(true)));
+    // Uptime Kuma answers 404 {"ok":false} to an unknown push token.
+    let kuma = Server::start(|_| {
+        Response::json(
+            404,
+            r#"{"ok":false,"msg":"Monitor not found or not active."}"#,
+        )
+    });
+    let env = check_env(
+        &api,
+        1,
+        &heartbeat(&kuma, "uptime-kuma", &format!("/api/push/{SENTINEL}")),
+    );
+    let out = env.run(&["check"]);
+    out.code(0);
+    assert_eq!(kuma.requests().len(), 1, "a 4xx is not retried");
+    let lines = env.alert_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(" WARN heartbeat: uptime-kuma up not delivered: HTTP 404 (attempt 1 of 3) (1 check, since "),
+        "{}",
+        lines[0]
+    );
+    secret_kept(&env, &[&out]);
+}
