@@ -7,6 +7,7 @@ mod alerts;
 mod backup;
 mod check;
 mod ops;
-mod qa;
+mod regression;
 mod run;
+mod status;
 mod watcher;

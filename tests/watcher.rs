@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::run::{Running, WAIT, free_port};
 use crate::util::*;
 
 /// Stands for the secret part of a heartbeat URL.
@@ -460,7 +459,7 @@ fn set_last_check(env: &TestEnv, t: chrono::DateTime<chrono::Utc>) {
 fn run_says_when_checks_stopped_and_when_they_resume() {
     let env = TestEnv::new();
     let port = free_port();
-    crate::run::config(
+    config(
         &env,
         port,
         "[check]\ninterval = \"10s\"\nprobes = [\"memory\"]\n",
@@ -533,7 +532,7 @@ fn run_lines_under_a_silence_are_written_marked_and_not_notified() {
     let env = TestEnv::new();
     let port = free_port();
     let hook = Server::start(|_| Response::json(200, "{}"));
-    crate::run::config(
+    config(
         &env,
         port,
         &format!(

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::{AlertLog, Event, Level};
 use crate::cli::AlertsSilenceArgs;
 use crate::config::Config;
-use crate::probe::human_duration;
 use crate::state::{ProbeRow, Read, State, StateError, Tx};
+use crate::text::human_duration;
 use crate::{Ctx, UsageError, exit};
 
 /// State keys.
@@ -249,7 +249,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, UsageError> {
     let d = humantime::parse_duration(s.trim()).map_err(|e| {
         UsageError(format!(
             "silence DURATION {:?}: {e}; use e.g. 30m, 2h, 1d",
-            super::sanitize(s)
+            crate::text::sanitize(s)
         ))
     })?;
     if d.is_zero() {
@@ -260,7 +260,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, UsageError> {
     if d > MAX {
         return Err(UsageError(format!(
             "silence DURATION {} is longer than 7 days: silence again when it ends instead",
-            super::sanitize(s)
+            crate::text::sanitize(s)
         )));
     }
     Ok(d)
@@ -285,7 +285,7 @@ pub fn check_sources(cfg: &Config, sources: &[String]) -> Result<Vec<String>, Us
         if !known.iter().any(|k| k == s) {
             return Err(UsageError(format!(
                 "--source {:?}: unknown source (known: {})",
-                super::sanitize(s),
+                crate::text::sanitize(s),
                 known.join(", ")
             )));
         }
@@ -439,7 +439,7 @@ pub fn render_list(list: &[Silence], now: DateTime<Utc>) -> String {
             rfc(s.until),
             human_duration(Duration::from_secs(left.as_secs())),
             s.scope(),
-            super::sanitize(&s.who),
+            crate::text::sanitize(&s.who),
             s.reason
         );
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Scope;
-use crate::probe::human_duration;
+use crate::text::human_duration;
 
 /// Checks missed before `run` says they stopped.
 pub const MISSED: u32 = 3;

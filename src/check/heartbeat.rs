@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::policy::{self, Policy, ProbeState};
 use crate::alerts::notify::{ATTEMPTS, BACKOFF, Failure, describe, redact};
 use crate::alerts::silence::{self, Silence};
-use crate::alerts::{AlertLog, Event, Level, sanitize};
-use crate::check::policy::{self, Policy, ProbeState};
+use crate::alerts::{AlertLog, Event, Level};
 use crate::config::{Config, Heartbeat, HeartbeatFormat};
 use crate::probe::{Observation, Status};
 use crate::state::{ProbeRow, Read as _, State, StateError};
+use crate::text::sanitize;
 
 /// The heartbeat's row in the state database and its alert source.
 pub const SOURCE: &str = "heartbeat";
