@@ -359,6 +359,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_url_is_not_in_the_configs_debug_text() {
+        let env = crate::config::Env {
+            home: Some("/h".into()),
+            ..Default::default()
+        };
+        let c = Config::parse(
+            "[heartbeat]\nurl = \"https://hc.example/SECRET-UUID\"\nformat = \"uptime-kuma\"\n",
+            crate::config::Source::Defaults,
+            &env,
+        )
+        .unwrap();
+        let hb = c.heartbeat.as_ref().unwrap();
+        assert_eq!(hb.format, HeartbeatFormat::UptimeKuma);
+        assert_eq!(hb.timeout, Duration::from_secs(5));
+        assert!(!format!("{c:?}").contains("SECRET"), "{c:?}");
+    }
+
     fn obs(probe: &'static str, s: Status) -> Observation {
         Observation::new(probe, s, format!("{probe} is {}", s.as_str()))
     }
