@@ -13,16 +13,21 @@ use crate::text::human_duration;
 /// Checks missed before `run` says they stopped.
 pub const MISSED: u32 = 3;
 
-/// How long no check ran, when that is `MISSED` intervals or more. `last`
-/// is the last check's time; without one, `since` (when `run` started).
+/// How long no check ran (since `last`, or since `started` without one),
+/// once `MISSED` intervals passed both since the last check and since
+/// `started` (when `run` started): a machine that was off all night starts
+/// `run` before its first check, which is not a stopped timer.
 pub fn overdue(
     last: Option<DateTime<Utc>>,
-    since: DateTime<Utc>,
+    started: DateTime<Utc>,
     now: DateTime<Utc>,
     interval: Duration,
 ) -> Option<Duration> {
-    let age = (now - last.unwrap_or(since)).to_std().ok()?;
-    (age >= interval * MISSED).then_some(age)
+    let quiet = (now - last.map_or(started, |l| l.max(started)))
+        .to_std()
+        .ok()?;
+    let age = (now - last.unwrap_or(started)).to_std().ok()?;
+    (quiet >= interval * MISSED).then_some(age)
 }
 
 /// The command that shows the timer.
@@ -71,20 +76,20 @@ mod tests {
         let now = t("2026-11-28T12:00:00Z");
         let five = Duration::from_secs(300);
         let at = |m: i64| Some(now - chrono::Duration::minutes(m));
-        assert_eq!(overdue(at(14), now, now, five), None);
-        assert_eq!(
-            overdue(at(15), now, now, five),
-            Some(Duration::from_secs(900))
-        );
-        assert_eq!(
-            overdue(at(47), now, now, five),
-            Some(Duration::from_secs(47 * 60))
-        );
+        let up = now - chrono::Duration::hours(2);
+        let min = |m: u64| Some(Duration::from_secs(m * 60));
+        assert_eq!(overdue(at(14), up, now, five), None);
+        assert_eq!(overdue(at(15), up, now, five), min(15));
+        assert_eq!(overdue(at(47), up, now, five), min(47));
+        // `run` just started (a boot after a night off): not yet.
+        let booted = now - chrono::Duration::minutes(2);
+        assert_eq!(overdue(at(600), booted, now, five), None);
+        // 3 intervals after the start without a check: the whole age.
+        let booted = now - chrono::Duration::minutes(15);
+        assert_eq!(overdue(at(600), booted, now, five), min(600));
         // A last check in the future (clock stepped back) is not overdue.
-        assert_eq!(
-            overdue(Some(now + chrono::Duration::minutes(5)), now, now, five),
-            None
-        );
+        let future = Some(now + chrono::Duration::minutes(5));
+        assert_eq!(overdue(future, up, now, five), None);
         // No check at all: counted from when run started.
         let started = now - chrono::Duration::minutes(20);
         assert_eq!(

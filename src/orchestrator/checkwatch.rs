@@ -1,7 +1,9 @@
 //! The orchestrator watches the check timer (and the timer's checks, through
 //! their `api` probe, watch the orchestrator): every fifth of
 //! `check.interval` (at least 1 s, at most a minute) it reads the state
-//! database's last check time. After 3 intervals without a check it raises
+//! database's last check time. After 3 intervals without a check (counted
+//! from its own start too: after a boot, the timer's first check comes a
+//! little after `run` starts) it raises
 //! one `WARN check: no check for 47m (expected every 5m): …` line, and one
 //! `OK check` line when checks resume. The time is also served in
 //! `/metrics` as `grokmon_check_last_run_timestamp_seconds`.
