@@ -297,6 +297,9 @@ fn a_silenced_outage_is_logged_not_notified_and_its_end_notifies_once() {
         .code(0)
         .stdout_has("#1  until ")
         .stdout_has("api  by alice: \"firmware upgrade\"");
+    env.run(&["status"])
+        .stdout_has("  silenced: #1  until ")
+        .stdout_has("api  by alice: \"firmware upgrade\"");
 
     // The outage: the check tells the truth (exit 2), the line is written
     // marked, nothing is notified, and the heartbeat is not a /fail.

@@ -172,6 +172,9 @@ fn alerts(o: &mut String, r: &Report, color: bool) {
             )
         );
     }
+    for s in &r.silences {
+        let _ = writeln!(o, "  silenced: {}", sanitize(s));
+    }
 }
 
 /// The newest backup.
