@@ -11,3 +11,4 @@ mod regression;
 mod run;
 mod status;
 mod watcher;
+mod world;

@@ -268,7 +268,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, UsageError> {
 
 /// The sources a silence may name, for this configuration.
 pub fn known_sources(cfg: &Config) -> Vec<String> {
-    crate::config::PROBES
+    crate::probe_names::ALL
         .iter()
         .chain(OTHER_SOURCES)
         .map(|s| s.to_string())

@@ -251,6 +251,8 @@ pub fn after_check(
     let pol = Policy {
         confirm_after: cfg.check.confirm_after,
         renotify: cfg.check.renotify,
+        // A ping that fails every other check is still worth one line each.
+        flap: None,
     };
     let written = st.write(|tx| -> Result<Option<Event>, WriteError> {
         let prev = tx
@@ -262,6 +264,7 @@ pub fn after_check(
                 failing_since: r.failing_since,
                 alerted: r.alerted.as_deref().and_then(|l| l.parse::<Level>().ok()),
                 last_notified: r.last_notified,
+                ..ProbeState::default()
             })
             .unwrap_or_default();
         let (next, ev) = policy::step(&prev, SOURCE, status, &message, now, pol);
