@@ -649,7 +649,7 @@ impl<'de> Deserialize<'de> for HeartbeatFormat {
             "uptime-kuma" => Ok(HeartbeatFormat::UptimeKuma),
             other => Err(serde::de::Error::custom(format!(
                 "heartbeat.format: unknown format {:?}: expected \"healthchecks\" or \"uptime-kuma\"",
-                redact_urls(&crate::text::sanitize(other))
+                redact_urls(other)
             ))),
         }
     }
