@@ -208,7 +208,7 @@ fn format_name(f: HeartbeatFormat) -> &'static str {
 /// `check`'s hook, once its lines are recorded: pings the receiver and
 /// records the outcome as the `heartbeat` row, through the alert policy (a
 /// confirmed failure is one WARN line, a recovery one OK line). Returns the
-/// line written, if any, for the check's notifications. Never fails: a
+/// lines written, for the check's notifications. Never fails: a
 /// state that cannot be written is said on stderr.
 #[allow(clippy::too_many_arguments)]
 pub fn after_check(
@@ -219,8 +219,10 @@ pub fn after_check(
     observations: &[Observation],
     errors: &[String],
     started: Instant,
-) -> Option<Event> {
-    let hb = cfg.heartbeat.as_ref()?;
+) -> Vec<Event> {
+    let Some(hb) = cfg.heartbeat.as_ref() else {
+        return Vec::new();
+    };
     let silences = st
         .as_ref()
         .and_then(|s| silence::load(&s.read()).ok())
@@ -246,7 +248,7 @@ pub fn after_check(
         if let Err(why) = res {
             eprintln!("grokmon: heartbeat not delivered: {why}");
         }
-        return None;
+        return Vec::new();
     };
     let pol = Policy {
         confirm_after: cfg.check.confirm_after,
@@ -254,7 +256,33 @@ pub fn after_check(
         // A ping that fails every other check is still worth one line each.
         flap: None,
     };
-    let written = st.write(|tx| -> Result<Option<Event>, WriteError> {
+    match record(st, log, now, status, &message, pol, &silences) {
+        Ok(evs) => evs,
+        Err(e) => {
+            eprintln!("grokmon: heartbeat outcome not recorded: {e:#}");
+            Vec::new()
+        }
+    }
+}
+
+/// Stores the heartbeat row and appends its line, if the policy writes one,
+/// the way `check::record` does (an intent in the state, then the append,
+/// then the intent cleared), so the line is in the log exactly once whatever
+/// instant the process dies at. Returns the lines appended (an earlier
+/// check's unfinished ones first).
+fn record(
+    st: &mut State,
+    log: &AlertLog,
+    now: DateTime<Utc>,
+    status: Status,
+    message: &str,
+    pol: Policy,
+    silences: &[Silence],
+) -> anyhow::Result<Vec<Event>> {
+    let _lock = st.lock_writers()?;
+    let mut appended = super::reconcile(st, log)?;
+    let mark = log.mark();
+    let ev = st.write(|tx| -> Result<Option<Event>, StateError> {
         let prev = tx
             .probe_rows()?
             .into_iter()
@@ -267,13 +295,13 @@ pub fn after_check(
                 ..ProbeState::default()
             })
             .unwrap_or_default();
-        let (next, ev) = policy::step(&prev, SOURCE, status, &message, now, pol);
+        let (next, ev) = policy::step(&prev, SOURCE, status, message, now, pol);
         tx.put_probe(&ProbeRow {
             key: SOURCE.into(),
             probe: SOURCE.into(),
             target: None,
             status: status.as_str().into(),
-            message: message.clone(),
+            message: message.to_string(),
             checked_at: now,
             fail_count: next.fail_count,
             failing_since: next.failing_since,
@@ -281,26 +309,26 @@ pub fn after_check(
             last_notified: next.last_notified,
         })?;
         let mut evs: Vec<Event> = ev.into_iter().collect();
-        silence::mark(&silences, &mut evs, now);
-        // Last: a line that cannot be written rolls the row back.
-        log.append(&evs)?;
-        Ok(evs.pop())
-    });
-    match written {
-        Ok(ev) => ev,
-        Err(e) => {
-            eprintln!("grokmon: heartbeat outcome not recorded: {e}");
-            None
+        silence::mark(silences, &mut evs, now);
+        if !evs.is_empty() {
+            let pending = super::Pending {
+                mark,
+                lines: evs.iter().map(Event::to_line).collect(),
+            };
+            let json = serde_json::to_string(&pending).unwrap_or_default();
+            tx.set(crate::state::keys::ALERTS_PENDING, &json)?;
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum WriteError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error(transparent)]
-    Log(#[from] crate::alerts::LogError),
+        Ok(evs.pop())
+    })?;
+    let Some(ev) = ev else {
+        return Ok(appended);
+    };
+    // As in `check::record`: the intent is synced before the append.
+    let _ = st.trim_wal(0);
+    log.append(std::slice::from_ref(&ev))?;
+    st.write(|tx| tx.delete(crate::state::keys::ALERTS_PENDING))?;
+    appended.push(ev);
+    Ok(appended)
 }
 
 #[cfg(test)]
