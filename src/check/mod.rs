@@ -7,9 +7,11 @@
 //! systemd module's restart call needs a token only `restart` can build.
 
 pub mod budget;
+pub mod heartbeat;
 pub mod policy;
 pub mod report;
 pub mod stateless;
+pub mod stopped;
 
 use std::sync::OnceLock;
 
@@ -300,10 +302,16 @@ pub fn record(
                 last_notified: next.last_notified,
             });
         }
+        // Silences: mark their lines, and notify what outlived one.
+        crate::alerts::silence::apply(tx, now, &new_rows, &mut events)?;
         for r in &new_rows {
             tx.put_probe(r)?;
         }
-        let keys: Vec<String> = new_rows.into_iter().map(|r| r.key).collect();
+        let mut keys: Vec<String> = new_rows.into_iter().map(|r| r.key).collect();
+        if cfg.heartbeat.is_some() {
+            // Written after this transaction, by the heartbeat.
+            keys.push(heartbeat::SOURCE.to_string());
+        }
         tx.drop_probes_except(&keys)?;
         if let Some(c) = carry.cpu {
             tx.set(state::keys::CPU_COUNTERS, &c.encode())?;
@@ -343,6 +351,20 @@ pub fn record(
     Ok(appended)
 }
 
+/// Sends the lines to the `[[notify]]` targets within what is left of the
+/// check's budget (nothing left: recorded as not sent; the lines are in the
+/// log). Silenced lines are in the log, not sent.
+fn notify(cfg: &Config, events: &[Event], log: &AlertLog, now: DateTime<Utc>, b: &budget::Budget) {
+    let notified: Vec<Event> = events
+        .iter()
+        .filter(|e| !crate::alerts::silence::is_marked(e))
+        .cloned()
+        .collect();
+    if !notified.is_empty() && !cfg.notify.is_empty() {
+        crate::alerts::notify::dispatch(cfg, &notified, log, now, b.left());
+    }
+}
+
 /// WAL pages kept between checks: a check writes about four, so the WAL is
 /// copied into the database every few checks, and reading it at open stays
 /// cheap.
@@ -351,6 +373,7 @@ const WAL_FRAMES: u64 = 24;
 /// Runs a whole check: probes, policy, log, notifications. Never fails: the
 /// checker's own failures are in `Report::errors`.
 pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
+    let started = std::time::Instant::now();
     // One deadline for everything below (README: what bounds a check).
     let budget = budget::Budget::start(cfg);
     let mut errors = Vec::new();
@@ -386,6 +409,25 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
             )),
         }
     }
+    // The check's own lines are notified while the heartbeat goes out (a
+    // receiver that hangs delays neither); then the heartbeat's line, if it
+    // wrote one, with what is left of the budget.
+    let (heartbeat_events, _) = std::thread::scope(|sc| {
+        let notifying = sc.spawn(|| notify(cfg, &events, &log, now, &budget));
+        // After the lines are recorded; never changes the check's status.
+        let hb = heartbeat::after_check(
+            cfg,
+            st.as_mut(),
+            &log,
+            now,
+            &observations,
+            &errors,
+            started,
+            budget.deadline(),
+        );
+        (hb, notifying.join())
+    });
+    events.extend(heartbeat_events.iter().cloned());
     if let Some(s) = &st {
         // A check that appended lines makes the state behind them durable
         // (the lines are synced): rolled back by a power loss, it would
@@ -395,11 +437,7 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
         let max = if events.is_empty() { WAL_FRAMES } else { 0 };
         let _ = s.trim_wal(max);
     }
-    if !events.is_empty() && !cfg.notify.is_empty() {
-        // What is left of the check's budget (nothing left: recorded as
-        // not sent, the lines are in the log).
-        crate::alerts::notify::dispatch(cfg, &events, &log, now, budget.left());
-    }
+    notify(cfg, &heartbeat_events, &log, now, &budget);
     Report {
         checked_at: now,
         observations,
