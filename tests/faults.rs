@@ -1147,10 +1147,11 @@ fn each_line_is_notified_at_most_once_across_kills() {
 /// (`check::budget`: the slowest probe's own bound, here a systemd query's
 /// 5 s, plus 15 s: 20 s) even when every part hangs at once: an API that
 /// never answers, a `systemctl` that sleeps, another process holding the
-/// state's writers' lock for 9 s, a webhook that never answers. Each part
-/// alone is bounded (1 s, 5 s, 10 s, 20 s); before the budget they added up
-/// (9 s waiting for the lock, then 20 s for the webhook: 29 s). The alert
-/// line is still recorded exactly once, and the undelivered notification is
+/// state's writers' lock for 9 s, a webhook and a heartbeat receiver that
+/// never answer. Each part alone is bounded (1 s, 5 s, 10 s, 20 s, 15 s);
+/// before the budget they added up (9 s waiting for the lock, 15 s for the
+/// heartbeat, 20 s for the webhook: 44 s). The alert line is still recorded
+/// exactly once, and the undelivered notification and heartbeat are
 /// recorded as such.
 #[test]
 fn a_check_with_every_part_hung_finishes_within_its_budget() {
@@ -1160,6 +1161,7 @@ fn a_check_with_every_part_hung_finishes_within_its_budget() {
     // Accept (the kernel's backlog) and never answer.
     let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let beat = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let env = TestEnv::new();
     env.fake_systemctl("exec sleep 60");
     let state = env.path("state/state.db");
@@ -1167,11 +1169,12 @@ fn a_check_with_every_part_hung_finishes_within_its_budget() {
     std::fs::write(
         env.config_path(),
         format!(
-            "[paths]\nalerts_log = \"{}\"\nstate = \"{}\"\n[check]\nconfirm_after = 1\nprobes = [\"api\", \"service\"]\n[check.api]\nurl = \"http://{}/api/health\"\ntimeout = \"1s\"\n[[notify]]\nkind = \"webhook\"\nformat = \"json\"\nurl = \"http://{}/hook\"\nmin_level = \"info\"\ntimeout = \"60s\"\n",
+            "[paths]\nalerts_log = \"{}\"\nstate = \"{}\"\n[check]\nconfirm_after = 1\nprobes = [\"api\", \"service\"]\n[check.api]\nurl = \"http://{}/api/health\"\ntimeout = \"1s\"\n[[notify]]\nkind = \"webhook\"\nformat = \"json\"\nurl = \"http://{}/hook\"\nmin_level = \"info\"\ntimeout = \"60s\"\n[heartbeat]\nurl = \"http://{}/ping\"\nformat = \"healthchecks\"\ntimeout = \"60s\"\n",
             env.alerts_log().display(),
             state.display(),
             api.local_addr().unwrap(),
             hook.local_addr().unwrap(),
+            beat.local_addr().unwrap(),
         ),
     )
     .unwrap();
@@ -1198,7 +1201,7 @@ fn a_check_with_every_part_hung_finishes_within_its_budget() {
     let started = Instant::now();
     let o = run_bounded(env.cmd(&["check", "--format", "json"]));
     let took = started.elapsed();
-    // Functional, not a benchmark: the sum of the parts is 29 s and more;
+    // Functional, not a benchmark: the sum of the parts is 44 s and more;
     // the margin is for a loaded machine.
     assert!(
         took < budget + Duration::from_secs(6),
@@ -1233,10 +1236,7 @@ fn a_check_with_every_part_hung_finishes_within_its_budget() {
     assert_eq!(v["errors"], serde_json::json!([]), "{}", dump(&o));
     let lines = lines_of(&env.alerts_log());
     assert_eq!(
-        lines
-            .iter()
-            .filter(|l| l.contains(" CRIT api: "))
-            .count(),
+        lines.iter().filter(|l| l.contains(" CRIT api: ")).count(),
         1,
         "{lines:#?}"
     );
@@ -1246,7 +1246,15 @@ fn a_check_with_every_part_hung_finishes_within_its_budget() {
             .any(|l| l.contains(" WARN notify: ") && l.contains("not delivered")),
         "{lines:#?}"
     );
-    assert!(!read(&env.alerts_log()).contains("/hook"), "URL in the log");
+    assert!(
+        lines.iter().any(|l| l.contains(" WARN heartbeat: ")),
+        "{lines:#?}"
+    );
+    let text = read(&env.alerts_log());
+    assert!(
+        !text.contains("/hook") && !text.contains("/ping"),
+        "URL in the log"
+    );
     drop(_holder);
 
     // The state was committed whole: the next check, all still hung but the
@@ -1261,7 +1269,7 @@ fn a_check_with_every_part_hung_finishes_within_its_budget() {
     );
     assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
     assert_eq!(lines_of(&env.alerts_log()).len(), before);
-    drop((api, hook));
+    drop((api, hook, beat));
 }
 
 /// The writers' lock held past the check's budget: the check gives up within
@@ -1305,7 +1313,11 @@ fn a_state_lock_held_past_the_budget_records_nothing_then_once() {
     let started = Instant::now();
     let o = run_bounded(env.cmd(&["check"]));
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(26), "took {took:?}\n{}", dump(&o));
+    assert!(
+        took < Duration::from_secs(26),
+        "took {took:?}\n{}",
+        dump(&o)
+    );
     assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("is locked by another process"), "{}", dump(&o));
