@@ -64,7 +64,11 @@ fn systemd_unavailable_is_escaped_once_by_restart_units_status_and_restore() {
         .unwrap_or_else(|| panic!("no units row: {v}"))
         .clone();
     assert_eq!(row["status"], "skipped", "{row}");
-    once_in("check json units row", row["message"].as_str().unwrap(), once);
+    once_in(
+        "check json units row",
+        row["message"].as_str().unwrap(),
+        once,
+    );
 
     // backup restore over the configured database: a note on stderr.
     env.write_config("");
@@ -91,7 +95,11 @@ fn units_install_says_systemd_is_unavailable_escaped_once() {
     no_systemd(&env);
     let o = env.run(&["units", "install"]);
     o.code(1).stderr_has("the units are written to");
-    once_in("units install", &o.stderr, &format!(r"No medium found\n{ONCE}"));
+    once_in(
+        "units install",
+        &o.stderr,
+        &format!(r"No medium found\n{ONCE}"),
+    );
 }
 
 #[test]
@@ -109,17 +117,13 @@ fn a_failing_systemctl_is_escaped_once_in_the_units_row() {
     );
 }
 
-const ACTIVE: &str =
-    "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nMainPID=42\n";
+const ACTIVE: &str = "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\nNRestarts=0\nMainPID=42\n";
 
 /// A restart whose `systemctl restart` (or, after it, `is-active`) fails with
 /// outside text on stderr: the CRIT line and stderr carry it escaped once.
 #[test]
 fn a_failed_restart_is_escaped_once_in_the_alerts_line_and_stderr() {
-    for (verb, case) in [
-        ("restart", "restart) "),
-        ("is-active", "is-active) "),
-    ] {
+    for (verb, case) in [("restart", "restart) "), ("is-active", "is-active) ")] {
         let mut env = TestEnv::new();
         env.set_env("USER", "alice");
         env.write_config("[check]\nprobes = [\"cpu\"]\n[restart]\nwait = \"1s\"\n");
@@ -176,4 +180,30 @@ fn integrity_messages_are_escaped_once() {
     let o = env.run(&["backup"]);
     o.code(1).stderr_has("integrity check failed");
     once_in("backup", &o.stderr, once);
+}
+
+/// The API's answer quoted by a restart that did not come back: escaped once
+/// on stderr (it was printed raw) and in the alerts line.
+#[test]
+fn a_restart_quotes_the_apis_answer_escaped_once() {
+    let server = Server::start(|_| Response::json(200, r#"{"status":"bad\nthing\u001b[2J\\x"}"#));
+    let mut env = TestEnv::new();
+    env.set_env("USER", "alice");
+    env.write_config(&format!(
+        "[check]\nprobes = [\"api\"]\n[check.api]\nurl = \"{}\"\ntimeout = \"2s\"\n[restart]\nwait = \"1s\"\n",
+        server.url("/api/health")
+    ));
+    let show = env.path("systemctl.show");
+    std::fs::write(&show, ACTIVE).unwrap();
+    env.fake_systemctl(&format!(
+        "case \"$2\" in show) cat '{}';; is-active) echo active;; *) exit 0;; esac",
+        show.display()
+    ));
+    let o = env.run(&["restart", "--yes", "--reason", "r"]);
+    o.code(1).stderr_has("still active after 1s; API: ");
+    let once = r"bad\nthing\x1b[2J\\x";
+    once_in("restart stderr", &o.stderr, once);
+    let lines = env.alert_lines();
+    let last = lines.last().expect("the restart is recorded");
+    once_in("restart alerts line", last, once);
 }

@@ -214,11 +214,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
             last: last.iter().map(alert_info).collect(),
         },
         Err(e) => {
-            unknown.push(format!(
-                "alerts log {}: {}",
-                log.path().display(),
-                e
-            ));
+            unknown.push(format!("alerts log {}: {}", log.path().display(), e));
             Alerts {
                 log: log.path().display().to_string(),
                 unreviewed: None,
@@ -351,11 +347,7 @@ fn backup_info(cfg: &Config, now: DateTime<Utc>, unknown: &mut Vec<String>) -> B
             }
         }
         Err(e) => {
-            unknown.push(format!(
-                "backups in {}: {}",
-                cfg.paths.backups.display(),
-                e
-            ));
+            unknown.push(format!("backups in {}: {}", cfg.paths.backups.display(), e));
             BackupInfo {
                 dir: cfg.paths.backups.display().to_string(),
                 count: 0,

@@ -35,9 +35,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     let props = match sc.show(unit, VERIFY_PROPS) {
         Ok(p) => p,
         Err(e @ SystemctlError::Unavailable(_)) => {
-            anyhow::bail!(
-                "cannot verify {unit}: {e}; on a host without systemd see `grokmon cron`"
-            )
+            anyhow::bail!("cannot verify {unit}: {e}; on a host without systemd see `grokmon cron`")
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot verify {unit}"))),
     };
