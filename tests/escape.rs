@@ -207,3 +207,35 @@ fn a_restart_quotes_the_apis_answer_escaped_once() {
     let last = lines.last().expect("the restart is recorded");
     once_in("restart alerts line", last, once);
 }
+
+/// journalctl's complaint, quoted by the start-limit refusal: escaped once.
+#[test]
+fn the_start_limit_refusal_quotes_journalctl_escaped_once() {
+    let mut env = TestEnv::new();
+    env.set_env("USER", "alice");
+    env.write_config("[check]\nprobes = [\"cpu\"]\n");
+    let started = chrono::Utc::now().timestamp() - 60;
+    let show = env.path("systemctl.show");
+    std::fs::write(
+        &show,
+        format!(
+            "{ACTIVE}StartLimitBurst=1\nStartLimitIntervalUSec=10min\nInactiveExitTimestamp=@{started}\n"
+        ),
+    )
+    .unwrap();
+    env.fake_systemctl(&format!(
+        "case \"$2\" in show) cat '{}';; *) exit 0;; esac",
+        show.display()
+    ));
+    env.write_bin(
+        "journalctl",
+        "#!/bin/sh\nprintf 'denied \\033[1m\\\\x\\n' >&2; exit 1\n",
+    );
+    let o = env.run(&["restart", "--yes", "--reason", "r"]);
+    o.code(1).stderr_has("start limit");
+    once_in(
+        "restart refusal",
+        &o.stderr,
+        r"journalctl cannot read the manager's messages: denied \x1b[1m\\x",
+    );
+}
