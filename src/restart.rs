@@ -321,8 +321,10 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
     for d in poll_schedule(cfg.restart.wait) {
         std::thread::sleep(d);
         state = match sc.is_active(unit) {
-            Ok(s) => sanitize(&s),
-            Err(e) => format!("unknown ({})", chain(&e)),
+            // Raw, like the whole detail: the alerts log and stdout/stderr
+            // each escape it once.
+            Ok(s) => s,
+            Err(e) => format!("unknown ({})", e.raw()),
         };
         if state == "failed" {
             return Waited {
@@ -379,8 +381,8 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     wanted.extend(limits::PROPS.iter().filter(|p| !service::PROPS.contains(p)));
     let props = match sc.show(unit, &wanted) {
         Ok(p) => p,
-        Err(SystemctlError::Unavailable(why)) => {
-            anyhow::bail!("cannot restart {unit}: {why}")
+        Err(e @ SystemctlError::Unavailable(_)) => {
+            anyhow::bail!("cannot restart {unit}: {e}")
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot restart {unit}"))),
     };
@@ -464,7 +466,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         }
         Err(e) => Waited {
             ok: false,
-            detail: format!("systemctl restart failed: {}", chain(&e)),
+            detail: format!("systemctl restart failed: {}", e.raw()),
         },
     };
     let who = match &reason {
@@ -498,7 +500,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         crate::errln!("grokmon: warning: {w}");
     }
     if waited.ok {
-        crate::print_stdout(&format!("{unit}: {}\n", waited.detail))?;
+        crate::print_stdout(&format!("{unit}: {}\n", sanitize(&waited.detail)))?;
         Ok(exit::OK)
     } else {
         let u = if cfg.service.scope == Scope::User {
@@ -508,7 +510,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         };
         crate::errln!(
             "grokmon: {unit}: {}; look at `grokmon status` and `journalctl{u} -u {} -n 100`",
-            waited.detail,
+            sanitize(&waited.detail),
             short(unit)
         );
         Ok(exit::FAILURE)

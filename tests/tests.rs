@@ -7,6 +7,7 @@ mod alerts;
 mod backup;
 mod check;
 mod dbus;
+mod escape;
 mod faults;
 mod ops;
 mod package;

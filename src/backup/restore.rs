@@ -69,8 +69,8 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
                 }
             }
             Ok(_) => {}
-            Err(SystemctlError::Unavailable(why)) => notes.push(format!(
-                "note: {why}; cannot tell whether {unit} is running: make sure nothing uses {}",
+            Err(e @ SystemctlError::Unavailable(_)) => notes.push(format!(
+                "note: {e}; cannot tell whether {unit} is running: make sure nothing uses {}",
                 target.display()
             )),
             Err(e) if o.force => notes.push(format!(

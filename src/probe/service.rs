@@ -248,11 +248,9 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
                 },
             }
         }
-        // Observation messages are raw (every output escapes them once); the
-        // error holds systemctl's stderr escaped, which `unescape` reverses
-        // exactly. The unit name in `args` is raw and may hold `\x2d`.
+        // Observation messages are raw (every output escapes them once), as
+        // the error holds systemctl's stderr.
         Err(SystemctlError::Unavailable(note)) => {
-            let note = crate::text::unescape(&note);
             let mut out: Outcome =
                 Observation::new("service", Status::Skipped, note.clone()).into();
             if with_units {
@@ -265,12 +263,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             out
         }
         Err(e) => {
-            let why = match &e {
-                SystemctlError::Failed { args, stderr } => {
-                    format!("systemctl {args} failed: {}", crate::text::unescape(stderr))
-                }
-                e => crate::text::chain(e),
-            };
+            let why = e.raw();
             let mut out: Outcome = Observation::new("service", Status::Unknown, why.clone()).into();
             if with_units {
                 out.observations.push(Observation::new(

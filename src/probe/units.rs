@@ -70,7 +70,8 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         Err(SystemctlError::Unavailable(note)) => {
             Observation::new(UNITS, Status::Skipped, note).into()
         }
-        Err(e) => Observation::new(UNITS, Status::Unknown, crate::text::chain(&e)).into(),
+        // Raw: every output escapes an observation's message once.
+        Err(e) => Observation::new(UNITS, Status::Unknown, e.raw()).into(),
     }
 }
 

@@ -97,10 +97,12 @@ fn service_info(cfg: &Config, now: DateTime<Utc>, st: Option<&State>) -> Service
                 current = get("NRestarts").and_then(|v| v.parse().ok());
             }
         }
-        Err(SystemctlError::Unavailable(note)) => {
-            info.note = Some(format!("no systemd: {note}"));
+        // Raw, like the `unknown` lines: the human screen escapes them once,
+        // JSON carries them as they are.
+        Err(e @ SystemctlError::Unavailable(_)) => {
+            info.note = Some(format!("no systemd: {}", e.raw()));
         }
-        Err(e) => info.note = Some(chain(&e)),
+        Err(e) => info.note = Some(e.raw()),
     }
     if let Some(st) = st {
         let r = st.read();
@@ -212,11 +214,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
             last: last.iter().map(alert_info).collect(),
         },
         Err(e) => {
-            unknown.push(format!(
-                "alerts log {}: {}",
-                log.path().display(),
-                sanitize(&e.to_string())
-            ));
+            unknown.push(format!("alerts log {}: {}", log.path().display(), e));
             Alerts {
                 log: log.path().display().to_string(),
                 unreviewed: None,
@@ -349,11 +347,7 @@ fn backup_info(cfg: &Config, now: DateTime<Utc>, unknown: &mut Vec<String>) -> B
             }
         }
         Err(e) => {
-            unknown.push(format!(
-                "backups in {}: {}",
-                cfg.paths.backups.display(),
-                sanitize(&e.to_string())
-            ));
+            unknown.push(format!("backups in {}: {}", cfg.paths.backups.display(), e));
             BackupInfo {
                 dir: cfg.paths.backups.display().to_string(),
                 count: 0,

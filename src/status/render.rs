@@ -60,7 +60,7 @@ fn service(o: &mut String, r: &Report, color: bool) {
             let _ = writeln!(
                 o,
                 ": unknown ({})",
-                s.note.as_deref().unwrap_or("not asked")
+                sanitize(s.note.as_deref().unwrap_or("not asked"))
             );
         }
     }

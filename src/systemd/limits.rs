@@ -217,7 +217,7 @@ pub fn next_start(
 
 /// Reads the unit's starts since `since` from the journal: the manager's
 /// "Starting UNIT..." lines. `Err` says why it could not (no journalctl, no
-/// permission to read the manager's messages).
+/// permission to read the manager's messages), raw.
 pub fn journal_starts(
     scope: Scope,
     unit: &str,
@@ -246,7 +246,7 @@ pub fn journal_starts(
     {
         return Err(format!(
             "journalctl cannot read the manager's messages: {}",
-            crate::text::sanitize(err.lines().next().unwrap_or("failed"))
+            err.lines().next().unwrap_or("failed")
         ));
     }
     Ok(parse_short_unix(&o.stdout))

@@ -27,17 +27,32 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum SystemctlError {
     /// No systemd to ask: systemctl absent, or no running systemd (a
-    /// container). Not a failure of the service.
-    #[error("{0}")]
+    /// container). Not a failure of the service. The text is raw (it may
+    /// quote systemctl's stderr): `Display` escapes it, `raw` does not.
+    #[error("{}", crate::text::escape(.0))]
     Unavailable(String),
     #[error("systemctl timed out after {}s", QUERY_TIMEOUT.as_secs())]
     Timeout,
     #[error("systemd did not answer over D-Bus within {}s", QUERY_TIMEOUT.as_secs())]
     BusTimeout,
-    #[error("systemctl {args} failed: {stderr}")]
+    /// `stderr` is systemctl's, raw: `Display` escapes it, `raw` does not.
+    #[error("systemctl {args} failed: {}", crate::text::escape(stderr))]
     Failed { args: String, stderr: String },
     #[error("cannot run systemctl")]
     Io(#[from] std::io::Error),
+}
+
+impl SystemctlError {
+    /// The message with systemctl's words raw, for an output that escapes
+    /// it itself (an observation, an alert line); `Display` is escaped once
+    /// for stderr.
+    pub fn raw(&self) -> String {
+        match self {
+            SystemctlError::Unavailable(s) => s.clone(),
+            SystemctlError::Failed { args, stderr } => format!("systemctl {args} failed: {stderr}"),
+            e => crate::text::chain(e),
+        }
+    }
 }
 
 /// Output of a finished child.
@@ -156,7 +171,7 @@ impl Systemctl {
                 if !o.status.success() && no_systemd(&o.stderr) {
                     return Err(SystemctlError::Unavailable(format!(
                         "no running systemd to ask ({})",
-                        crate::text::sanitize(o.stderr.trim())
+                        o.stderr.trim()
                     )));
                 }
                 Ok(o)
@@ -181,7 +196,7 @@ impl Systemctl {
         if !o.status.success() {
             return Err(SystemctlError::Failed {
                 args: args.join(" "),
-                stderr: crate::text::sanitize(o.stderr.trim()),
+                stderr: o.stderr.trim().to_string(),
             });
         }
         Ok(parse_show(&o.stdout))
@@ -216,7 +231,7 @@ impl Systemctl {
         if state.is_empty() && !o.status.success() {
             return Err(SystemctlError::Failed {
                 args: args.join(" "),
-                stderr: crate::text::sanitize(o.stderr.trim()),
+                stderr: o.stderr.trim().to_string(),
             });
         }
         Ok(state.to_string())
@@ -231,7 +246,7 @@ impl Systemctl {
         } else {
             Err(SystemctlError::Failed {
                 args: args.join(" "),
-                stderr: crate::text::sanitize(o.stderr.trim()),
+                stderr: o.stderr.trim().to_string(),
             })
         }
     }
@@ -262,7 +277,7 @@ impl Systemctl {
             Some(o) if o.status.success() => Ok(()),
             Some(o) => Err(SystemctlError::Failed {
                 args: format!("restart {unit}"),
-                stderr: crate::text::sanitize(o.stderr.trim()),
+                stderr: o.stderr.trim().to_string(),
             }),
             None => Err(SystemctlError::Timeout),
         }

@@ -572,8 +572,8 @@ fn install(ctx: &Ctx, scope: Scope, opts: Options) -> anyhow::Result<u8> {
                 };
                 match res {
                     Ok(()) => {}
-                    Err(SystemctlError::Unavailable(why)) => anyhow::bail!(
-                        "the units are written to {}, but {why}: once systemd runs, `systemctl{u} daemon-reload && systemctl{u} enable --now {}`; without systemd use `grokmon cron`",
+                    Err(e @ SystemctlError::Unavailable(_)) => anyhow::bail!(
+                        "the units are written to {}, but {e}: once systemd runs, `systemctl{u} daemon-reload && systemctl{u} enable --now {}`; without systemd use `grokmon cron`",
                         dir.display(),
                         TIMERS.join(" ")
                     ),

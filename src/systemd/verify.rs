@@ -34,10 +34,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     let sc = Systemctl::new(cfg.service.scope);
     let props = match sc.show(unit, VERIFY_PROPS) {
         Ok(p) => p,
-        Err(SystemctlError::Unavailable(why)) => {
-            anyhow::bail!(
-                "cannot verify {unit}: {why}; on a host without systemd see `grokmon cron`"
-            )
+        Err(e @ SystemctlError::Unavailable(_)) => {
+            anyhow::bail!("cannot verify {unit}: {e}; on a host without systemd see `grokmon cron`")
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot verify {unit}"))),
     };
