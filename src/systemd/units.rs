@@ -85,6 +85,7 @@ const SYSTEM_ONLY: &[&str] = &[
     "PrivateIPC",
     "PrivateDevices",
     "ProtectSystem",
+    "ProtectHome",
     "ProtectKernelTunables",
     "ProtectKernelModules",
     "ProtectKernelLogs",
@@ -92,6 +93,11 @@ const SYSTEM_ONLY: &[&str] = &[
     "ProtectClock",
     "ProtectHostname",
 ];
+
+/// The system units' identity: the grokmon user and its state directory. A
+/// user unit runs as its user and keeps its data in the XDG directories, so
+/// these lines (and the comment above them) are left out of user units.
+const SYSTEM_IDENTITY: &[&str] = &["User", "Group", "StateDirectory", "StateDirectoryMode"];
 
 /// Where a unit is rendered for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,8 +164,22 @@ pub fn render(template: &str, target: &Target) -> Result<String, String> {
     let user = target.scope == Scope::User;
     let mut out = String::with_capacity(template.len() + 64);
     let mut noted = false;
+    // Comment lines are held until the line they describe: they go where it
+    // goes.
+    let mut comments = String::new();
     for line in template.lines() {
+        if line.starts_with('#') {
+            comments.push_str(line);
+            comments.push('\n');
+            continue;
+        }
         let key = line.split_once('=').map(|(k, _)| k.trim());
+        if user && key.is_some_and(|k| SYSTEM_IDENTITY.contains(&k)) {
+            comments.clear();
+            continue;
+        }
+        out.push_str(&comments);
+        comments.clear();
         if let Some(rest) = line.strip_prefix("ExecStart=") {
             let args = rest.strip_prefix(CANONICAL_BIN).ok_or_else(|| {
                 format!("template ExecStart= does not start with {CANONICAL_BIN}")
@@ -194,6 +214,7 @@ pub fn render(template: &str, target: &Target) -> Result<String, String> {
         out.push_str(line);
         out.push('\n');
     }
+    out.push_str(&comments);
     Ok(out)
 }
 
@@ -683,6 +704,23 @@ mod tests {
         assert!(!u.contains("multi-user.target"), "{u}");
         assert!(!u.contains("network-online"), "{u}");
         assert!(!u.contains("ProtectSystem="), "{u}");
+        // A user unit runs as its user, with its XDG data: no grokmon user,
+        // no state directory, and not the comment that explains them.
+        for k in ["User=", "Group=", "StateDirectory", "sysusers", "ProtectHome"] {
+            assert!(!u.contains(k), "{k} in a user unit: {u}");
+        }
+        for name in ["grokmon.service", "grokmon-check.service", "grokmon-backup.service"] {
+            let sys = render(find(name).unwrap().template, &Target::canonical(Scope::System)).unwrap();
+            for k in [
+                "User=grokmon",
+                "Group=grokmon",
+                "StateDirectory=grokmon",
+                "StateDirectoryMode=0750",
+                "ProtectHome=read-only",
+            ] {
+                assert!(sys.lines().any(|l| l == k), "{name}: {k} missing");
+            }
+        }
         assert!(u.contains("NoNewPrivileges=yes"), "{u}");
         // The limits survive the user rendering, in [Unit].
         let unit_section = u.split("\n[Service]\n").next().unwrap();
