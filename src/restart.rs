@@ -374,7 +374,12 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot restart {unit}"))),
     };
-    let st = match State::open_existing(&cfg.paths.state) {
+    // Root on a system install opens (and records into) the service's state
+    // as the service user: the files SQLite creates stay the service's.
+    let as_owner = |f: &mut dyn FnMut()| crate::systemd::sysuser::as_owner(cfg, f);
+    let mut opened = None;
+    as_owner(&mut || opened = Some(State::open_existing(&cfg.paths.state)));
+    let st = match opened.expect("set") {
         Ok(s) => s,
         // The cooldown cannot be checked; --force is the way past it.
         Err(e) if args.force => {
@@ -418,7 +423,9 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     // The cooldown counts attempts, failed ones too.
     let restarted_at = at(t0);
     let mut warnings = Vec::new();
-    if let Err(e) = record_last_restart(&cfg.paths.state, restarted_at) {
+    let mut recorded = Ok(());
+    as_owner(&mut || recorded = record_last_restart(&cfg.paths.state, restarted_at));
+    if let Err(e) = recorded {
         warnings.push(format!("{e:#}"));
     }
     let waited = match res {
@@ -459,7 +466,9 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         )
     };
     let log = AlertLog::from_config(cfg);
-    match log.append(std::slice::from_ref(&event)) {
+    let mut appended = Ok(());
+    as_owner(&mut || appended = log.append(std::slice::from_ref(&event)));
+    match appended {
         Ok(()) => crate::alerts::notify::written(cfg, &event, &log, event.ts),
         Err(e) => warnings.push(format!(
             "the restart was not recorded in the alerts log: {}",

@@ -193,6 +193,7 @@ fn units_install_system_dry_run_names_the_system_paths() {
         "/etc/grokmon/config.toml",
         "sysusers.d/grokmon.conf",
         "would run: systemd-sysusers",
+        "would run: install -d -m 0750 -o grokmon -g grokmon /var/lib/grokmon\n",
         "system/grokmon.service\n",
         "daemon-reload",
     ]

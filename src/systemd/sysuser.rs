@@ -103,33 +103,49 @@ pub fn become_user(ids: Ids) -> std::io::Result<()> {
 
 /// Runs `f` with the service user's effective ids and root's real ids, then
 /// takes root's back: for the files a root command writes (the restart
-/// record), so they stay the service's. `f` must not start programs.
-pub fn as_user<T>(ids: Ids, f: impl FnOnce() -> T) -> std::io::Result<T> {
+/// record, the state it opens), so they stay the service's. `f` must not
+/// start programs. If the ids cannot be taken (they can, as root), `f` runs
+/// as root after a warning.
+pub fn as_user<T>(ids: Ids, f: impl FnOnce() -> T) -> T {
     // SAFETY: setegid/seteuid on valid ids; glibc applies them to every
-    // thread. The real ids stay root's, so both calls below can be undone.
-    unsafe {
+    // thread. The real ids stay root's, so both can be undone.
+    let switched = unsafe {
         if libc::setegid(ids.gid) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if libc::seteuid(ids.uid) != 0 {
+            Err(std::io::Error::last_os_error())
+        } else if libc::seteuid(ids.uid) != 0 {
             let e = std::io::Error::last_os_error();
             libc::setegid(0);
-            return Err(e);
+            Err(e)
+        } else {
+            Ok(())
         }
+    };
+    if let Err(e) = switched {
+        eprintln!("grokmon: warning: cannot act as the {NAME} user ({e}); writing as root");
+        return f();
     }
     let out = f();
     // SAFETY: as above; the real uid is 0, so root may be taken back.
     unsafe {
         if libc::seteuid(0) != 0 || libc::setegid(0) != 0 {
-            // Cannot happen with a real uid of 0; if it did, going on as
-            // the wrong user would be worse than stopping.
+            // Cannot happen with a real uid of 0; going on as the wrong
+            // user would be worse than stopping.
             panic!(
                 "cannot take root's ids back: {}",
                 std::io::Error::last_os_error()
             );
         }
     }
-    Ok(out)
+    out
+}
+
+/// `as_user` for root on a system install (`install_owner`); anyone else
+/// runs `f` as themselves.
+pub fn as_owner<T>(cfg: &Config, f: impl FnOnce() -> T) -> T {
+    match is_root().then(|| install_owner(cfg)).flatten() {
+        Some(ids) => as_user(ids, f),
+        None => f(),
+    }
 }
 
 #[cfg(test)]

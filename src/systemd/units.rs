@@ -264,14 +264,7 @@ fn user_flag(scope: Scope) -> &'static str {
 pub const SYSTEM_CONFIG: &str = "/etc/grokmon/config.toml";
 
 /// Its text.
-pub const SYSTEM_CONFIG_TEXT: &str = "\
-# Written by `grokmon units install --system`. The system units run as the
-# grokmon user; with scope = \"system\" they and a person running grokmon as
-# root share /var/lib/grokmon (database, backups, state) and the alerts log.
-# Every other key keeps its default: see grokmon-config(5).
-[service]
-scope = \"system\"
-";
+pub const SYSTEM_CONFIG_TEXT: &str = include_str!("../../debian/config.toml");
 
 /// The sysusers.d file the package ships (`/usr/lib`); `units install
 /// --system` writes `sysuser::SYSUSERS_PATH` (`/etc`) when it is absent.
@@ -317,6 +310,24 @@ pub fn plan(
             super::sysuser::SYSUSERS_PATH
         };
         steps.push(Step::Run(vec!["systemd-sysusers".into(), file.into()]));
+        // The units' StateDirectory=, made now (systemd would at the first
+        // start): from here on root's commands act as its owner.
+        let u = super::sysuser::NAME;
+        steps.push(Step::Run(
+            [
+                "install",
+                "-d",
+                "-m",
+                "0750",
+                "-o",
+                u,
+                "-g",
+                u,
+                crate::config::SYSTEM_STATE_DIR,
+            ]
+            .map(String::from)
+            .to_vec(),
+        ));
     }
     for u in UNITS {
         if timers_only && u.name == ORCHESTRATOR {
