@@ -198,7 +198,11 @@ fn units_install_system_dry_run_names_the_system_paths() {
         "daemon-reload",
     ]
     .iter()
-    .map(|k| o.stdout.find(k).unwrap_or_else(|| panic!("{k}: {}", o.stdout)))
+    .map(|k| {
+        o.stdout
+            .find(k)
+            .unwrap_or_else(|| panic!("{k}: {}", o.stdout))
+    })
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", o.stdout);
     env.write_config("[service]\nscope = \"system\"\n");

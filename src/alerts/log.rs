@@ -343,7 +343,10 @@ mod tests {
         let service = 65534;
         let log = AlertLog::new(&p, 1 << 20, 5).with_service_uid(Some(service));
         let Ok(_guard) = ProtectedRegular::set("2") else {
-            assert!(std::env::var_os("CI").is_none(), "cannot set fs.protected_regular");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cannot set fs.protected_regular"
+            );
             eprintln!("skipped: cannot set fs.protected_regular here");
             return;
         };
@@ -375,7 +378,9 @@ mod tests {
         assert!(matches!(err, LogError::Owner { owner: 65533, .. }), "{err}");
         // A missing log is created (O_EXCL), 0600, by the writer.
         let fresh = d.path().join("fresh.log");
-        AlertLog::new(&fresh, 1 << 20, 5).append(&[ev("first")]).unwrap();
+        AlertLog::new(&fresh, 1 << 20, 5)
+            .append(&[ev("first")])
+            .unwrap();
         assert_eq!(std::fs::metadata(&fresh).unwrap().mode() & 0o777, 0o600);
     }
 

@@ -825,11 +825,25 @@ mod tests {
         assert!(!u.contains("ProtectSystem="), "{u}");
         // A user unit runs as its user, with its XDG data: no grokmon user,
         // no state directory, and not the comment that explains them.
-        for k in ["User=", "Group=", "StateDirectory", "sysusers", "ProtectHome"] {
+        for k in [
+            "User=",
+            "Group=",
+            "StateDirectory",
+            "sysusers",
+            "ProtectHome",
+        ] {
             assert!(!u.contains(k), "{k} in a user unit: {u}");
         }
-        for name in ["grokmon.service", "grokmon-check.service", "grokmon-backup.service"] {
-            let sys = render(find(name).unwrap().template, &Target::canonical(Scope::System)).unwrap();
+        for name in [
+            "grokmon.service",
+            "grokmon-check.service",
+            "grokmon-backup.service",
+        ] {
+            let sys = render(
+                find(name).unwrap().template,
+                &Target::canonical(Scope::System),
+            )
+            .unwrap();
             for k in [
                 "User=grokmon",
                 "Group=grokmon",
