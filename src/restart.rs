@@ -98,6 +98,14 @@ pub fn guard_state(
     } else {
         ""
     };
+    // An empty or foreign answer says nothing about the unit: going ahead
+    // would restart blind. Not even --force goes past this.
+    if get("ActiveState").is_empty() {
+        return Err(format!(
+            "refusing to restart: `systemctl{u} show {unit}` returned nothing usable (no ActiveState), so its state cannot be reviewed; check with `systemctl{u} status {}`",
+            short(unit)
+        ));
+    }
     if get("LoadState") == "not-found" {
         return Err(format!(
             "refusing to restart: unit {unit} not found; is it installed? (`grokmon units install`, or set service.unit)"
@@ -239,8 +247,10 @@ fn review(
     };
     let _ = writeln!(out, "\ncurrent checks:");
     out.push_str(&crate::check::report::human(&report, ctx.color));
-    let acked = st.and_then(|s| s.read().get_time(state::keys::ACKED_UNTIL).ok().flatten());
-    match crate::alerts::events_after(&AlertLog::from_config(cfg), acked, 5) {
+    let review = st
+        .and_then(|s| crate::alerts::ack::Review::read(&s.read()).ok())
+        .unwrap_or_default();
+    match crate::alerts::ack::unreviewed(&AlertLog::from_config(cfg), &review, 5) {
         Ok((0, _)) => {
             let _ = writeln!(out, "\nunreviewed alerts: none");
         }
@@ -375,15 +385,22 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot restart {unit}"))),
     };
     // Root on a system install opens (and records into) the service's state
-    // as the service user: the files SQLite creates stay the service's.
+    // as the service user: the files it creates stay the service's.
     let as_owner = |f: &mut dyn FnMut()| crate::systemd::sysuser::as_owner(cfg, f);
+    // One restart at a time, from the cooldown guard to the record of the
+    // attempt: concurrent `grokmon restart`s would each pass the guard
+    // before any recorded its restart.
+    let mut locked = None;
+    as_owner(&mut || locked = Some(lock_restarts(&cfg.paths.state)));
+    let _lock = locked.expect("set")?;
+    crate::failpoint::hit("restart.locked");
     let mut opened = None;
     as_owner(&mut || opened = Some(State::open_existing(&cfg.paths.state)));
     let st = match opened.expect("set") {
         Ok(s) => s,
         // The cooldown cannot be checked; --force is the way past it.
         Err(e) if args.force => {
-            eprintln!("grokmon: warning: {}", chain(&e));
+            crate::errln!("grokmon: warning: {}", chain(&e));
             None
         }
         Err(e) => {
@@ -411,7 +428,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         let s = short(unit);
         let answer = ask(&format!("type {s:?} to restart {unit} now: "))?;
         if !answer.is_some_and(|a| a == s || a == *unit) {
-            eprintln!("grokmon: not confirmed; nothing was restarted");
+            crate::errln!("grokmon: not confirmed; nothing was restarted");
             return Ok(exit::FAILURE);
         }
     }
@@ -476,7 +493,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         )),
     }
     for w in &warnings {
-        eprintln!("grokmon: warning: {w}");
+        crate::errln!("grokmon: warning: {w}");
     }
     if waited.ok {
         crate::print_stdout(&format!("{unit}: {}\n", waited.detail))?;
@@ -487,12 +504,44 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         } else {
             ""
         };
-        eprintln!(
+        crate::errln!(
             "grokmon: {unit}: {}; look at `grokmon status` and `journalctl{u} -u {} -n 100`",
             waited.detail,
             short(unit)
         );
         Ok(exit::FAILURE)
+    }
+}
+
+/// Takes the restart lock (`restart.lock` beside the state database, an
+/// exclusive `flock` the kernel releases when the process ends), or refuses
+/// at once when another restart holds it.
+fn lock_restarts(state: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = state
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("restart.lock");
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&path)
+        .with_context(|| format!("cannot open the restart lock {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "refusing to restart: another `grokmon restart` is under way (it holds {}); wait for it and look at `grokmon status`",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
+        }
     }
 }
 
@@ -614,6 +663,15 @@ mod tests {
         let active = p("LoadState=loaded\nActiveState=active\nSubState=running\n");
         let c = cfg();
         assert!(guard_state(&args(true, None, false), &active, None, None, now(), &c).is_ok());
+
+        // Nothing usable from `systemctl show`: refused, --force or not.
+        for text in ["", "\n", "garbage without equals\n", "LoadState=loaded\n"] {
+            for force in [false, true] {
+                let e = guard_state(&args(true, None, force), &p(text), None, None, now(), &c)
+                    .unwrap_err();
+                assert!(e.contains("nothing usable"), "{text:?}: {e}");
+            }
+        }
 
         let e = guard_state(
             &args(true, None, true),

@@ -6,6 +6,7 @@ mod ai;
 mod alerts;
 mod backup;
 mod check;
+mod faults;
 mod ops;
 mod package;
 mod regression;
