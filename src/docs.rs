@@ -220,7 +220,7 @@ The prompt (text, or \fB@/path/to/file\fR); record decisions without running act
 \fBwait\fR = "90s"
 How long \fBgrokmon restart\fR waits for the unit to be active and the API healthy.
 .SH [[sensor]]
-\fBname\fR, \fBkind\fR (\fBcommand\fR, \fBhttp\fR, \fBfile\fR or \fBsim\fR), \fBinterval\fR = "60s",
+\fBname\fR, \fBkind\fR (\fBcommand\fR, \fBhttp\fR, \fBfile\fR or \fBsim\fR), \fBinterval\fR = "60s" (at least "100ms"),
 \fBtimeout\fR = "10s", \fBunit\fR; \fBcommand\fR = [argv] (run without a shell),
 \fBurl\fR and \fBjson_pointer\fR, \fBpath\fR and \fBscale\fR, \fBreconnect\fR = [argv];
 for \fBsim\fR: \fBseed\fR, \fBstart\fR, \fBfail_every\fR, \fBhang_every\fR, \fBgarbage_every\fR.

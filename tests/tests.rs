@@ -6,6 +6,7 @@ mod ai;
 mod alerts;
 mod backup;
 mod check;
+mod dbus;
 mod faults;
 mod ops;
 mod package;

@@ -561,6 +561,10 @@ pub struct Sensor {
     pub garbage_every: Option<u64>,
 }
 
+/// The shortest sensor interval: `1ns` on a command sensor started about
+/// 450 processes a second.
+pub const MIN_SENSOR_INTERVAL: Duration = Duration::from_millis(100);
+
 fn default_sensor_interval() -> Duration {
     Duration::from_secs(60)
 }
@@ -1057,12 +1061,35 @@ mod tests {
                 "twice",
             ),
             ("[[action]]\nname = \"fan\"\ncommand = []\n", "non-empty"),
+            (
+                "[[sensor]]\nname = \"t\"\nkind = \"command\"\ncommand = [\"/bin/true\"]\ninterval = \"1ns\"\n",
+                "sensor \"t\": interval 1ns is below the minimum of 100ms",
+            ),
+            (
+                "[[sensor]]\nname = \"t\"\nkind = \"sim\"\ninterval = \"99ms\"\n",
+                "interval 99ms is below",
+            ),
+            (
+                "[[sensor]]\nname = \"t\"\nkind = \"sim\"\ntimeout = \"0s\"\n",
+                "timeout must be greater than 0",
+            ),
         ] {
             let err = Config::parse(text, Source::Defaults, &env())
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{text:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn the_sensor_interval_floor_is_inclusive() {
+        let c = Config::parse(
+            "[[sensor]]\nname = \"t\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(c.sensors[0].interval, MIN_SENSOR_INTERVAL);
     }
 
     #[test]

@@ -226,9 +226,13 @@ impl Config {
             if !names.insert(s.name.clone()) {
                 return Err(self.err(format_args!("{what} is defined twice")));
             }
-            if s.interval.is_zero() || s.timeout.is_zero() {
+            if s.timeout.is_zero() {
+                return Err(self.err(format_args!("{what}: timeout must be greater than 0")));
+            }
+            if s.interval < MIN_SENSOR_INTERVAL {
                 return Err(self.err(format_args!(
-                    "{what}: interval and timeout must be greater than 0"
+                    "{what}: interval {} is below the minimum of 100ms (a command sensor would start a process every {0})",
+                    humantime::format_duration(s.interval)
                 )));
             }
             let need = |ok: bool, key: &str| {
