@@ -15,4 +15,5 @@ mod run;
 mod status;
 mod systemd_e2e;
 mod units_install;
+mod watcher;
 mod world;

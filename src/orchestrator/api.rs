@@ -557,6 +557,16 @@ pub fn render_metrics(hub: &Hub) -> String {
         "grokmon_alerts_dropped_total {}",
         hub.alerts_dropped.load(Ordering::Relaxed)
     );
+    let last_check = hub.last_check.load(Ordering::Relaxed);
+    if last_check > 0 {
+        family(
+            &mut out,
+            "grokmon_check_last_run_timestamp_seconds",
+            "gauge",
+            "Unix time of the last grokmon check, from the state database.",
+        );
+        let _ = writeln!(out, "grokmon_check_last_run_timestamp_seconds {last_check}");
+    }
     let ai = lock(&hub.ai).clone();
     family(
         &mut out,

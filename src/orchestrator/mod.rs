@@ -16,6 +16,7 @@ pub mod ai;
 pub mod api;
 pub mod appender;
 pub mod backoff;
+pub mod checkwatch;
 pub mod forward;
 pub mod hub;
 pub mod process;
@@ -229,6 +230,13 @@ pub async fn serve(
         ));
     }
     tasks.spawn(watchdog::watchdog_loop(hub.clone(), sd.clone()));
+    tasks.spawn(checkwatch::checkwatch_loop(
+        hub.clone(),
+        cfg.paths.state.clone(),
+        cfg.check.interval,
+        cfg.service.scope,
+        sd.clone(),
+    ));
     // Alert lines are written by one task: a hung filesystem stalls it
     // alone, never the loops that raise them.
     if let Some(rx) = hub.take_alert_rx() {
