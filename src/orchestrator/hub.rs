@@ -212,6 +212,8 @@ pub struct Hub {
     /// Alert lines dropped because the appender's queue was full (or the
     /// appender had stopped).
     pub alerts_dropped: AtomicU64,
+    /// What the status page at `/` reads, and its chart cache.
+    pub page: super::page::Page,
 }
 
 /// Alert lines waiting for their notification; more are dropped (counted on
@@ -270,6 +272,7 @@ impl Hub {
             alert_tx,
             alert_rx: Mutex::new(Some(alert_rx)),
             alerts_dropped: AtomicU64::new(0),
+            page: super::page::Page::new(cfg),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod appender;
 pub mod backoff;
 pub mod hub;
 pub mod notify;
+pub mod page;
 pub mod sensor;
 pub mod shutdown;
 pub mod store;
