@@ -59,8 +59,9 @@ a{color:var(--acc)}
 .value{font-size:30px;font-weight:650;font-variant-numeric:tabular-nums;margin-top:2px}
 .value .unit{font-size:16px;font-weight:500;color:var(--mute);margin-left:3px}
 .sensor.stale .value,.sensor.failing .value{color:var(--mute);text-decoration:line-through 2px var(--crit)}
+.value .none{font-size:16px;font-weight:500;color:var(--mute);display:inline-block;padding:8px 0 6px}
 .err{margin:4px 0 0;font-size:13px;color:var(--crit);overflow-wrap:anywhere}
-.plot{position:relative;height:92px;margin-top:8px;border-bottom:1px solid var(--line);background:linear-gradient(var(--line),var(--line)) 0 50%/100% 1px no-repeat}
+.plot{position:relative;height:92px;margin:8px 0 0 42px;border-bottom:1px solid var(--line);background:linear-gradient(var(--line),var(--line)) 0 50%/100% 1px no-repeat}
 .plot svg{display:block;width:100%;height:100%;overflow:visible}
 .plot path{vector-effect:non-scaling-stroke;fill:none}
 .plot .band{fill:var(--acc);fill-opacity:.16}
@@ -69,23 +70,23 @@ a{color:var(--acc)}
 .plot .now{stroke:var(--acc);stroke-width:8;stroke-linecap:round}
 .plot .grid6{stroke:var(--line);stroke-width:1;stroke-dasharray:2 3}
 .sensor.stale .plot .line,.sensor.failing .plot .line,.sensor.stale .plot .now{stroke:var(--mute)}
-.plot .y{position:absolute;left:0;font-size:11px;color:var(--mute);background:var(--card);padding:0 3px;border-radius:3px;font-variant-numeric:tabular-nums}
-.plot .hi{top:-2px}.plot .lo{bottom:2px}
+.plot .y{position:absolute;left:-44px;width:38px;text-align:right;font-size:11px;line-height:1;color:var(--mute);font-variant-numeric:tabular-nums}
+.plot .hi{top:3px}.plot .lo{bottom:6px}
 .plot .empty{position:absolute;inset:0;display:flex;align-items:center;justify-content:center;color:var(--mute);font-size:13px}
-.axis{display:flex;justify-content:space-between;font-size:11px;color:var(--mute);margin-top:2px}
+.axis{display:flex;justify-content:space-between;font-size:11px;color:var(--mute);margin:2px 0 0 42px}
 .note{font-size:12px;color:var(--mute);margin-top:4px}.note .bad{color:var(--crit)}
-.cols{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,1fr);gap:12px;align-items:start}
+.cols{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,1fr);gap:12px;align-items:start;margin-top:22px}
 .cols h2{margin-top:0}
 .side{display:grid;gap:12px}
 .log{list-style:none;margin:0;padding:0;font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.log li{display:grid;grid-template-columns:auto 3.6em minmax(0,1fr);gap:0 10px;padding:3px 0;border-top:1px solid var(--line)}
+.log li{display:grid;grid-template-columns:11ch 4ch minmax(0,1fr);gap:0 10px;padding:3px 0;border-top:1px solid var(--line)}
 .log li:first-child{border-top:0}
 .log time{color:var(--mute);white-space:nowrap}
 .log .lvl{font-weight:700}
 .log .msg{overflow-wrap:anywhere}.log .src{font-weight:600}
 .lvl-CRIT .lvl{color:var(--crit)}.lvl-WARN .lvl{color:var(--warn)}.lvl-OK .lvl{color:var(--ok)}.lvl-INFO .lvl,.unparsed .lvl{color:var(--info)}
 .lvl-CRIT{background:var(--critbg)}
-.count{float:right;text-transform:none;letter-spacing:0;font-size:12px;font-weight:600;padding:1px 8px;border-radius:99px;background:var(--warnbg);color:var(--warn)}
+.count{margin-left:8px;vertical-align:1px;text-transform:none;letter-spacing:0;font-size:12px;font-weight:600;padding:1px 8px;border-radius:99px;background:var(--warnbg);color:var(--warn)}
 .count.zero{background:var(--okbg);color:var(--ok)}
 .probes{list-style:none;margin:0;padding:0}
 .probes li{display:grid;grid-template-columns:12px 5.5em minmax(0,1fr);gap:0 8px;align-items:baseline;padding:3px 0;font-size:13.5px}
@@ -97,7 +98,7 @@ a{color:var(--acc)}
 .bad{color:var(--crit)}
 .acts{margin:6px 0 0;padding-left:18px;font-size:13.5px}
 footer{margin:22px 0 6px;font-size:12px;color:var(--mute)}
-@media (max-width:760px){main{padding:10px}.cols{grid-template-columns:1fr}.log li{grid-template-columns:auto 3.4em;}.log .msg{grid-column:1/-1}.value{font-size:26px}}
+@media (max-width:760px){main{padding:10px}.cols{grid-template-columns:1fr}.log li{display:flex;flex-wrap:wrap;gap:0 10px}.log .msg{flex-basis:100%}.value{font-size:26px}}
 "#;
 
 /// The Content-Security-Policy of every answer of `/`.
@@ -199,7 +200,7 @@ pub fn render(v: &View) -> String {
                     }
                     div.grid { @for s in &v.sensors { (sensor(s, v)) } }
                     div.cols {
-                        div { h2 { "Recent alerts" } (alerts(v)) }
+                        div { h2 { "Recent alerts" (unreviewed(v)) } (alerts(v)) }
                         div.side {
                             div { h2 { "Last check" } (check(v)) }
                             div { h2 { "Newest backup" } (backup(v)) }
@@ -273,7 +274,7 @@ fn sensor(s: &SensorView, v: &View) -> Markup {
             div.value {
                 @match s.value {
                     Some(x) => { (num(x)) span.unit { (s.unit) } }
-                    None => { "—" }
+                    None => { span.none { "no value" } }
                 }
             }
             div.note {
@@ -284,21 +285,21 @@ fn sensor(s: &SensorView, v: &View) -> Markup {
                 " · every " (human_duration(s.interval))
                 @if s.failures > 0 { " · " span.bad { (s.failures) " failed " @if s.failures == 1 { "read" } @else { "reads" } } }
             }
-            @if let Some(e) = &s.error { @if s.status == "stale" || s.status == "failing" { p.err { (e) } } }
             div.plot {
                 svg viewBox=(format!("0 0 {} 100", BUCKETS - 1)) preserveAspectRatio="none" role="img" aria-label=(label) {
                     path.grid6 d="M71.75 0V100M143.5 0V100M215.25 0V100" {}
                     (PreEscaped(&c.paths))
                 }
                 @if let (Some(lo), Some(hi)) = (c.min, c.max) {
-                    span.y.hi { "max " (num(hi)) }
-                    span.y.lo { "min " (num(lo)) }
+                    span.y.hi title="maximum in 24 h" { (num(hi)) }
+                    span.y.lo title="minimum in 24 h" { (num(lo)) }
                 } @else {
                     span.empty { "no readings in the last 24 h" }
                 }
             }
             div.axis { span { "24 h ago" } span { "18 h" } span { "12 h" } span { "6 h" } span { "now" } }
             (gaps(c))
+            @if let Some(e) = &s.error { @if s.status == "stale" || s.status == "failing" { p.err { (e) } } }
         }
     }
 }
@@ -320,22 +321,28 @@ fn gaps(c: &Chart) -> Markup {
     }
 }
 
+fn unreviewed(v: &View) -> Markup {
+    html! {
+        @if let Ok(Alerts { unreviewed: Some(n), .. }) = &v.alerts {
+            @if *n == 0 {
+                span.count.zero { "all reviewed" }
+            } @else {
+                span.count { @if *n > UNREVIEWED_CAP { (UNREVIEWED_CAP) "+" } @else { (n) } " unreviewed" }
+            }
+        }
+    }
+}
+
 fn alerts(v: &View) -> Markup {
     html! {
         section.card {
             @match &v.alerts {
                 Err(e) => { p.err { (e) } }
                 Ok(Alerts { lines, unreviewed }) => {
-                    @match unreviewed {
-                        Some(0) => { p.mute { span.count.zero { "all reviewed" } "Last " (lines.len()) " lines of the alerts log." } }
-                        Some(n) => {
-                            p.mute {
-                                span.count { @if *n > UNREVIEWED_CAP { (UNREVIEWED_CAP) "+" } @else { (n) } " unreviewed" }
-                                "Last " (lines.len()) " lines of the alerts log; "
-                                "review with " code { "grokmon alerts tail --unreviewed" } "."
-                            }
-                        }
-                        None => {}
+                    p.mute {
+                        "Last " (lines.len()) " lines of the alerts log"
+                        @if unreviewed.is_some_and(|n| n > 0) { "; review with " code { "grokmon alerts tail --unreviewed" } }
+                        "."
                     }
                     @if lines.is_empty() {
                         p.mute { "No alerts yet." }
