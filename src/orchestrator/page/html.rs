@@ -435,6 +435,124 @@ fn decision(v: &View, d: Option<&super::Decision>) -> Markup {
 mod tests {
     use super::*;
 
+    use crate::alerts::{Event, Level};
+    use crate::orchestrator::page::{
+        Backup, Decision, Health, Probe, SensorView, chart,
+    };
+
+    const EVIL: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
+
+    fn view() -> View {
+        let now: DateTime<Utc> = "2026-12-03T06:00:00Z".parse().unwrap();
+        let mut series = chart::Series::default();
+        series.add(now.timestamp_millis() - 60_000, 20.0, false);
+        series.add(now.timestamp_millis() - 30_000, 21.0, false);
+        let sensor = |name: &str, status: &'static str, error: Option<String>| SensorView {
+            name: name.into(),
+            unit: EVIL.into(),
+            value: Some(21.0),
+            age: Some(Duration::from_secs(3)),
+            status,
+            failures: u32::from(error.is_some()),
+            error,
+            interval: Duration::from_secs(5),
+            chart: chart::draw(&series, now.timestamp_millis(), Duration::from_secs(60)),
+        };
+        View {
+            now,
+            host: EVIL.into(),
+            health: Health {
+                status: "degraded",
+                problems: vec![format!("sensor b stale: {EVIL}")],
+                uptime: Duration::from_secs(3700),
+                sensors_ok: 1,
+                sensors_total: 2,
+                store_ok: true,
+                queued: 0,
+                ai: "ok",
+            },
+            sensors: vec![
+                sensor("a", "ok", None),
+                sensor("b", "stale", Some(EVIL.into())),
+            ],
+            history: Ok(true),
+            alerts: Ok(Alerts {
+                lines: vec![
+                    Entry::Event(Event::new(now, Level::Crit, "api", EVIL)),
+                    Entry::Unparsed(EVIL.into()),
+                ],
+                unreviewed: Some(2),
+            }),
+            check: Ok(Some(Check {
+                at: now,
+                probes: vec![Probe {
+                    name: "api".into(),
+                    status: "crit".into(),
+                    message: EVIL.into(),
+                    old: false,
+                }],
+            })),
+            backup: Ok(Some(Backup {
+                name: EVIL.into(),
+                time: now,
+            })),
+            ai: Some(Some(Decision {
+                time: "2026-12-03T05:00:00Z".into(),
+                model: EVIL.into(),
+                summary: EVIL.into(),
+                dry_run: false,
+                actions: vec![(EVIL.into(), "ran".into(), EVIL.into())],
+            })),
+        }
+    }
+
+    #[test]
+    fn outside_text_everywhere_is_escaped() {
+        let page = render(&view());
+        assert!(!page.contains("<script"), "{page}");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(!page.contains("onerror=alert(2)>"), "{page}");
+        // host, unit x2, problem, error, alert, unparsed, probe, backup, model, summary, action x2
+        assert!(page.matches("&lt;script&gt;").count() >= 13, "{page}");
+        // The one style element is the constant stylesheet, whose hash the policy allows.
+        assert_eq!(page.matches("<style>").count(), 1);
+        assert!(page.contains(&format!("<style>{CSS}</style>")));
+        assert!(!page.contains(" style="), "style attributes need 'unsafe-inline'");
+        for url in ["http:", "https:", "//", " src=\""] {
+            assert!(!page.contains(url), "{url} in the page");
+        }
+        assert!(page.len() < 100_000);
+    }
+
+    #[test]
+    fn every_part_is_shown_and_stale_is_marked() {
+        let page = render(&view());
+        for want in [
+            "Degraded",
+            r#"class="card sensor stale""#,
+            r#"class="pill stale">stale<"#,
+            "2 unreviewed",
+            r#"class="lvl-CRIT""#,
+            "[unparsed]",
+            "Last check",
+            "Newest backup",
+            "Last AI decision",
+            r#"<path class="line""#,
+        ] {
+            assert!(page.contains(want), "{want} missing");
+        }
+        let mut v = view();
+        v.ai = None;
+        v.check = Ok(None);
+        v.backup = Ok(None);
+        v.alerts = Err("cannot read alerts log /x: permission denied".into());
+        let page = render(&v);
+        assert!(!page.contains("Last AI decision"));
+        for want in ["No check has run yet", "No backup yet", "permission denied"] {
+            assert!(page.contains(want), "{want} missing");
+        }
+    }
+
     #[test]
     fn numbers_are_short() {
         assert_eq!(num(21.0), "21");
