@@ -7,5 +7,6 @@ mod alerts;
 mod backup;
 mod check;
 mod ops;
+mod page;
 mod qa;
 mod run;

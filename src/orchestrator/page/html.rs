@@ -436,9 +436,7 @@ mod tests {
     use super::*;
 
     use crate::alerts::{Event, Level};
-    use crate::orchestrator::page::{
-        Backup, Decision, Health, Probe, SensorView, chart,
-    };
+    use crate::orchestrator::page::{Backup, Decision, Health, Probe, SensorView, chart};
 
     const EVIL: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
 
@@ -517,7 +515,10 @@ mod tests {
         // The one style element is the constant stylesheet, whose hash the policy allows.
         assert_eq!(page.matches("<style>").count(), 1);
         assert!(page.contains(&format!("<style>{CSS}</style>")));
-        assert!(!page.contains(" style="), "style attributes need 'unsafe-inline'");
+        assert!(
+            !page.contains(" style="),
+            "style attributes need 'unsafe-inline'"
+        );
         for url in ["http:", "https:", "//", " src=\""] {
             assert!(!page.contains(url), "{url} in the page");
         }
