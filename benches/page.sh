@@ -64,8 +64,8 @@ COLD=$(curl -s -o "$DIR/page.html" -w '%{time_total}' "$URL/")
 SIZE=$(wc -c <"$DIR/page.html")
 # One curl, one kept-alive connection, RUNS requests.
 set --
-for i in $(seq "$RUNS"); do set -- "$@" "$URL/"; done
-WARM=$(curl -s -o /dev/null -w '%{time_total}\n' "$@" | stats)
+for i in $(seq "$RUNS"); do set -- "$@" -o /dev/null "$URL/"; done
+WARM=$(curl -s -w '%{time_total}\n' "$@" | stats)
 ROWS=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from readings').fetchone()[0])" "$DIR/grokmon.db")
 
 health() {
