@@ -79,6 +79,7 @@ kill "$LOOP"; wait "$LOOP" 2>/dev/null || true
 ( while :; do curl -s -o /dev/null "$URL/"; sleep 1; done ) & LOOP=$!
 H2=$(health)
 kill "$LOOP"; wait "$LOOP" 2>/dev/null || true; LOOP=
+H3=$(health)
 
 echo "status page, 10 sensors x 24 h at 1 s ($ROWS readings), $(nproc) cores, $(uname -m)"
 echo "page size: $SIZE bytes"
@@ -87,3 +88,4 @@ echo "GET / next: $WARM"
 echo "/api/health (wrk -t1 -c4 -d${DURATION}s), alone:              $H0"
 echo "/api/health, while / is requested back to back:  $H1"
 echo "/api/health, while / is requested once a second: $H2"
+echo "/api/health, alone again (the machine's noise):  $H3"

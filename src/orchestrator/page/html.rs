@@ -280,7 +280,7 @@ fn sensor(s: &SensorView, v: &View) -> Markup {
             div.note {
                 @match s.age {
                     Some(a) => { "read " (ago(a)) }
-                    None => { "no reading yet" }
+                    None => { "no reading since the start" }
                 }
                 " · every " (human_duration(s.interval))
                 @if s.failures > 0 { " · " span.bad { (s.failures) " failed " @if s.failures == 1 { "read" } @else { "reads" } } }
