@@ -17,8 +17,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::probe::{Carry, Metric, Observation, Status, Unit, human_duration};
+use crate::probe::{Carry, Metric, Observation, Status, Unit};
 use crate::state::{Read as _, Reader};
+use crate::text::{approx_days, human_duration};
 
 /// The probe name: its config entry in `check.probes`, alert source and JSON key.
 pub const PROBE: &str = "forecast";
@@ -104,19 +105,6 @@ pub fn fit(samples: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Forecast {
     }
 }
 
-/// Days, rounded for people: `~9 days`, `~2 h`.
-fn approx(d: Duration) -> String {
-    let days = d.as_secs_f64() / 86400.0;
-    if days >= 2.0 {
-        format!("~{:.0} days", days)
-    } else {
-        format!(
-            "~{}",
-            human_duration(Duration::from_secs(d.as_secs() / 60 * 60))
-        )
-    }
-}
-
 /// The observation for one mount point (pure).
 pub fn judge(mountpoint: &str, f: &Forecast, horizon: Duration) -> Observation {
     let (status, message, days) = match f {
@@ -141,7 +129,7 @@ pub fn judge(mountpoint: &str, f: &Forecast, horizon: Duration) -> Observation {
         } => {
             let text = format!(
                 "disk {mountpoint}: full in {} (+{percent_per_day:.1}%/day)",
-                approx(*within)
+                approx_days(*within)
             );
             let st = if *within < horizon {
                 Status::Warn

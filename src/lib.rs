@@ -11,6 +11,8 @@ pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod confirm;
+pub mod docs;
 pub mod forecast;
 pub mod orchestrator;
 pub mod probe;
@@ -18,6 +20,7 @@ pub mod restart;
 pub mod state;
 pub mod status;
 pub mod systemd;
+pub mod text;
 
 use chrono::{DateTime, Utc};
 use std::io::Write;
@@ -53,12 +56,34 @@ pub struct Ctx {
     pub color: bool,
 }
 
-/// Prints to stdout; a closed pipe (`grokmon alerts tail | head`) is not an
-/// error worth a message, so it ends the process quietly with success.
+/// Stdout was closed under us (`grokmon alerts tail | head`): not an error
+/// worth a message. `print_stdout` returns it (as a `BrokenPipe` I/O error)
+/// and `main` ends the process quietly with success.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout closed")]
+pub struct StdoutClosed;
+
+impl StdoutClosed {
+    /// Whether `e` (or anything in its chain) is a closed stdout.
+    pub fn is_in(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| {
+            c.is::<StdoutClosed>()
+                || c.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .is_some_and(|inner| inner.is::<StdoutClosed>())
+        })
+    }
+}
+
+/// Prints to stdout. A closed pipe is `StdoutClosed` (see there); the
+/// caller passes it up with `?` like any error.
 pub fn print_stdout(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            StdoutClosed,
+        )),
         r => r,
     }
 }

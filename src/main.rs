@@ -1,5 +1,6 @@
 //! The grokmon binary: parse, load the configuration, dispatch, print the one
-//! error (`grokmon: outer: cause`), map the exit code.
+//! error (`grokmon: outer: cause`), map the exit code (a closed stdout is a
+//! quiet success).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // `grokmon alerts tail | head`: the reader has what it wanted.
+        Err(e) if grokmon::StdoutClosed::is_in(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("grokmon: {e:#}");
             let code = if e.downcast_ref::<ConfigError>().is_some() {
@@ -73,8 +76,8 @@ fn subcommand_is_check(args: &[std::ffi::OsString]) -> bool {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     // Commands that need no configuration.
     match &cli.command {
-        Command::Completions(a) => return grokmon::systemd::docs::completions(a),
-        Command::Man(a) => return grokmon::systemd::docs::man(a),
+        Command::Completions(a) => return grokmon::docs::completions(a),
+        Command::Man(a) => return grokmon::docs::man(a),
         _ => {}
     }
     let env = Env::from_process();

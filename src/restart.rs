@@ -16,20 +16,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::alerts::{AlertLog, Event, Level, sanitize};
+use crate::alerts::{AlertLog, Event, Level};
 use crate::cli::RestartArgs;
 use crate::config::{Config, Scope};
-use crate::probe::{Status, human_duration, service};
+use crate::confirm::Confirmed;
+use crate::probe::{Status, service};
 use crate::state::{self, Read as _, State};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::text::sanitize;
+use crate::text::{human_duration, seconds_tenths};
 use crate::{Ctx, exit};
-
-/// Proof that a person reviewed and confirmed a restart. Only this module can
-/// build one, so only this module can make `systemd` restart the unit.
-#[derive(Debug)]
-pub struct Confirmed {
-    _private: (),
-}
 
 /// Facts about the caller, read once by the command shell.
 #[derive(Debug, Clone)]
@@ -163,11 +159,7 @@ fn review(
     let now = ctx.now;
     let get = |k: &str| sanitize(props.get(k).map(String::as_str).unwrap_or(""));
     let mut out = String::new();
-    let scope = if cfg.service.scope == Scope::User {
-        "user"
-    } else {
-        "system"
-    };
+    let scope = cfg.service.scope.as_str();
     let _ = writeln!(out, "review of {} ({scope})", cfg.service.unit);
     let mut state = format!("{} ({})", get("ActiveState"), get("SubState"));
     if let Some(pid) = get("MainPID").parse::<u32>().ok().filter(|p| *p > 0) {
@@ -296,7 +288,10 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
         if state == "failed" {
             return Waited {
                 ok: false,
-                detail: format!("failed {} after the restart", secs(start.elapsed())),
+                detail: format!(
+                    "failed {} after the restart",
+                    seconds_tenths(start.elapsed())
+                ),
             };
         }
         if state != "active" {
@@ -310,14 +305,17 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
             };
             return Waited {
                 ok: true,
-                detail: format!("{what} after {}", secs(start.elapsed())),
+                detail: format!("{what} after {}", seconds_tenths(start.elapsed())),
             };
         };
         let p = crate::probe::api::get(client, &cfg.check.api.url, timeout);
         if p.status == Status::Ok {
             return Waited {
                 ok: true,
-                detail: format!("active and healthy after {}", secs(start.elapsed())),
+                detail: format!(
+                    "active and healthy after {}",
+                    seconds_tenths(start.elapsed())
+                ),
             };
         }
         api_msg = Some(p.message);
@@ -327,10 +325,6 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
         let _ = write!(detail, "; API: {m}");
     }
     Waited { ok: false, detail }
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
 }
 
 pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
@@ -383,7 +377,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         }
     }
 
-    let confirmed = Confirmed { _private: () };
+    let confirmed = Confirmed::by_person();
     crate::print_stdout(&format!("\nrestarting {unit} (systemctl restart)...\n"))?;
     let res = sc.restart(unit, &confirmed);
     let at = |t: Instant| ctx.now + chrono::Duration::from_std(t.elapsed()).unwrap_or_default();

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::run::{Running, WAIT, config, free_port};
 use crate::util::*;
 
 const SENTINEL: &str = "sk-SENTINEL-7f3a9c-never-print";
@@ -667,7 +666,7 @@ fn sigterm_during_a_long_action_stops_at_once_and_kills_it() {
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
     assert!(!stderr.contains("shutdown took longer"), "{stderr}");
     assert!(
-        wait_until(WAIT, || !crate::run::group_alive(pgid)),
+        wait_until(WAIT, || !group_alive(pgid)),
         "the action's process group outlived grokmon"
     );
 }

@@ -617,7 +617,7 @@ fn restart_at_a_terminal_asks_for_the_unit_name() {
 
 #[test]
 fn man_pages_in_sync() {
-    let pages = grokmon::systemd::docs::render_pages().unwrap();
+    let pages = grokmon::docs::render_pages().unwrap();
     let dir = repo("man");
     let mut checked_in: Vec<String> = std::fs::read_dir(&dir)
         .expect("man/ exists")

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::run::{Running, WAIT, config, free_port};
 use crate::util::*;
 
 /// What a hostile sensor or a hand-edited log could hold.

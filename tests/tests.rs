@@ -8,5 +8,6 @@ mod backup;
 mod check;
 mod ops;
 mod page;
-mod qa;
+mod regression;
 mod run;
+mod status;

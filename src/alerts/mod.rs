@@ -2,13 +2,14 @@
 //!
 //! `2026-11-28T11:40:13Z CRIT api: unreachable: connection refused (2 checks, since 11:35:13Z)`
 //!
-//! This module owns the line format (format and parse, which round-trip) and
-//! the sanitizing of outside text; `log` owns the safe, locked, rotating append.
+//! This module owns the line format (format and parse, which round-trip, with
+//! `crate::text`'s escaper); `log` owns the safe, locked, rotating append.
 //! Only this module writes the log.
 
 pub mod ack;
 pub mod log;
 pub mod notify;
+pub mod read;
 pub mod tail;
 
 use std::fmt;
@@ -16,7 +17,12 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+pub(crate) use crate::text::needs_escape;
+/// The escaper lives in `crate::text` (probes and systemd use it without
+/// the alerts log); re-exported for the line format's callers.
+pub use crate::text::{escape, sanitize, unescape};
 pub use log::{AlertLog, LogError};
+pub use read::events_after;
 
 /// Longest message kept in a line, in characters; longer outside text (a
 /// 10 MB response body) is cut with a marker.
@@ -147,122 +153,6 @@ pub fn sanitize_source(s: &str) -> String {
         })
         .collect();
     if out.is_empty() { "_".into() } else { out }
-}
-
-/// Characters that could forge a line or drive a terminal, or hide text:
-/// controls (C0, DEL, C1, which include ESC and NEL), line and paragraph
-/// separators, and bidirectional and zero-width format characters.
-pub(crate) fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-}
-
-/// Escapes outside text for one log line. Reversible by `unescape`, so a line
-/// parses back to the text that was logged.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if needs_escape(c) => {
-                let n = c as u32;
-                if n <= 0xFF {
-                    out.push_str(&format!("\\x{n:02x}"));
-                } else {
-                    out.push_str(&format!("\\u{{{n:x}}}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The inverse of `escape`. Malformed escapes are kept as written.
-pub fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let rest = &s[i + 1..];
-        let (decoded, used) = match rest.chars().next() {
-            Some('\\') => (Some('\\'), 1),
-            Some('n') => (Some('\n'), 1),
-            Some('r') => (Some('\r'), 1),
-            Some('t') => (Some('\t'), 1),
-            Some('x') => match rest.get(1..3).and_then(|h| u32::from_str_radix(h, 16).ok()) {
-                Some(n) => (char::from_u32(n), 3),
-                None => (None, 0),
-            },
-            Some('u') if rest.starts_with("u{") => match rest.find('}') {
-                Some(end) => match u32::from_str_radix(&rest[2..end], 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                {
-                    Some(ch) => (Some(ch), end + 1),
-                    None => (None, 0),
-                },
-                None => (None, 0),
-            },
-            _ => (None, 0),
-        };
-        match decoded {
-            Some(ch) => {
-                out.push(ch);
-                for _ in 0..used {
-                    it.next();
-                }
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
-/// Events after `since` (all when `None`) across the log and its rotated
-/// files: how many, and the last `max` of them, oldest first. Lines that do
-/// not parse are skipped here. A missing log is no events. The start is found
-/// by binary search (`tail::locate`), so only the lines after `since` are read.
-pub fn events_after(
-    log: &AlertLog,
-    since: Option<DateTime<Utc>>,
-    max: usize,
-) -> std::io::Result<(usize, Vec<Event>)> {
-    // Lines have whole seconds: "after s" is "at or after s + 1s".
-    let from = since.map(|s| s + chrono::Duration::seconds(1));
-    let files = tail::open_files(log)?;
-    let start = tail::locate(&files, from)?;
-    let filter = tail::Filter {
-        from,
-        ..tail::Filter::default()
-    };
-    let mut count = 0;
-    let mut last = std::collections::VecDeque::with_capacity(max.min(1024));
-    tail::each_entry(&files, start, &filter, |entry| {
-        if let tail::Entry::Event(e) = entry {
-            count += 1;
-            if max > 0 {
-                if last.len() == max {
-                    last.pop_front();
-                }
-                last.push_back(e);
-            }
-        }
-        Ok(())
-    })?;
-    Ok((count, last.into()))
-}
-
-/// Escapes outside text that is printed to a terminal or stderr outside the
-/// log (error strings, bodies), with the same rules as log lines.
-pub fn sanitize(s: &str) -> String {
-    escape(s)
 }
 
 #[cfg(test)]

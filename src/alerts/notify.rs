@@ -149,7 +149,7 @@ fn describe(e: reqwest::Error, timeout: Duration) -> Failure {
     let e = e.without_url();
     if e.is_timeout() {
         return Failure {
-            reason: format!("timed out after {}", crate::probe::human_duration(timeout)),
+            reason: format!("timed out after {}", crate::text::human_duration(timeout)),
             retry: true,
         };
     }

@@ -173,7 +173,7 @@ pub fn integrity_check(conn: &Connection) -> Result<(), CheckError> {
 /// Why a database copy is not good.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("integrity check failed: {}", crate::alerts::sanitize(&.0.iter().take(3).cloned().collect::<Vec<_>>().join("; ")))]
+    #[error("integrity check failed: {}", crate::text::sanitize(&.0.iter().take(3).cloned().collect::<Vec<_>>().join("; ")))]
     Failed(Vec<String>),
     #[error("not a readable SQLite database: {0}")]
     Sqlite(rusqlite::Error),

@@ -27,8 +27,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::Ctx;
 use crate::cli::{BackupArgs, BackupCommand};
 use crate::config::Compression;
+use crate::text::human_age;
 use naming::Found;
-use retention::{Plan, Policy, apply_retention, human_age};
+use retention::{Plan, Policy, apply_retention};
 
 /// The lock file in the backup directory: one writer (create, prune) at a
 /// time, and no cleanup of temporaries while a verify reads one.
@@ -242,7 +243,7 @@ pub fn scan(dir: &Path) -> anyhow::Result<Scan> {
 
 /// A file's name for messages, sanitized.
 pub fn display_name(p: &Path) -> String {
-    crate::alerts::sanitize(
+    crate::text::sanitize(
         &p.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| p.display().to_string()),
@@ -251,7 +252,7 @@ pub fn display_name(p: &Path) -> String {
 
 /// `1.5 GiB`, `41.2 MiB`, `512 B` (the probes' formatting, for byte counts).
 pub fn human_bytes(n: u64) -> String {
-    crate::probe::human_bytes(n as f64)
+    crate::text::human_bytes(n as f64)
 }
 
 /// Resolves a backup named on the command line: a path as given, else a bare
@@ -406,13 +407,13 @@ fn verify(ctx: &Ctx, file: Option<&Path>) -> anyhow::Result<u8> {
     let width = v
         .tables
         .iter()
-        .map(|(n, _)| crate::alerts::sanitize(n).chars().count())
+        .map(|(n, _)| crate::text::sanitize(n).chars().count())
         .max()
         .unwrap_or(0);
     for (name, n) in &v.tables {
         text.push_str(&format!(
             "  {:<width$}  {n} rows\n",
-            crate::alerts::sanitize(name)
+            crate::text::sanitize(name)
         ));
     }
     crate::print_stdout(&text)?;
@@ -523,7 +524,7 @@ pub fn describe_plan(plan: &Plan, s: &Scan, policy: Policy, now: DateTime<Utc>) 
     for f in &s.foreign {
         out.push_str(&format!(
             "foreign {}  (not a grokmon backup name: left alone)\n",
-            crate::alerts::sanitize(f)
+            crate::text::sanitize(f)
         ));
     }
     out.push_str(&format!(

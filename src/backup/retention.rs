@@ -51,12 +51,12 @@ impl std::fmt::Display for KeepReason {
         match self {
             KeepReason::Newest { rank, of } => write!(f, "newest {rank} of keep_last {of}"),
             KeepReason::WithinRetention { age } => {
-                write!(f, "within retention ({} old)", human_age(*age))
+                write!(f, "within retention ({} old)", crate::text::human_age(*age))
             }
             KeepReason::FutureDated { ahead } => write!(
                 f,
                 "dated {} in the future: check the clock",
-                human_age(*ahead)
+                crate::text::human_age(*ahead)
             ),
         }
     }
@@ -147,20 +147,6 @@ pub fn apply_retention(list: &[Found], policy: Policy, now: DateTime<Utc>) -> Pl
         }
     }
     plan
-}
-
-/// A short human age: `45s`, `12m`, `5h`, `3d`.
-pub fn human_age(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 2 * 3600 {
-        format!("{}m", s / 60)
-    } else if s < 2 * 86400 {
-        format!("{}h", s / 3600)
-    } else {
-        format!("{}d", s / 86400)
-    }
 }
 
 #[cfg(test)]

@@ -86,15 +86,11 @@ impl Drop for FillOnDrop<'_> {
     }
 }
 
-/// The probes that wait on another process or the network: each gets its own
-/// thread, started before anything else, so that `systemctl` does not queue
-/// for one of the two CPUs behind other work. The rest only read local files
-/// (well under a millisecond together) and run one after the other on the
-/// calling thread, which spares a thread start each.
-const WAITING: &[&str] = &["service", "api"];
-
-/// `run_probes`, with `read_prior` called on this thread once the `WAITING`
-/// probes' threads are started: their I/O (the HTTP request, `systemctl`)
+/// `run_probes`, with `read_prior` called on this thread once the threads of
+/// the probes that wait on another process or the network (`Probe::waits`:
+/// each gets its own thread, started before anything else, so that
+/// `systemctl` does not queue for one of the two CPUs behind other work) are
+/// started: their I/O (the HTTP request, `systemctl`)
 /// overlaps with it, and only their judging waits for its result
 /// (`Context::prior`). The other probes run after it.
 fn run_probes_while(
@@ -111,16 +107,17 @@ fn run_probes_while(
         cgroup_root: roots.cgroup.clone(),
         prior: &prior,
     };
-    let names: Vec<&str> = crate::config::PROBES
+    let names: Vec<&'static str> = probe::REGISTRY
         .iter()
-        .copied()
+        .map(|p| p.name)
         .filter(|p| cfg.check.probes.iter().any(|q| q == p))
         .collect();
+    let waits = |n: &str| probe::find(n).is_some_and(|p| p.waits);
     let outcomes: Vec<(&str, Result<probe::Outcome, String>)> = std::thread::scope(|s| {
         let fill = FillOnDrop(&prior);
         let threads: Vec<_> = names
             .iter()
-            .filter(|n| WAITING.contains(n))
+            .filter(|n| waits(n))
             .map(|name| {
                 let ctx = &ctx;
                 let name = *name;
@@ -135,7 +132,7 @@ fn run_probes_while(
         drop(fill);
         let mut done: Vec<_> = names
             .iter()
-            .filter(|n| !WAITING.contains(n))
+            .filter(|n| !waits(n))
             .map(|name| {
                 let run = std::panic::AssertUnwindSafe(|| probe::run(name, &ctx));
                 let res = std::panic::catch_unwind(run).map_err(|_| "panicked".to_string());
@@ -153,12 +150,7 @@ fn run_probes_while(
     });
     let outcomes = outcomes.into_iter().map(|(name, res)| {
         res.unwrap_or_else(|e| {
-            Observation::new(
-                static_name(name),
-                Status::Unknown,
-                format!("probe failed: {e}"),
-            )
-            .into()
+            Observation::new(name, Status::Unknown, format!("probe failed: {e}")).into()
         })
     });
     let mut carry = Carry::default();
@@ -181,14 +173,6 @@ fn run_probes_while(
         }
     }
     (obs, carry)
-}
-
-fn static_name(name: &str) -> &'static str {
-    crate::config::PROBES
-        .iter()
-        .copied()
-        .find(|p| *p == name)
-        .unwrap_or("check")
 }
 
 fn row_state(r: &ProbeRow) -> ProbeState {
@@ -354,4 +338,88 @@ pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         crate::print_stdout(&text)?;
     }
     Ok(report.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    fn cfg(probes: &[&str]) -> Config {
+        let mut c = Config::defaults(&Env {
+            home: Some("/h".into()),
+            ..Env::default()
+        });
+        c.check.probes = probes.iter().map(|p| p.to_string()).collect();
+        c
+    }
+
+    fn obs(status: Status) -> Observation {
+        Observation::new("cpu", status, "x")
+    }
+
+    #[test]
+    fn the_report_is_its_worst_status_and_unknown_when_the_checker_erred() {
+        let mut r = Report {
+            checked_at: now(),
+            observations: vec![obs(Status::Ok), obs(Status::Warn)],
+            events: vec![],
+            errors: vec![],
+        };
+        assert_eq!(r.status(), Status::Warn);
+        assert_eq!(r.exit_code(), 1);
+        r.errors.push("state database locked".into());
+        assert_eq!(r.status(), Status::Unknown);
+        assert_eq!(r.exit_code(), 3);
+    }
+
+    #[test]
+    fn only_the_configured_probes_run_and_the_prior_is_read_once() {
+        let d = tempfile::tempdir().unwrap();
+        let roots = probe::Roots {
+            proc: d.path().join("proc"),
+            cgroup: d.path().join("cgroup"),
+        };
+        let mut calls = 0;
+        // `forecast` is computed by `check` after the probes: no observation here.
+        let (o, carry) = run_probes_while(&cfg(&["forecast"]), now(), &roots, || {
+            calls += 1;
+            Prior::default()
+        });
+        assert!(o.is_empty(), "{o:?}");
+        assert!(carry.samples.is_empty());
+        assert_eq!(calls, 1);
+        // A probe reading a missing /proc says so: UNKNOWN under its own name,
+        // never a crash, and no other probe ran.
+        let (o, _) = run_probes_while(&cfg(&["memory"]), now(), &roots, Prior::default);
+        assert!(!o.is_empty());
+        assert!(o.iter().all(|o| o.probe == "memory"), "{o:?}");
+        assert!(o.iter().all(|o| o.status == Status::Unknown), "{o:?}");
+    }
+
+    #[test]
+    fn a_stored_row_becomes_the_policy_state() {
+        let row = |alerted: Option<&str>| ProbeRow {
+            key: "api".into(),
+            probe: "api".into(),
+            target: None,
+            status: "crit".into(),
+            message: "down".into(),
+            checked_at: now(),
+            fail_count: 3,
+            failing_since: Some(now()),
+            alerted: alerted.map(str::to_string),
+            last_notified: None,
+        };
+        let s = row_state(&row(Some("CRIT")));
+        assert_eq!(s.fail_count, 3);
+        assert_eq!(s.alerted, Some(Level::Crit));
+        assert_eq!(s.failing_since, Some(now()));
+        assert_eq!(row_state(&row(Some("garbage"))).alerted, None);
+        assert_eq!(row_state(&row(None)).alerted, None);
+    }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::alerts::{Event, Level};
-use crate::probe::{Status, human_duration};
+use crate::probe::Status;
+use crate::text::human_duration;
 
 /// A probe's policy state between checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,14 +4,13 @@
 //! perfdata label prefix and its metric label.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use chrono::SecondsFormat;
 
 use super::Report;
-use crate::alerts::sanitize;
 use crate::probe::{Metric, Observation, Status, Unit};
+use crate::text::{ansi, sanitize};
 
 fn symbol(s: Status) -> &'static str {
     match s {
@@ -21,16 +20,6 @@ fn symbol(s: Status) -> &'static str {
         Status::Unknown => "?",
         Status::Skipped => "-",
         Status::Starting => "~",
-    }
-}
-
-fn colour(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "\x1b[32m",
-        Status::Warn | Status::Starting => "\x1b[33m",
-        Status::Crit => "\x1b[31m",
-        Status::Unknown => "\x1b[35m",
-        Status::Skipped => "\x1b[2m",
     }
 }
 
@@ -47,7 +36,7 @@ pub fn human(r: &Report, color: bool) -> String {
     for o in &r.observations {
         let st = format!("{:<8}", o.status.as_str().to_uppercase());
         let (c, reset) = if color {
-            (colour(o.status), "\x1b[0m")
+            (ansi::of_status(o.status.as_str()), ansi::RESET)
         } else {
             ("", "")
         };
@@ -189,12 +178,6 @@ pub fn nagios(r: &Report) -> String {
     }
 }
 
-fn prom_escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 fn status_value(s: Status) -> u8 {
     s.exit_code()
 }
@@ -213,8 +196,8 @@ fn prom_metric(o: &Observation, m: &Metric) -> (String, f64) {
 
 fn target_label(o: &Observation) -> String {
     match &o.target {
-        Some(t) if o.probe == "disk" => format!("mountpoint=\"{}\"", prom_escape(t)),
-        Some(t) => format!("target=\"{}\"", prom_escape(t)),
+        Some(t) if o.probe == "disk" => format!("mountpoint=\"{}\"", crate::text::prom_label(t)),
+        Some(t) => format!("target=\"{}\"", crate::text::prom_label(t)),
         None => String::new(),
     }
 }
@@ -301,26 +284,10 @@ pub fn prometheus(r: &Report) -> String {
     out
 }
 
-/// Writes the Prometheus text atomically: `PATH.<pid>` in the same directory,
-/// fsync, rename into place.
+/// Writes the Prometheus text atomically (temp file in the same directory,
+/// fsync, rename into place).
 pub fn write_textfile(path: &Path, r: &Report) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let res = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(prometheus(r).as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    crate::text::write_atomic(path, prometheus(r).as_bytes(), None)
 }
 
 #[cfg(test)]

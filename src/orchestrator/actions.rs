@@ -7,55 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::hub::{Hub, lock};
+pub use super::record::{ActionRecord, Status};
 use super::sensor::{quote, run_argv};
 use crate::config::Action;
 
 /// The most of an action's output kept in the record, in characters.
 const OUTPUT_KEEP: usize = 500;
-
-/// What became of one chosen action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Ran,
-    Failed,
-    TimedOut,
-    /// Within its cooldown.
-    Skipped,
-    /// Not on the allowlist.
-    Rejected,
-    /// `ai.dry_run`: recorded, not run.
-    DryRun,
-}
-
-impl Status {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Status::Ran => "ran",
-            Status::Failed => "failed",
-            Status::TimedOut => "timed_out",
-            Status::Skipped => "skipped",
-            Status::Rejected => "rejected",
-            Status::DryRun => "dry_run",
-        }
-    }
-}
-
-/// The record of one chosen action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ActionRecord {
-    pub name: String,
-    pub reason: String,
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    /// Why, or the command's output (bounded, sanitized).
-    pub detail: String,
-    pub duration_ms: u64,
-}
 
 /// The allowlist with its cooldown clock.
 pub struct Allowlist {

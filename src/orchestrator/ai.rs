@@ -25,12 +25,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::actions::{ActionRecord, Allowlist};
+use super::actions::Allowlist;
 use super::hub::{Hub, Record, lock};
+pub use super::record::{DecisionRecord, Usage};
 use super::shutdown::Shutdown;
-use super::supervisor::human;
-use crate::alerts::{Level, sanitize};
+use crate::alerts::Level;
 use crate::config::{Ai, ConfigError};
+use crate::text::{human_ms, sanitize};
 
 /// The most of an API answer that is read.
 pub const BODY_LIMIT: usize = 1 << 20;
@@ -184,35 +185,12 @@ pub struct Decision {
     pub actions: Vec<Choice>,
 }
 
-/// Token usage, when the API reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Usage {
-    pub prompt_tokens: Option<i64>,
-    pub completion_tokens: Option<i64>,
-    pub total_tokens: Option<i64>,
-}
-
 /// A decision with what it cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
     pub decision: Decision,
     pub usage: Usage,
     pub latency: Duration,
-}
-
-/// A decision as stored: with the readings it was based on and what its
-/// actions became.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DecisionRecord {
-    pub ts: chrono::DateTime<Utc>,
-    pub model: String,
-    pub summary: String,
-    /// The readings sent, as JSON.
-    pub readings: String,
-    pub latency_ms: u64,
-    pub usage: Usage,
-    pub dry_run: bool,
-    pub actions: Vec<ActionRecord>,
 }
 
 /// `Retry-After` in seconds (HTTP dates are rare for APIs and read as absent).
@@ -355,7 +333,7 @@ pub fn build_prompt(now: chrono::DateTime<Utc>, readings: &Value, actions: &Allo
             (Some(v), false) => format!("{v}{unit} (read {}s ago)", age.unwrap_or(0)),
             (Some(v), true) => format!(
                 "{v}{unit} STALE: last successful read {} ago, the sensor is failing now; not a current value",
-                crate::probe::human_duration(Duration::from_secs(age.unwrap_or(0)))
+                crate::text::human_duration(Duration::from_secs(age.unwrap_or(0)))
             ),
         };
         p.push_str(&format!("- {name}: {line}\n"));
@@ -599,7 +577,7 @@ pub async fn ai_loop<D: Decider>(
                         eprintln!(
                             "AI decision failed: {} (attempt {attempt}, retry in {})",
                             sanitize(&e.to_string()),
-                            human(wait)
+                            human_ms(wait)
                         );
                         hub.progress("ai", wait + slack);
                         tokio::select! {
@@ -612,7 +590,7 @@ pub async fn ai_loop<D: Decider>(
                         "AI decision failed: {} (attempt {}, retries spent; next decision in {})",
                         sanitize(&e.to_string()),
                         attempt + 1,
-                        human(next.saturating_duration_since(Instant::now()))
+                        human_ms(next.saturating_duration_since(Instant::now()))
                     );
                     let first = {
                         let mut a = lock(&hub.ai);

@@ -33,6 +33,7 @@ use tokio::task::JoinSet;
 
 use super::hub::{Hub, Phase, lock};
 use super::shutdown::Shutdown;
+use crate::text::prom_label;
 
 /// A connection that has not sent a whole request head this long after it
 /// opened (or after its previous answer) is closed.
@@ -233,13 +234,6 @@ async fn status(State(hub): State<Arc<Hub>>) -> Response {
     ([(header::CACHE_CONTROL, cache)], axum::Json(body)).into_response()
 }
 
-/// A label value in the exposition format: `\`, `"` and newlines escaped.
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -275,11 +269,11 @@ pub fn render_metrics(hub: &Hub) -> String {
     );
     for (n, s) in &sensors {
         if let Some(v) = s.value {
-            let unit = label(s.unit.as_deref().unwrap_or(""));
+            let unit = prom_label(s.unit.as_deref().unwrap_or(""));
             let _ = writeln!(
                 out,
                 "grokmon_sensor_value{{sensor=\"{}\",unit=\"{unit}\"}} {v}",
-                label(n)
+                prom_label(n)
             );
         }
     }
@@ -293,7 +287,7 @@ pub fn render_metrics(hub: &Hub) -> String {
         let _ = writeln!(
             out,
             "grokmon_sensor_stale{{sensor=\"{}\"}} {}",
-            label(n),
+            prom_label(n),
             s.stale(now, hub.timeout(n)) as u8
         );
     }
@@ -308,7 +302,7 @@ pub fn render_metrics(hub: &Hub) -> String {
             let _ = writeln!(
                 out,
                 "grokmon_sensor_age_seconds{{sensor=\"{}\"}} {:.3}",
-                label(n),
+                prom_label(n),
                 now.duration_since(t).as_secs_f64()
             );
         }
@@ -335,7 +329,7 @@ pub fn render_metrics(hub: &Hub) -> String {
     for (name, help, get) in counters {
         family(&mut out, name, "counter", help);
         for (n, s) in &sensors {
-            let _ = writeln!(out, "{name}{{sensor=\"{}\"}} {}", label(n), get(s));
+            let _ = writeln!(out, "{name}{{sensor=\"{}\"}} {}", prom_label(n), get(s));
         }
     }
     let store = lock(&hub.store).clone();
@@ -429,7 +423,7 @@ pub fn render_metrics(hub: &Hub) -> String {
         let _ = writeln!(
             out,
             "grokmon_ai_actions_total{{action=\"{}\",outcome=\"{status}\"}} {n}",
-            label(name)
+            prom_label(name)
         );
     }
     out
@@ -501,6 +495,6 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(prom_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::alerts::{AlertLog, Event, Level, sanitize};
+use super::process::{Children, kill_group};
+pub use super::record::{Reading, Record};
+use crate::alerts::{AlertLog, Event, Level};
+use crate::text::sanitize;
 
 /// Where the process is in its life; the health API answers 503 outside `Running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,24 +99,6 @@ pub struct AiState {
     pub last_decision: Option<serde_json::Value>,
     /// Chosen actions by (name, outcome).
     pub actions_total: BTreeMap<(String, &'static str), u64>,
-}
-
-/// A reading for the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    pub ts: DateTime<Utc>,
-    pub sensor: String,
-    pub value: f64,
-    pub unit: Option<String>,
-    pub stale: bool,
-}
-
-/// What waits for the store.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Record {
-    Reading(Reading),
-    Event(Event),
-    Decision(Box<super::ai::DecisionRecord>),
 }
 
 /// The bounded queue in front of the store: when the store is down for long,
@@ -213,7 +198,7 @@ pub struct Hub {
     /// appender had stopped).
     pub alerts_dropped: AtomicU64,
     /// What the status page at `/` reads, and its chart cache.
-    pub page: super::page::Page,
+    pub page: super::page::sources::Page,
 }
 
 /// Alert lines waiting for their notification; more are dropped (counted on
@@ -272,7 +257,7 @@ impl Hub {
             alert_tx,
             alert_rx: Mutex::new(Some(alert_rx)),
             alerts_dropped: AtomicU64::new(0),
-            page: super::page::Page::new(cfg),
+            page: super::page::sources::Page::new(cfg),
         }
     }
 
@@ -426,14 +411,15 @@ impl Hub {
     }
 }
 
-/// SIGKILL to a whole process group; a group already gone is fine.
-pub fn kill_group(pgid: i32) {
-    if pgid > 0 {
-        // SAFETY: kill has no memory-safety preconditions; a negative pid
-        // names the process group.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+impl Children for Hub {
+    fn add_child(&self, pgid: i32) {
+        Hub::add_child(self, pgid)
+    }
+    fn remove_child(&self, pgid: i32) {
+        Hub::remove_child(self, pgid)
+    }
+    fn hidden_env(&self) -> Option<&str> {
+        self.key_env.as_deref()
     }
 }
 

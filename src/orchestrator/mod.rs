@@ -16,20 +16,23 @@ pub mod ai;
 pub mod api;
 pub mod appender;
 pub mod backoff;
+pub mod forward;
 pub mod hub;
-pub mod notify;
 pub mod page;
+pub mod process;
+pub mod record;
 pub mod sensor;
 pub mod shutdown;
 pub mod store;
 pub mod supervisor;
+pub mod watchdog;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::systemd::notify::{self as systemd_notify, NotifyState};
 use anyhow::Context;
-use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
@@ -42,7 +45,7 @@ use shutdown::Trigger;
 
 pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let cfg = ctx.config.clone();
-    check_durations(&cfg)?;
+    cfg.validate_for_run()?;
     // The AI client is built before anything starts: a missing key is a
     // configuration that cannot work (78), not a runtime failure.
     let ai = if cfg.ai.enabled {
@@ -70,48 +73,6 @@ pub fn run(_args: &RunArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     // Tasks still alive after a forced exit are abandoned, not waited for.
     rt.shutdown_background();
     res
-}
-
-/// The longest interval, timeout or step `run` accepts: the loops double
-/// them, add them to the clock and scale them by the jitter, and a value
-/// humantime accepts ("300000000000years") overflowed that arithmetic and
-/// panicked: exit 101, which systemd restarts in a loop, where 78 stops it.
-const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 31_557_600);
-
-/// Durations `run` cannot count with are a configuration that cannot work (78).
-fn check_durations(cfg: &Config) -> Result<(), ConfigError> {
-    let mut all: Vec<(String, std::time::Duration)> = vec![(
-        "orchestrator.shutdown_timeout".into(),
-        cfg.orchestrator.shutdown_timeout,
-    )];
-    all.extend(
-        cfg.orchestrator
-            .backoff
-            .0
-            .iter()
-            .map(|d| ("orchestrator.backoff".into(), *d)),
-    );
-    for s in &cfg.sensors {
-        all.push((format!("sensor {:?}: interval", s.name), s.interval));
-        all.push((format!("sensor {:?}: timeout", s.name), s.timeout));
-    }
-    if cfg.ai.enabled {
-        all.push(("ai.interval".into(), cfg.ai.interval));
-        all.push(("ai.timeout".into(), cfg.ai.timeout));
-        all.extend(cfg.ai.backoff.0.iter().map(|d| ("ai.backoff".into(), *d)));
-        for a in &cfg.actions {
-            all.push((format!("action {:?}: timeout", a.name), a.timeout));
-        }
-    }
-    match all.into_iter().find(|(_, d)| *d > MAX_DURATION) {
-        Some((what, d)) => Err(ConfigError(format!(
-            "config {}: {what} = {} is longer than {}; use a shorter duration",
-            cfg.source,
-            humantime::format_duration(d),
-            humantime::format_duration(MAX_DURATION)
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Binds the API address; failing to is a configuration that cannot work (78).
@@ -257,14 +218,14 @@ pub async fn serve(
             sd.clone(),
         ));
     }
-    tasks.spawn(notify::watchdog_loop(hub.clone(), sd.clone()));
+    tasks.spawn(watchdog::watchdog_loop(hub.clone(), sd.clone()));
     // Alert lines are written by one task: a hung filesystem stalls it
     // alone, never the loops that raise them.
     if let Some(rx) = hub.take_alert_rx() {
         tasks.spawn(appender::appender_loop(hub.clone(), rx, sd.clone()));
     }
     if let Some(rx) = hub.take_notify_rx() {
-        tasks.spawn(notify::notify_loop(
+        tasks.spawn(forward::notify_loop(
             rx,
             cfg.clone(),
             hub.alerts.clone(),
@@ -277,14 +238,14 @@ pub async fn serve(
         r = opened_rx => match r {
             // A database from a newer grokmon: retrying cannot help, and
             // 78 tells systemd not to restart in a loop.
-            Ok(Err(e)) => (true, Some(ConfigError(format!("{e:#}")))),
+            Ok(Err(e)) => (true, Some(ConfigError(e.full()))),
             _ => (false, None),
         },
         _ = &mut shutdown => (true, None),
     };
     if !stopped_early {
         hub.set_phase(Phase::Running);
-        notify::send(&[NotifyState::Ready, NotifyState::Status(&hub.summary())]);
+        systemd_notify::send(&[NotifyState::Ready, NotifyState::Status(&hub.summary())]);
         hub.event(
             Level::Info,
             "run",
@@ -298,7 +259,7 @@ pub async fn serve(
         shutdown.await;
     }
     hub.set_phase(Phase::Stopping);
-    notify::send(&[NotifyState::Stopping]);
+    systemd_notify::send(&[NotifyState::Stopping]);
     hub.event(Level::Info, "run", "stopping".to_string()).await;
     trigger.fire();
     while let Some(r) = tasks.join_next().await {

@@ -27,7 +27,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::backoff::retry_delay;
 use super::hub::{Hub, Record, lock};
 use super::shutdown::Shutdown;
-use crate::alerts::{Level, sanitize};
+use crate::alerts::Level;
+use crate::text::sanitize;
 
 /// How long a write waits for another process's lock before the attempt
 /// fails and is retried later (short, so the loop keeps reporting).
@@ -98,13 +99,13 @@ pub enum StoreError {
         "database {path}: schema version {found} is newer than this grokmon knows ({SCHEMA_VERSION}): it was written by a newer grokmon; upgrade grokmon or restore a backup"
     )]
     TooNew { path: PathBuf, found: i64 },
-    #[error("cannot create the directory of database {path}: {source}")]
+    #[error("cannot create the directory of database {path}")]
     Dir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("database {path}: {source}")]
+    #[error("database {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -112,12 +113,24 @@ pub enum StoreError {
     },
     #[error("database task failed: {0}")]
     Task(String),
-    #[error("database {path}: {source}")]
+    #[error("database {path}")]
     Sql {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
+}
+
+impl StoreError {
+    /// The message with its cause (`database PATH: disk I/O error`), for the
+    /// journal, the alerts log and `/api/health`. The cause is kept as
+    /// `source()` and said once, here, not again in the message.
+    pub fn full(&self) -> String {
+        match std::error::Error::source(self) {
+            Some(cause) => format!("{self}: {cause}"),
+            None => self.to_string(),
+        }
+    }
 }
 
 /// An open store.
@@ -356,7 +369,7 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 
 /// Records a store failure; a WARN line once it has failed `alert_after` times in a row.
 async fn failed(hub: &Hub, e: &StoreError, alert_after: u32, delay: Duration) {
-    let msg = sanitize(&e.to_string());
+    let msg = sanitize(&e.full());
     let (n, alert) = {
         let mut s = lock(&hub.store);
         s.failures += 1;
@@ -505,7 +518,7 @@ async fn step(
                 );
             }
         }
-        Some(Err(e)) => eprintln!("store: retention failed: {}", sanitize(&e.to_string())),
+        Some(Err(e)) => eprintln!("store: retention failed: {}", sanitize(&e.full())),
         None => {}
     }
     match res {
@@ -570,7 +583,7 @@ pub async fn store_loop(
             Err(e) => {
                 eprintln!(
                     "Store write failed: {} (flush attempt {attempt})",
-                    sanitize(&e.to_string())
+                    sanitize(&e.full())
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -18,8 +18,10 @@ use super::backoff::{longest, next_delay, retry_delay};
 use super::hub::{Hub, Reading, Record, lock};
 use super::sensor::{ReadError, Source};
 use super::shutdown::Shutdown;
-use crate::alerts::{Level, sanitize};
+use crate::alerts::Level;
 use crate::config::{Orchestrator, Sensor};
+use crate::text::human_ms;
+use crate::text::sanitize;
 
 /// How a sensor is polled.
 #[derive(Debug, Clone)]
@@ -51,15 +53,6 @@ impl Policy {
             .mul_f64(1.0 + super::backoff::JITTER)
             + self.timeout * 2
             + Duration::from_secs(30)
-    }
-}
-
-/// A duration for log lines: `250ms`, `30s`, `2m`.
-pub fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        crate::probe::human_duration(d)
     }
 }
 
@@ -130,7 +123,7 @@ async fn on_success(policy: &Policy, hub: &Hub, v: f64) {
             .unwrap_or_default();
         let msg = format!(
             "recovered after {prev_failures} failed reads ({})",
-            human(down)
+            human_ms(down)
         );
         if was_alerted {
             hub.event(Level::Ok, &format!("sensor.{}", policy.name), msg)
@@ -168,7 +161,7 @@ async fn on_failure<S: Source>(
                 unit,
                 stale: true,
             }));
-            format!("serving the last value, {} old", human(at.elapsed()))
+            format!("serving the last value, {} old", human_ms(at.elapsed()))
         }
         None => "no value yet".to_string(),
     };
@@ -176,7 +169,7 @@ async fn on_failure<S: Source>(
         "Sensor read failed: {}: {} (failure {n}, {serving}; next try in {})",
         policy.name,
         sanitize(&e.to_string()),
-        human(delay)
+        human_ms(delay)
     );
     if n == policy.reconnect_after {
         eprintln!(
@@ -207,7 +200,7 @@ async fn on_failure<S: Source>(
             let msg = format!(
                 "read failed {n} times since {}, still failing after a reconnect: {e}; {serving}, retrying every {}",
                 since.to_rfc3339_opts(SecondsFormat::Secs, true),
-                human(longest(&policy.steps)),
+                human_ms(longest(&policy.steps)),
             );
             hub.event(Level::Warn, &format!("sensor.{}", policy.name), msg)
                 .await;
@@ -252,7 +245,7 @@ pub async fn supervise<F, Fut>(
                 eprintln!(
                     "{what}: task panicked: {}; restarting in {}",
                     sanitize(&panic_message(e.into_panic())),
-                    human(delay)
+                    human_ms(delay)
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}

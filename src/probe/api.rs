@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::{Context, Metric, Observation, Outcome, Status, Unit};
-use crate::alerts::sanitize;
+use crate::text::sanitize;
 
 /// The most of a response body that is read.
 pub const BODY_LIMIT: u64 = 64 * 1024;
@@ -83,7 +83,7 @@ pub fn judge(code: u16, body: &[u8], truncated: bool) -> (Status, String) {
 /// Describes a request error for a person, without the URL.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        return format!("timed out after {}", super::human_duration(timeout));
+        return format!("timed out after {}", crate::text::human_duration(timeout));
     }
     if e.is_redirect() {
         return "too many redirects".into();
@@ -96,7 +96,7 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
             return match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
                 std::io::ErrorKind::TimedOut => {
-                    format!("timed out after {}", super::human_duration(timeout))
+                    format!("timed out after {}", crate::text::human_duration(timeout))
                 }
                 _ => sanitize(&io.to_string()),
             };

@@ -2,8 +2,9 @@
 //! shared with `grokmon backup`. No backup at all is a WARNING: a backup that
 //! silently stopped is the failure nobody notices.
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit, human_duration};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
 use crate::backup::naming;
+use crate::text::human_duration;
 
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let dir = &ctx.config.paths.backups;

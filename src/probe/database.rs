@@ -1,7 +1,8 @@
 //! Database: size of the orchestrator's SQLite database plus its `-wal`.
 //! A missing database is CRITICAL: the service has nowhere to keep readings.
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit, human_bytes};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
+use crate::text::human_bytes;
 
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let t = ctx.config.check.thresholds.database_mb;

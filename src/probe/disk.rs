@@ -5,7 +5,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit, human_bytes};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
+use crate::text::human_bytes;
 
 /// Mount points from `/proc/self/mountinfo` (field 5), unescaped.
 pub fn parse_mountinfo(text: &str) -> Vec<PathBuf> {

@@ -1,7 +1,8 @@
 //! Memory: used percent of RAM, as `MemTotal - MemAvailable` (what the kernel
 //! could not hand out without swapping), from `/proc/meminfo`.
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit, human_bytes};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
+use crate::text::human_bytes;
 
 /// `(MemTotal, MemAvailable)` in bytes.
 pub fn parse_meminfo(text: &str) -> Option<(u64, u64)> {

@@ -291,23 +291,80 @@ impl From<Observation> for Outcome {
     }
 }
 
+/// One probe `check` knows.
+pub struct Probe {
+    /// Its one name: in `check.probes`, in observations, in alert sources.
+    pub name: &'static str,
+    /// Reads and judges.
+    pub run: fn(&Context<'_>) -> Outcome,
+    /// Waits on another process or the network (`systemctl`, HTTP): `check`
+    /// gives it its own thread, started before anything else. The others
+    /// only read local files and run one after the other.
+    pub waits: bool,
+}
+
+/// Needs the sample history: `check` computes it after the probes
+/// (`crate::forecast::observe`), where the samples are.
+fn forecast_in_check(_: &Context<'_>) -> Outcome {
+    Outcome::default()
+}
+
+/// Every probe, in the order `check` reports them. The names are the
+/// contract's (`config::PROBES`, checked equal by a test).
+pub const REGISTRY: &[Probe] = &[
+    Probe {
+        name: "api",
+        run: api::probe,
+        waits: true,
+    },
+    Probe {
+        name: "cpu",
+        run: cpu::probe,
+        waits: false,
+    },
+    Probe {
+        name: "memory",
+        run: memory::probe,
+        waits: false,
+    },
+    Probe {
+        name: "disk",
+        run: disk::probe,
+        waits: false,
+    },
+    Probe {
+        name: "database",
+        run: database::probe,
+        waits: false,
+    },
+    Probe {
+        name: "service",
+        run: service::probe,
+        waits: true,
+    },
+    Probe {
+        name: "backups",
+        run: backups::probe,
+        waits: false,
+    },
+    Probe {
+        name: "forecast",
+        run: forecast_in_check,
+        waits: false,
+    },
+];
+
+/// The probe of that name.
+pub fn find(name: &str) -> Option<&'static Probe> {
+    REGISTRY.iter().find(|p| p.name == name)
+}
+
 /// Runs one probe by name.
 pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
     let start = std::time::Instant::now();
-    let mut out = match name {
-        "api" => api::probe(ctx),
-        "cpu" => cpu::probe(ctx),
-        "memory" => memory::probe(ctx),
-        "disk" => disk::probe(ctx),
-        "database" => database::probe(ctx),
-        "service" => service::probe(ctx),
-        "backups" => backups::probe(ctx),
-        // Needs the sample history: `check` runs it after the probes
-        // (`crate::forecast::observe`).
-        "forecast" => Outcome::default(),
-        other => {
-            Observation::new("check", Status::Unknown, format!("unknown probe {other}")).into()
-        }
+    let mut out = match find(name) {
+        Some(p) => (p.run)(ctx),
+        None => Observation::new("check", Status::Unknown, format!("unknown probe {name}")).into(),
     };
     let took = start.elapsed();
     for o in &mut out.observations {
@@ -318,52 +375,50 @@ pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
     out
 }
 
-/// Formats a byte count for people: `3.1 GiB`.
-pub fn human_bytes(b: f64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} {}", UNITS[i])
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
-
-/// Formats a duration for people, two units at most: `3h 2m`, `15m`, `42s`.
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
-    if days > 0 {
-        if h > 0 {
-            format!("{days}d {h}h")
-        } else {
-            format!("{days}d")
-        }
-    } else if h > 0 {
-        if m > 0 {
-            format!("{h}h {m}m")
-        } else {
-            format!("{h}h")
-        }
-    } else if m > 0 {
-        if sec > 0 {
-            format!("{m}m {sec}s")
-        } else {
-            format!("{m}m")
-        }
-    } else {
-        format!("{sec}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The layering of ARCHITECTURE.md: probes observe; they never reach the
+    /// alerts log, the checker or the restart, and systemd never reaches back
+    /// up to the restart (its token is `confirm::Confirmed`).
+    #[test]
+    fn probes_and_systemd_import_nothing_above_them() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (dir, banned) in [
+            (
+                "probe",
+                &["crate::alerts", "crate::check", "crate::restart"][..],
+            ),
+            (
+                "systemd",
+                &["crate::restart", "crate::check", "crate::probe"][..],
+            ),
+        ] {
+            for e in std::fs::read_dir(src.join(dir)).unwrap() {
+                let p = e.unwrap().path();
+                let text = std::fs::read_to_string(&p).unwrap();
+                // The code, not its tests (this test names what it bans).
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for b in banned {
+                    assert!(!code.contains(b), "{} uses {b}", p.display());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_registry_holds_the_contracts_probes_in_order() {
+        let names: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
+        assert_eq!(names, crate::config::PROBES);
+        let waiting: Vec<&str> = REGISTRY
+            .iter()
+            .filter(|p| p.waits)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(waiting, ["api", "service"]);
+        assert!(find("nope").is_none());
+    }
 
     #[test]
     fn worst_status_by_exit_code() {
@@ -383,6 +438,7 @@ mod tests {
 
     #[test]
     fn human_formats() {
+        use crate::text::{human_bytes, human_duration};
         assert_eq!(human_bytes(512.0), "512 B");
         assert_eq!(human_bytes(3.5 * 1024.0 * 1024.0 * 1024.0), "3.5 GiB");
         assert_eq!(human_duration(Duration::from_secs(900)), "15m");

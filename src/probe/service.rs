@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::{Context, Metric, Observation, Outcome, Status, Unit, human_bytes, human_duration};
+use super::{Context, Metric, Observation, Outcome, Status, Unit};
 use crate::config::{Config, Scope};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::text::{human_bytes, human_duration};
 
 /// The properties read.
 pub const PROPS: &[&str] = &[
@@ -142,7 +143,7 @@ pub fn judge(
             obs.status = Status::Unknown;
             parts.push(format!(
                 "unexpected state \"{}\"",
-                crate::alerts::sanitize(other)
+                crate::text::sanitize(other)
             ));
         }
     }
@@ -196,7 +197,7 @@ pub fn judge(
 
 /// Protections not in force make the service a WARNING: a restart limit or
 /// memory cap that systemd silently ignores is a failure waiting to happen.
-pub fn add_findings(obs: &mut Observation, findings: &[crate::systemd::units::Finding]) {
+pub fn add_findings(obs: &mut Observation, findings: &[crate::systemd::verify::Finding]) {
     if findings.is_empty() {
         return;
     }
@@ -220,7 +221,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
     if own {
         // One `show` for both: the state and the protections.
         props_wanted.extend(
-            crate::systemd::units::VERIFY_PROPS
+            crate::systemd::verify::VERIFY_PROPS
                 .iter()
                 .filter(|p| !PROPS.contains(p)),
         );
@@ -229,12 +230,12 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         Ok(props) => {
             let (mut obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
             if own && props.get("LoadState").map(String::as_str) != Some("not-found") {
-                let controllers = crate::systemd::units::read_controllers(
+                let controllers = crate::systemd::verify::read_controllers(
                     &ctx.cgroup_root,
                     props.get("ControlGroup").map_or("", |s| s),
                 );
                 let findings =
-                    crate::systemd::units::verify_findings(&props, controllers.as_deref());
+                    crate::systemd::verify::verify_findings(&props, controllers.as_deref());
                 add_findings(&mut obs, &findings);
             }
             let mut samples = Vec::new();

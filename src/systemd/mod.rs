@@ -1,6 +1,6 @@
 //! The only code that talks to systemd. `systemctl` is found on `PATH` (tests
 //! put a fake one first). Read-only queries live here for everyone; the one
-//! call that restarts a unit takes a `restart::Confirmed` token that only the
+//! call that restarts a unit takes a `confirm::Confirmed` token that only the
 //! reviewed restart can build, so `check` cannot reach it.
 
 use std::collections::BTreeMap;
@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::Scope;
 
-pub mod docs;
+pub mod notify;
 pub mod units;
+pub mod verify;
 
 /// How long a `systemctl` query may take.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -147,7 +148,7 @@ impl Systemctl {
                 if !o.status.success() && no_systemd(&o.stderr) {
                     return Err(SystemctlError::Unavailable(format!(
                         "no running systemd to ask ({})",
-                        crate::alerts::sanitize(o.stderr.trim())
+                        crate::text::sanitize(o.stderr.trim())
                     )));
                 }
                 Ok(o)
@@ -172,7 +173,7 @@ impl Systemctl {
         if !o.status.success() {
             return Err(SystemctlError::Failed {
                 args: args.join(" "),
-                stderr: crate::alerts::sanitize(o.stderr.trim()),
+                stderr: crate::text::sanitize(o.stderr.trim()),
             });
         }
         Ok(parse_show(&o.stdout))
@@ -188,7 +189,7 @@ impl Systemctl {
         if state.is_empty() && !o.status.success() {
             return Err(SystemctlError::Failed {
                 args: args.join(" "),
-                stderr: crate::alerts::sanitize(o.stderr.trim()),
+                stderr: crate::text::sanitize(o.stderr.trim()),
             });
         }
         Ok(state.to_string())
@@ -203,7 +204,7 @@ impl Systemctl {
         } else {
             Err(SystemctlError::Failed {
                 args: args.join(" "),
-                stderr: crate::alerts::sanitize(o.stderr.trim()),
+                stderr: crate::text::sanitize(o.stderr.trim()),
             })
         }
     }
@@ -221,12 +222,12 @@ impl Systemctl {
         self.manage(&args)
     }
 
-    /// The one place a restart is issued. Only `restart::Confirmed` can be
+    /// The one place a restart is issued. Only `confirm::Confirmed` can be
     /// passed, and only the reviewed restart builds one.
     pub fn restart(
         &self,
         unit: &str,
-        _confirmed: &crate::restart::Confirmed,
+        _confirmed: &crate::confirm::Confirmed,
     ) -> Result<(), SystemctlError> {
         let mut c = self.command();
         c.args(["restart", unit]);
@@ -234,7 +235,7 @@ impl Systemctl {
             Some(o) if o.status.success() => Ok(()),
             Some(o) => Err(SystemctlError::Failed {
                 args: format!("restart {unit}"),
-                stderr: crate::alerts::sanitize(o.stderr.trim()),
+                stderr: crate::text::sanitize(o.stderr.trim()),
             }),
             None => Err(SystemctlError::Timeout),
         }

@@ -3,6 +3,9 @@
 //! `systemctl` on PATH that records its calls, and a loopback HTTP server.
 #![allow(dead_code)]
 
+mod run;
+pub use run::*;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -18,8 +18,8 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::chart::{BUCKET_MS, BUCKETS, Chart};
 use super::{Alerts, Check, SensorView, UNREVIEWED_CAP, View};
-use crate::alerts::tail::Entry;
-use crate::probe::human_duration;
+use crate::alerts::read::Entry;
+use crate::text::human_duration;
 
 /// Seconds between the page's own refreshes (`<meta http-equiv="refresh">`:
 /// no script needed).

@@ -11,19 +11,18 @@
 
 pub mod chart;
 pub mod html;
+pub mod sources;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
 
 use super::hub::{Hub, Phase, lock};
-use crate::alerts::tail::{self, Entry, Filter};
+use crate::alerts::read::{self, Entry, Filter};
 use crate::alerts::{AlertLog, sanitize};
 use crate::state::{Read as _, State as StateDb, keys};
 
@@ -34,28 +33,6 @@ pub const ALERT_LINES: usize = 20;
 pub const UNREVIEWED_CAP: usize = 1000;
 /// A page request waits this long for the render before it answers 503.
 const WAIT: Duration = Duration::from_secs(10);
-
-/// What the page reads, and the chart buckets kept between renders.
-pub struct Page {
-    database: PathBuf,
-    state: PathBuf,
-    backups: PathBuf,
-    /// One render at a time: the blocking pool is shared with the store.
-    gate: Arc<Semaphore>,
-    history: Mutex<chart::History>,
-}
-
-impl Page {
-    pub fn new(cfg: &crate::config::Config) -> Page {
-        Page {
-            database: cfg.paths.database.clone(),
-            state: cfg.paths.state.clone(),
-            backups: cfg.paths.backups.clone(),
-            gate: Arc::new(Semaphore::new(1)),
-            history: Mutex::new(chart::History::default()),
-        }
-    }
-}
 
 /// The headers every answer of `/` carries.
 fn headers(ct: &'static str) -> [(header::HeaderName, &'static str); 6] {
@@ -80,7 +57,7 @@ fn busy(why: &str) -> Response {
 
 /// `GET /`.
 pub async fn handler(State(hub): State<Arc<Hub>>) -> Response {
-    let gate = hub.page.gate.clone();
+    let gate = hub.page.gate();
     let permit = match tokio::time::timeout(WAIT, gate.acquire_owned()).await {
         Ok(Ok(p)) => p,
         _ => return busy("another render is still running"),
@@ -195,15 +172,15 @@ pub fn gather(hub: &Hub, now: DateTime<Utc>, mono: Instant) -> View {
     let store = lock(&hub.store).clone();
     let ai = lock(&hub.ai).clone();
     let names: Vec<String> = sensors_state.keys().cloned().collect();
-    let history = lock(&hub.page.history)
-        .update(&hub.page.database, &names, now.timestamp_millis())
+    let history = lock(hub.page.history())
+        .update(hub.page.database(), &names, now.timestamp_millis())
         .map_err(|e| sanitize(&e));
 
     let mut problems = Vec::new();
     let mut sensors = Vec::new();
     let mut ok = 0;
     {
-        let h = lock(&hub.page.history);
+        let h = lock(hub.page.history());
         for (name, s) in &sensors_state {
             let timeout = hub.timeout(name);
             let status = s.status(mono, timeout);
@@ -274,7 +251,7 @@ pub fn gather(hub: &Hub, now: DateTime<Utc>, mono: Instant) -> View {
         ai: ai_state,
     };
 
-    let (check, acked) = read_state(&hub.page.state);
+    let (check, acked) = read_state(hub.page.state());
     View {
         now,
         host: host(),
@@ -283,7 +260,7 @@ pub fn gather(hub: &Hub, now: DateTime<Utc>, mono: Instant) -> View {
         history,
         alerts: read_alerts(&hub.alerts, acked),
         check,
-        backup: newest_backup(&hub.page.backups, now),
+        backup: newest_backup(hub.page.backups(), now),
         ai: hub
             .ai_enabled
             .then(|| ai.last_decision.as_ref().map(decision)),
@@ -326,16 +303,16 @@ fn read_state(path: &std::path::Path) -> (Result<Option<Check>, String>, Option<
 /// the events after the review mark.
 fn read_alerts(log: &AlertLog, acked: Option<DateTime<Utc>>) -> Result<Alerts, String> {
     let read = || -> std::io::Result<Alerts> {
-        let files = tail::open_files(log)?;
-        let lines = tail::last_entries(&files, (0, 0), &Filter::default(), ALERT_LINES)?;
+        let files = read::open_files(log)?;
+        let lines = read::last_entries(&files, (0, 0), &Filter::default(), ALERT_LINES)?;
         // Lines have whole seconds: "after the mark" is "at or after it + 1 s".
         let from = acked.map(|t| t + chrono::Duration::seconds(1));
         let filter = Filter {
             from,
             ..Filter::default()
         };
-        let start = tail::locate(&files, from)?;
-        let unreviewed = tail::last_entries(&files, start, &filter, UNREVIEWED_CAP + 1)?.len();
+        let start = read::locate(&files, from)?;
+        let unreviewed = read::last_entries(&files, start, &filter, UNREVIEWED_CAP + 1)?.len();
         Ok(Alerts {
             lines,
             unreviewed: Some(unreviewed),

@@ -2,12 +2,15 @@
 //! lookup order and validation. Every key is optional; no file at all means
 //! defaults. Unknown keys are errors that name the key, line and column.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+mod validate;
+use validate::parse_duration;
+pub use validate::valid_name;
 
 /// Where the configuration came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,31 +210,22 @@ fn redact_urls(text: &str) -> String {
     out
 }
 
-/// The most rotated alerts log files kept.
-const MAX_ALERTS_KEEP: u32 = 1000;
-
-/// The longest duration accepted. Durations are added to and subtracted
-/// from the current time; far beyond this, that arithmetic overflows (a
-/// `keep_samples = "100000000000d"` made `check` panic).
-const MAX_DURATION: Duration = Duration::from_secs(1000 * 366 * 86400);
-
-/// A humantime duration (`30s`, `5m`, `30d`), at most `MAX_DURATION`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| {
-        format!("invalid duration {s:?} ({e}): use e.g. \"30s\", \"5m\", \"2h\", \"30d\"")
-    })?;
-    if d > MAX_DURATION {
-        return Err(format!("duration {s:?} is too long: at most 1000 years"));
-    }
-    Ok(d)
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     #[default]
     User,
     System,
+}
+
+impl Scope {
+    /// The name as the configuration spells it: `user` or `system`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::User => "user",
+            Scope::System => "system",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -770,215 +764,6 @@ impl Config {
 
     fn err(&self, msg: impl fmt::Display) -> ConfigError {
         ConfigError(format!("config {}: {msg}", self.source))
-    }
-
-    /// Checks what types alone cannot.
-    fn validate(&self) -> Result<(), ConfigError> {
-        for (name, t) in [
-            ("cpu", self.check.thresholds.cpu),
-            ("memory", self.check.thresholds.memory),
-            ("disk", self.check.thresholds.disk),
-            ("load_per_core", self.check.thresholds.load_per_core),
-            ("database_mb", self.check.thresholds.database_mb),
-            ("service_memory", self.check.thresholds.service_memory),
-            ("restarts_per_hour", self.check.thresholds.restarts_per_hour),
-        ] {
-            if !(t.0.is_finite() && t.1.is_finite()) || t.0 < 0.0 || t.0 > t.1 {
-                return Err(self.err(format_args!(
-                    "check.thresholds.{name} = [{}, {}]: expected [warn, crit] with 0 <= warn <= crit",
-                    t.0, t.1
-                )));
-            }
-        }
-        let ba = self.check.thresholds.backup_age;
-        if ba.0 > ba.1 {
-            return Err(self.err("check.thresholds.backup_age: warn must not exceed crit"));
-        }
-        if self.check.confirm_after == 0 {
-            return Err(self.err("check.confirm_after must be at least 1"));
-        }
-        for p in &self.check.probes {
-            if !PROBES.contains(&p.as_str()) {
-                return Err(self.err(format_args!(
-                    "check.probes: unknown probe {p:?} (known: {})",
-                    PROBES.join(", ")
-                )));
-            }
-        }
-        check_http_url(&self.check.api.url)
-            .map_err(|e| self.err(format_args!("check.api.url: {e}")))?;
-        if let Some(u) = &self.check.api.edge_url {
-            check_http_url(u).map_err(|e| self.err(format_args!("check.api.edge_url: {e}")))?;
-        }
-        if self.check.api.timeout.is_zero() {
-            return Err(self.err("check.api.timeout must be greater than 0"));
-        }
-        for (key, path) in [
-            ("paths.database", &self.paths.database),
-            ("paths.backups", &self.paths.backups),
-            ("paths.alerts_log", &self.paths.alerts_log),
-            ("paths.state", &self.paths.state),
-        ] {
-            if path.as_os_str().is_empty() {
-                return Err(self.err(format_args!(
-                    "{key} is empty: give a path, or leave it out for the default"
-                )));
-            }
-        }
-        if self.service.unit.is_empty()
-            || self
-                .service
-                .unit
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(self.err(format_args!(
-                "service.unit {:?} is not a unit name",
-                self.service.unit
-            )));
-        }
-        if self.alerts.max_size.0 < 1024 {
-            return Err(self.err("alerts.max_size must be at least 1KiB"));
-        }
-        // Readers and rotation look for every numbered file up to `keep`:
-        // a huge count made each `alerts tail` and rotation take hours.
-        if self.alerts.keep > MAX_ALERTS_KEEP {
-            return Err(self.err(format_args!(
-                "alerts.keep = {}: at most {MAX_ALERTS_KEEP} rotated files",
-                self.alerts.keep
-            )));
-        }
-        if self.backup.keep_last == 0 {
-            return Err(self.err(
-                "backup.keep_last must be at least 1: grokmon never deletes the last backup",
-            ));
-        }
-        if !(1..=22).contains(&self.backup.level) {
-            return Err(self.err(format_args!(
-                "backup.level = {}: expected 1..=22 (gzip uses 1..=9)",
-                self.backup.level
-            )));
-        }
-        // gzip has no level above 9: say so rather than silently use 9.
-        if self.backup.compression == Compression::Gzip && self.backup.level > 9 {
-            return Err(self.err(format_args!(
-                "backup.level = {}: gzip levels are 1..=9 (zstd goes to 22)",
-                self.backup.level
-            )));
-        }
-        if self.orchestrator.backoff.0.is_empty() {
-            return Err(self.err("orchestrator.backoff must list at least one duration"));
-        }
-        if self.ai.backoff.0.is_empty() {
-            return Err(self.err("ai.backoff must list at least one duration"));
-        }
-        if self
-            .orchestrator
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .is_err()
-        {
-            return Err(self.err(format_args!(
-                "orchestrator.listen = {:?}: expected ADDRESS:PORT, e.g. \"127.0.0.1:8000\"",
-                self.orchestrator.listen
-            )));
-        }
-        let mut names = HashSet::new();
-        for s in &self.sensors {
-            let what = format!("sensor {:?}", s.name);
-            if !valid_name(&s.name) {
-                return Err(self.err(format_args!(
-                    "{what}: a sensor name uses only letters, digits, '_' and '-'"
-                )));
-            }
-            if !names.insert(s.name.clone()) {
-                return Err(self.err(format_args!("{what} is defined twice")));
-            }
-            if s.interval.is_zero() || s.timeout.is_zero() {
-                return Err(self.err(format_args!(
-                    "{what}: interval and timeout must be greater than 0"
-                )));
-            }
-            let need = |ok: bool, key: &str| {
-                if ok {
-                    Ok(())
-                } else {
-                    Err(self.err(format_args!("{what}: kind {:?} needs `{key}`", s.kind)))
-                }
-            };
-            match s.kind {
-                SensorKind::Command => need(
-                    s.command.as_ref().is_some_and(|c| !c.is_empty()),
-                    "command = [argv]",
-                )?,
-                SensorKind::Http => {
-                    need(s.url.is_some(), "url")?;
-                    need(s.json_pointer.is_some(), "json_pointer")?;
-                    check_http_url(s.url.as_deref().unwrap_or_default())
-                        .map_err(|e| self.err(format_args!("{what}: url: {e}")))?;
-                }
-                SensorKind::File => need(s.path.is_some(), "path")?,
-                SensorKind::Sim => {}
-            }
-            if let Some(p) = &s.json_pointer
-                && !(p.is_empty() || p.starts_with('/'))
-            {
-                return Err(self.err(format_args!(
-                    "{what}: json_pointer {p:?} must start with '/'"
-                )));
-            }
-            if s.reconnect.as_ref().is_some_and(|c| c.is_empty()) {
-                return Err(self.err(format_args!("{what}: reconnect must be a non-empty argv")));
-            }
-        }
-        let mut names = HashSet::new();
-        for a in &self.actions {
-            let what = format!("action {:?}", a.name);
-            if !valid_name(&a.name) {
-                return Err(self.err(format_args!(
-                    "{what}: an action name uses only letters, digits, '_' and '-'"
-                )));
-            }
-            if !names.insert(a.name.clone()) {
-                return Err(self.err(format_args!("{what} is defined twice")));
-            }
-            if a.command.is_empty() {
-                return Err(self.err(format_args!("{what}: command must be a non-empty argv")));
-            }
-        }
-        for (i, n) in self.notify.iter().enumerate() {
-            // Never echo the URL: it may hold a token.
-            if check_http_url(&n.url).is_err() {
-                return Err(self.err(format_args!(
-                    "notify #{}: url must be an http:// or https:// URL",
-                    i + 1
-                )));
-            }
-        }
-        if self.ai.enabled && self.ai.api_key_env.is_some() && self.ai.api_key_file.is_some() {
-            return Err(self.err("ai: set api_key_env or api_key_file, not both"));
-        }
-        if self.ai.enabled {
-            check_http_url(&self.ai.base_url)
-                .map_err(|e| self.err(format_args!("ai.base_url: {e}")))?;
-        }
-        Ok(())
-    }
-}
-
-/// Names that end up in log sources and metric labels.
-pub fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-fn check_http_url(u: &str) -> Result<(), String> {
-    if u.starts_with("http://") || u.starts_with("https://") {
-        Ok(())
-    } else {
-        Err("expected an http:// or https:// URL".into())
     }
 }
 

@@ -68,9 +68,7 @@ pub fn write_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, content) in &pages {
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, content)
-            .and_then(|_| std::fs::rename(&tmp, &path))
+        crate::text::write_atomic(&path, content, None)
             .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }

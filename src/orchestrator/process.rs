@@ -1,0 +1,173 @@
+//! Child processes for sensors and actions: an argv (never a shell) run in
+//! its own process group with bounded output, and the group killed whenever
+//! the run ends (done, timed out, cancelled by shutdown), so a hung script
+//! cannot leave children behind. Also the error type of one read and the
+//! quoting of outside text in its messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::text::sanitize;
+
+/// The most of a sensor's output (stdout, HTTP body, file) that is read.
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+/// The most of a command's stderr kept for the error message.
+pub const STDERR_LIMIT: usize = 4 * 1024;
+/// The most of outside text quoted in an error message, in characters.
+const QUOTE: usize = 120;
+
+/// Why a read gave no value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReadError {
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("{0}")]
+    Failed(String),
+    #[error("not a number: {0}")]
+    Garbage(String),
+    #[error("output exceeds {} KiB", OUTPUT_LIMIT / 1024)]
+    TooLarge,
+}
+
+/// Outside text quoted in a message: sanitized and cut.
+pub fn quote(s: &str) -> String {
+    let t = s.trim();
+    let cut: String = t.chars().take(QUOTE).collect();
+    let more = if t.chars().count() > QUOTE { "…" } else { "" };
+    format!("\"{}{more}\"", sanitize(&cut))
+}
+
+/// Reads at most `limit` bytes; more is `TooLarge`.
+async fn read_bounded<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::new();
+    let n = (&mut r)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| ReadError::Failed(format!("cannot read output: {e}")))?;
+    if n > limit {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(buf)
+}
+
+/// Reads the first `limit` bytes and discards the rest, so the writer never
+/// blocks on a full pipe.
+async fn read_prefix<R: AsyncRead + Unpin>(mut r: R, limit: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let _ = (&mut r).take(limit as u64).read_to_end(&mut buf).await;
+    let _ = tokio::io::copy(&mut r, &mut tokio::io::sink()).await;
+    buf
+}
+
+/// Where running process groups are registered (the hub, so that a forced
+/// exit kills them all), and what must not reach a child's environment.
+pub trait Children: Send + Sync + 'static {
+    fn add_child(&self, pgid: i32);
+    fn remove_child(&self, pgid: i32);
+    /// A variable removed from every child's environment (the AI key's).
+    fn hidden_env(&self) -> Option<&str>;
+}
+
+/// Kills the command's whole process group when dropped: on completion (to
+/// reap stragglers), on timeout and on shutdown (the future is dropped).
+struct GroupGuard<H: Children> {
+    pgid: i32,
+    hub: Arc<H>,
+}
+
+impl<H: Children> Drop for GroupGuard<H> {
+    fn drop(&mut self) {
+        kill_group(self.pgid);
+        self.hub.remove_child(self.pgid);
+    }
+}
+
+/// A finished command.
+pub struct CommandOutput {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs an argv (never a shell) in its own process group, with bounded
+/// output. The caller bounds the time (dropping this future kills the group).
+pub async fn run_argv<H: Children>(
+    argv: &[String],
+    hub: &Arc<H>,
+) -> Result<CommandOutput, ReadError> {
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| ReadError::Failed("empty command".into()))?;
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(k) = hub.hidden_env() {
+        // The AI key is for the Authorization header only: a command that
+        // dumps its environment would put it in errors, the database, /api/*.
+        cmd.env_remove(k);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ReadError::Failed(format!("cannot run {}: {e}", quote(prog))))?;
+    let pgid = child.id().map_or(0, |p| p as i32);
+    hub.add_child(pgid);
+    let _guard = GroupGuard {
+        pgid,
+        hub: hub.clone(),
+    };
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(ReadError::Failed("cannot capture output".into()));
+    };
+    let stdout = async {
+        let r = read_bounded(out, OUTPUT_LIMIT).await;
+        if r.is_err() {
+            // Stop a flood at once rather than at the timeout.
+            kill_group(pgid);
+        }
+        r
+    };
+    let (stdout, stderr) = tokio::join!(stdout, read_prefix(err, STDERR_LIMIT));
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| ReadError::Failed(format!("cannot wait for {}: {e}", quote(prog))))?;
+    Ok(CommandOutput {
+        success: status.success(),
+        code: status.code(),
+        stdout: stdout?,
+        stderr,
+    })
+}
+
+/// What a failed command said, for the error message.
+pub fn failure_message(o: &CommandOutput) -> String {
+    let status = match o.code {
+        Some(c) => format!("exit status {c}"),
+        None => "killed by a signal".to_string(),
+    };
+    let err = String::from_utf8_lossy(&o.stderr);
+    if err.trim().is_empty() {
+        status
+    } else {
+        format!("{status}: {}", quote(&err))
+    }
+}
+
+/// SIGKILL to a whole process group; a group already gone is fine.
+pub fn kill_group(pgid: i32) {
+    if pgid > 0 {
+        // SAFETY: kill has no memory-safety preconditions; a negative pid
+        // names the process group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
