@@ -269,18 +269,27 @@ pub fn draw(s: &Series, now_ms: i64, max_gap: Duration) -> Chart {
         .values()
         .map(|b| u64::from(b.n) + u64::from(b.stale))
         .sum();
-    let (stale_buckets, empty_buckets) = {
-        let now_idx = now_ms.div_euclid(BUCKET_MS) - first;
-        let mut stale = 0;
+    let now_idx = now_ms.div_euclid(BUCKET_MS) - first;
+    let stale_buckets = s
+        .buckets
+        .range(first..=first + now_idx)
+        .filter(|(_, b)| b.n == 0 && b.stale > 0)
+        .count() as u32;
+    // Missing: stretches without any reading longer than the allowed gap
+    // (a sensor read every 30 min leaves empty buckets that are not missing).
+    let empty_buckets = {
         let mut empty = 0;
-        for i in 0..=now_idx {
-            match s.buckets.get(&(first + i)) {
-                Some(b) if b.n == 0 && b.stale > 0 => stale += 1,
-                Some(b) if b.n > 0 => {}
-                _ => empty += 1,
+        let mut prev = -1;
+        for i in s.buckets.range(first..=first + now_idx).map(|(i, _)| i - first) {
+            if i - prev > gap {
+                empty += i - prev - 1;
             }
+            prev = i;
         }
-        (stale, empty)
+        if now_idx - prev > gap {
+            empty += now_idx - prev;
+        }
+        empty as u32
     };
     let mut chart = Chart {
         paths: String::new(),
@@ -449,7 +458,8 @@ mod tests {
             joined.paths,
             split.paths
         );
-        assert_eq!(joined.stale_buckets, 0);
+        assert_eq!((joined.stale_buckets, joined.empty_buckets), (0, 0));
+        assert_eq!(split.empty_buckets, 47 * 5 + 5);
     }
 
     #[test]
