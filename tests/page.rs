@@ -28,7 +28,8 @@ fn world(env: &TestEnv) -> (Running, u16) {
         env,
         port,
         &format!(
-            "[[sensor]]\nname = \"air\"\nkind = \"sim\"\ninterval = \"200ms\"\nunit = \"°C\"\n\
+            "[check]\nprobes = [\"api\"]\n[check.api]\nurl = \"http://127.0.0.1:{port}/api/health\"\n\
+             [[sensor]]\nname = \"air\"\nkind = \"sim\"\ninterval = \"200ms\"\nunit = \"°C\"\n\
              [[sensor]]\nname = \"water\"\nkind = \"sim\"\ninterval = \"200ms\"\nunit = \"°C\"\nseed = 4\n\
              [[sensor]]\nname = \"humidity\"\nkind = \"command\"\ncommand = [\"{}\"]\ninterval = \"200ms\"\nunit = \"%\"\n",
             env.bin.join("flaky-sensor").display()
@@ -56,7 +57,10 @@ fn world(env: &TestEnv) -> (Running, u16) {
 #[test]
 fn the_status_page_shows_every_sensor_marks_the_stale_one_and_escapes_outside_text() {
     let env = TestEnv::new();
-    let (run, _) = world(&env);
+    let (run, port) = world(&env);
+    // A check (its state database) and a backup, for their sections.
+    env.run(&["check"]);
+    env.run(&["backup"]).code(0);
     let (code, headers, body) = run.get("/").expect("the page answers");
     assert_eq!(code, 200, "{body}");
     let h = |k: &str| {
@@ -92,6 +96,18 @@ fn the_status_page_shows_every_sensor_marks_the_stale_one_and_escapes_outside_te
         assert!(!body.contains(url), "{url} in the page");
     }
     assert!(body.len() < 100_000, "{} bytes", body.len());
+    // The last check with its probe, and the newest backup.
+    assert!(body.contains("<b>api</b>"), "{body}");
+    assert!(body.contains("WARN · degraded"), "{body}");
+    assert!(
+        body.contains("grokmon-") && body.contains(".db.zst"),
+        "{body}"
+    );
+    // Read-only: nothing but GET (and HEAD).
+    let client = reqwest::blocking::Client::new();
+    let url = format!("http://127.0.0.1:{}/", port);
+    assert_eq!(client.post(&url).send().unwrap().status().as_u16(), 405);
+    assert_eq!(client.head(&url).send().unwrap().status().as_u16(), 200);
     // Health stays the API's business: the page did not change it.
     assert_eq!(run.json("/api/health")["status"], "degraded");
 }

@@ -280,7 +280,11 @@ pub fn draw(s: &Series, now_ms: i64, max_gap: Duration) -> Chart {
     let empty_buckets = {
         let mut empty = 0;
         let mut prev = -1;
-        for i in s.buckets.range(first..=first + now_idx).map(|(i, _)| i - first) {
+        for i in s
+            .buckets
+            .range(first..=first + now_idx)
+            .map(|(i, _)| i - first)
+        {
             if i - prev > gap {
                 empty += i - prev - 1;
             }
