@@ -158,6 +158,10 @@ fn headless(bin: &str, profile: &Path, url: &str, args: &[&str]) -> (String, Str
         "--v=0",
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
+    // Nothing of the browser's (~/.pki, caches) in the real home.
+    .env("HOME", profile)
+    .env("XDG_CONFIG_HOME", profile.join("config"))
+    .env("XDG_CACHE_HOME", profile.join("cache"))
     .args(args)
     .arg(url)
     .stdin(Stdio::null())
