@@ -234,3 +234,46 @@ fn a_real_browser_shows_the_sensors_and_alerts_with_no_policy_violation() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(png.len() > 20_000, "a blank page? {} bytes", png.len());
 }
+
+#[test]
+fn a_render_stuck_on_a_locked_state_database_does_not_hold_the_health_api() {
+    let env = TestEnv::new();
+    let (run, port) = world(&env);
+    env.run(&["check"]);
+    // Another process holds the state database exclusively: the page's read
+    // of the last check waits on SQLite's busy timeout.
+    let lock = rusqlite::Connection::open(env.state_db()).unwrap();
+    lock.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS page_test_lock (x); COMMIT; BEGIN EXCLUSIVE;")
+        .unwrap();
+    let page = std::thread::spawn(move || {
+        let r = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .map(|r| r.status().as_u16());
+        (r, Instant::now())
+    });
+    // The page request is in flight (its render waits on the lock) ...
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!page.is_finished(), "the locked read did not wait");
+    // ... and the health API answers meanwhile, before the page does.
+    let (code, _, body) = run.get("/api/health").expect("/api/health answers");
+    let health_done = Instant::now();
+    assert_eq!(code, 200, "{body}");
+    assert!(!page.is_finished(), "the page finished before /api/health");
+    let (status, page_done) = page.join().unwrap();
+    assert!(page_done > health_done);
+    // It answers in the end: the error in the page, or 503 past its wait.
+    assert!(matches!(status, Ok(200) | Ok(503)), "{status:?}");
+    drop(lock);
+    // The gate is free again: the next render reads the check.
+    assert!(
+        wait_until(WAIT, || run
+            .get("/")
+            .is_some_and(|(c, _, b)| c == 200 && b.contains("<b>api</b>"))),
+        "{}",
+        run.stderr()
+    );
+}
