@@ -51,6 +51,7 @@ a{color:var(--acc)}
 .problems li{overflow-wrap:anywhere}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:12px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:12px 14px;min-width:0}
+.card>p{margin:0 0 4px}
 .sensor .head{display:flex;justify-content:space-between;align-items:center;gap:8px}
 .sensor h3{font-size:15px;overflow-wrap:anywhere}
 .pill{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;padding:2px 8px;border-radius:99px;background:var(--okbg);color:var(--ok);white-space:nowrap}
@@ -339,14 +340,14 @@ fn alerts(v: &View) -> Markup {
             @match &v.alerts {
                 Err(e) => { p.err { (e) } }
                 Ok(Alerts { lines, unreviewed }) => {
-                    p.mute {
-                        "Last " (lines.len()) " lines of the alerts log"
-                        @if unreviewed.is_some_and(|n| n > 0) { "; review with " code { "grokmon alerts tail --unreviewed" } }
-                        "."
-                    }
                     @if lines.is_empty() {
                         p.mute { "No alerts yet." }
                     } @else {
+                        p.mute {
+                            "Last " (lines.len()) " lines of the alerts log"
+                            @if unreviewed.is_some_and(|n| n > 0) { "; review with " code { "grokmon alerts tail --unreviewed" } }
+                            "."
+                        }
                         ol.log {
                             @for e in lines.iter().rev() {
                                 @match e {
