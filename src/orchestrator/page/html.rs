@@ -281,9 +281,9 @@ fn sensor(s: &SensorView, v: &View) -> Markup {
             div.note {
                 @match s.age {
                     Some(a) => { "read " (ago(a)) }
-                    None => { "no reading since the start" }
+                    None => { "no reading since start" }
                 }
-                " · every " (human_duration(s.interval))
+                @if s.failures == 0 { " · every " (human_duration(s.interval)) }
                 @if s.failures > 0 { " · " span.bad { (s.failures) " failed " @if s.failures == 1 { "read" } @else { "reads" } } }
             }
             div.plot {
