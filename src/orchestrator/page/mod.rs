@@ -222,6 +222,8 @@ pub fn gather(hub: &Hub, now: DateTime<Utc>, mono: Instant) -> View {
                 .unwrap_or_else(|| "not open yet".into())
         ));
     }
+    // As /api/health: sensors and store decide; a failing AI is listed,
+    // but monitoring goes on without it.
     let status = match hub.phase() {
         Phase::Starting => "starting",
         Phase::Stopping => "stopping",
@@ -359,5 +361,65 @@ fn decision(v: &serde_json::Value) -> Decision {
                     .collect()
             })
             .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(dir: &std::path::Path) -> Hub {
+        let env = crate::config::Env {
+            home: Some(dir.to_path_buf()),
+            ..Default::default()
+        };
+        let text = format!(
+            "[paths]\nalerts_log = \"{}\"\n[ai]\nenabled = true\n[[sensor]]\nname = \"t\"\nkind = \"sim\"\n[[sensor]]\nname = \"h\"\nkind = \"sim\"\n",
+            dir.join("alerts.log").display()
+        );
+        let cfg =
+            crate::config::Config::parse(&text, crate::config::Source::Defaults, &env).unwrap();
+        let hub = Hub::new(&cfg, 10);
+        hub.set_phase(Phase::Running);
+        lock(&hub.store).open = true;
+        for s in lock(&hub.sensors).values_mut() {
+            s.value = Some(20.0);
+            s.updated = Some((Instant::now(), Utc::now()));
+            s.reads_total = 1;
+        }
+        hub
+    }
+
+    #[test]
+    fn health_is_judged_as_the_api_judges_it() {
+        let d = tempfile::tempdir().unwrap();
+        let hub = hub(d.path());
+        let v = gather(&hub, Utc::now(), Instant::now());
+        assert_eq!((v.health.status, v.health.sensors_ok), ("healthy", 2));
+        assert_eq!(v.ai, Some(None), "AI on, no decision yet");
+        assert_eq!(v.history, Ok(false), "no database yet");
+        assert_eq!(v.check, Ok(None));
+        assert_eq!(v.backup, Ok(None));
+        // A failing AI is shown, but does not make the service degraded.
+        {
+            let mut ai = lock(&hub.ai);
+            ai.failures = 2;
+            ai.last_error = Some("timed out".into());
+        }
+        let v = gather(&hub, Utc::now(), Instant::now());
+        assert_eq!((v.health.status, v.health.ai), ("healthy", "failing"));
+        assert_eq!(v.health.problems, ["ai failing (2 attempts): timed out"]);
+        // A failing sensor does, with its error.
+        {
+            let mut sensors = lock(&hub.sensors);
+            let h = sensors.get_mut("h").unwrap();
+            h.failures = 1;
+            h.last_error = Some("bus \u{1b}[31merror".into());
+        }
+        let v = gather(&hub, Utc::now(), Instant::now());
+        assert_eq!(v.health.status, "degraded");
+        assert_eq!(v.health.problems[0], "sensor h stale: bus \\x1b[31merror");
+        let h = v.sensors.iter().find(|s| s.name == "h").unwrap();
+        assert_eq!((h.status, h.value), ("stale", Some(20.0)));
     }
 }
