@@ -19,10 +19,10 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::probe::{Carry, Metric, Observation, Status, Unit};
 use crate::state::{Read as _, Reader};
-use crate::text::{approx_days, human_duration};
+use crate::text::{approx_days, chain, human_duration};
 
 /// The probe name: its config entry in `check.probes`, alert source and JSON key.
-pub const PROBE: &str = "forecast";
+pub const PROBE: &str = crate::probe_names::FORECAST;
 
 /// Fewest samples for a forecast (an hour of checks every 5 minutes).
 pub const MIN_SAMPLES: usize = 12;
@@ -170,7 +170,7 @@ pub fn observe(
                 s.push((now, *value));
                 judge(mp, &fit(&s, now), cfg.check.forecast_horizon)
             }
-            Err(e) => Observation::new(PROBE, Status::Unknown, format!("{e}")).target(mp),
+            Err(e) => Observation::new(PROBE, Status::Unknown, chain(&e)).target(mp),
         };
         out.push(obs);
     }

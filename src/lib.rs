@@ -16,6 +16,7 @@ pub mod docs;
 pub mod forecast;
 pub mod orchestrator;
 pub mod probe;
+pub mod probe_names;
 pub mod restart;
 pub mod state;
 pub mod status;
@@ -85,5 +86,52 @@ pub fn print_stdout(text: &str) -> std::io::Result<()> {
             StdoutClosed,
         )),
         r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    /// The error convention: a library error's (I/O) cause is its `source()`,
+    /// said once, and what people see (`text::chain`, anyhow's `{:#}`) is the
+    /// text it was when the message carried the cause itself.
+    #[test]
+    fn errors_say_their_cause_once_as_their_source() {
+        let io = || io::Error::other("disk on fire");
+        let cases: Vec<(Box<dyn std::error::Error + Send + Sync>, String)> = vec![
+            (
+                Box::new(crate::state::StateError::Dir {
+                    path: PathBuf::from("/s"),
+                    cause: io(),
+                }),
+                "cannot create the directory for state database /s: disk on fire".into(),
+            ),
+            (
+                Box::new(crate::alerts::LogError::Io {
+                    path: PathBuf::from("/a.log"),
+                    cause: io(),
+                }),
+                "cannot write alerts log /a.log: disk on fire".into(),
+            ),
+            (
+                Box::new(crate::systemd::SystemctlError::Io(io())),
+                "cannot run systemctl: disk on fire".into(),
+            ),
+            (
+                Box::new(crate::orchestrator::store::StoreError::Io {
+                    path: PathBuf::from("/d.db"),
+                    source: io(),
+                }),
+                "database /d.db: disk on fire".into(),
+            ),
+        ];
+        for (e, seen) in cases {
+            let cause = e.source().expect("the cause is the source").to_string();
+            assert!(!e.to_string().contains(&cause), "{e} repeats {cause}");
+            assert_eq!(crate::text::chain(&*e), seen);
+            assert_eq!(format!("{:#}", anyhow::anyhow!(e)), seen);
+        }
     }
 }

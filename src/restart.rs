@@ -23,7 +23,7 @@ use crate::confirm::Confirmed;
 use crate::probe::{Status, service};
 use crate::state::{self, Read as _, State};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
-use crate::text::sanitize;
+use crate::text::{chain, sanitize};
 use crate::text::{human_duration, seconds_tenths};
 use crate::{Ctx, exit};
 
@@ -283,7 +283,7 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
         std::thread::sleep(d);
         state = match sc.is_active(unit) {
             Ok(s) => sanitize(&s),
-            Err(e) => format!("unknown ({e})"),
+            Err(e) => format!("unknown ({})", chain(&e)),
         };
         if state == "failed" {
             return Waited {
@@ -346,7 +346,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         Ok(s) => s,
         // The cooldown cannot be checked; --force is the way past it.
         Err(e) if args.force => {
-            eprintln!("grokmon: warning: {e}");
+            eprintln!("grokmon: warning: {}", chain(&e));
             None
         }
         Err(e) => {
@@ -402,7 +402,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         }
         Err(e) => Waited {
             ok: false,
-            detail: format!("systemctl restart failed: {e}"),
+            detail: format!("systemctl restart failed: {}", chain(&e)),
         },
     };
     let who = match &reason {
@@ -428,7 +428,8 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     match log.append(std::slice::from_ref(&event)) {
         Ok(()) => crate::alerts::notify::written(cfg, &event, &log, event.ts),
         Err(e) => warnings.push(format!(
-            "the restart was not recorded in the alerts log: {e}"
+            "the restart was not recorded in the alerts log: {}",
+            chain(&e)
         )),
     }
     for w in &warnings {

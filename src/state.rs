@@ -30,9 +30,11 @@ pub mod keys {
     pub const LAST_RESTART: &str = "restart.last";
 }
 
+/// An I/O cause is `source()`, said once by `text::chain` or `{:#}`. A
+/// `rusqlite::Error` is said in the message and is no `source()`: its own
+/// `source()` (the SQLite code) repeats it in other words, so `{:#}` would
+/// say it twice (and in `Corrupt` the advice follows it).
 #[derive(Debug, thiserror::Error)]
-// Fields are `cause`, not `source`: each message already includes it, and
-// `{:#}` would print it a second time.
 pub enum StateError {
     #[error(
         "state database {path} is corrupt or not a database ({cause}); move it aside: grokmon creates a new one"
@@ -48,9 +50,10 @@ pub enum StateError {
         path: PathBuf,
         cause: rusqlite::Error,
     },
-    #[error("cannot create the directory for state database {path}: {cause}")]
+    #[error("cannot create the directory for state database {path}")]
     Dir {
         path: PathBuf,
+        #[source]
         cause: std::io::Error,
     },
 }

@@ -92,6 +92,20 @@ pub fn sanitize(s: &str) -> String {
 
 // ---- durations and sizes for people ----
 
+/// An error with its causes, `outer: cause: cause` (what anyhow's `{:#}`
+/// prints). The library's errors keep their cause as `source()`, not in
+/// their message, so that it is said once: here, or by `{:#}` at the edge.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// Formats a duration for people, two units at most: `3h 2m`, `15m`, `42s`.
 pub fn human_duration(d: Duration) -> String {
     let s = d.as_secs();

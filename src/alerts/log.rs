@@ -27,10 +27,12 @@ pub enum LogError {
         "alerts log {path} is owned by uid {owner}, not by this user (uid {me}); refusing to write to it (remove it, or set paths.alerts_log)"
     )]
     Owner { path: PathBuf, owner: u32, me: u32 },
-    // `cause`, not `source`: the message already includes it, and `{:#}`
-    // would print it a second time.
-    #[error("cannot write alerts log {path}: {cause}")]
-    Io { path: PathBuf, cause: io::Error },
+    #[error("cannot write alerts log {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        cause: io::Error,
+    },
 }
 
 /// The alerts log at a path, with its rotation policy.

@@ -280,7 +280,10 @@ pub fn dispatch(
     }
     if let Err(e) = log.append(&failures) {
         // Nowhere else to record it: stderr, without any URL.
-        eprintln!("grokmon: notification failures not recorded: {e}");
+        eprintln!(
+            "grokmon: notification failures not recorded: {}",
+            crate::text::chain(&e)
+        );
     }
 }
 

@@ -175,6 +175,8 @@ pub fn integrity_check(conn: &Connection) -> Result<(), CheckError> {
 pub enum CheckError {
     #[error("integrity check failed: {}", crate::text::sanitize(&.0.iter().take(3).cloned().collect::<Vec<_>>().join("; ")))]
     Failed(Vec<String>),
+    /// In the message, not `source()`: a `rusqlite::Error`'s own source
+    /// repeats it (see `state::StateError`).
     #[error("not a readable SQLite database: {0}")]
     Sqlite(rusqlite::Error),
 }

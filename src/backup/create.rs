@@ -93,7 +93,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
             let ev = Event::new(now, Level::Crit, "backup", format!("backup failed: {e:#}"));
             match log.append(std::slice::from_ref(&ev)) {
                 Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, now),
-                Err(le) => eprintln!("grokmon: {le:#}"),
+                Err(le) => eprintln!("grokmon: {}", crate::text::chain(&le)),
             }
             return Err(e);
         }
@@ -112,7 +112,10 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     let ev = Event::new(now, Level::Info, "backup", summary.line());
     match log.append(std::slice::from_ref(&ev)) {
         Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, now),
-        Err(le) => eprintln!("grokmon: warning: the backup is good, but {le:#}"),
+        Err(le) => eprintln!(
+            "grokmon: warning: the backup is good, but {}",
+            crate::text::chain(&le)
+        ),
     }
 
     // Retention after each create; a failure here does not undo the backup.

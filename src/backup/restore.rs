@@ -74,10 +74,12 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
                 target.display()
             )),
             Err(e) if o.force => notes.push(format!(
-                "warning: cannot tell whether {unit} is running ({e}); restoring anyway (--force)"
+                "warning: cannot tell whether {unit} is running ({}); restoring anyway (--force)",
+                crate::text::chain(&e)
             )),
             Err(e) => anyhow::bail!(
-                "cannot tell whether {unit} is running ({e}): pass --force to restore anyway"
+                "cannot tell whether {unit} is running ({}): pass --force to restore anyway",
+                crate::text::chain(&e)
             ),
         }
     }
@@ -160,7 +162,10 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
     let log = AlertLog::from_config(cfg);
     match log.append(std::slice::from_ref(&ev)) {
         Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, ctx.now),
-        Err(e) => eprintln!("grokmon: warning: the restore is done, but {e:#}"),
+        Err(e) => eprintln!(
+            "grokmon: warning: the restore is done, but {}",
+            crate::text::chain(&e)
+        ),
     }
     Ok(crate::exit::OK)
 }

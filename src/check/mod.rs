@@ -281,7 +281,7 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
                 prior
             }
             Err(e) => {
-                errors.push(format!("{e}"));
+                errors.push(crate::text::chain(&e));
                 Prior::default()
             }
         });

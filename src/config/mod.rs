@@ -237,11 +237,6 @@ pub enum Compression {
     None,
 }
 
-/// The probes `check` knows, by their one name.
-pub const PROBES: &[&str] = &[
-    "api", "cpu", "memory", "disk", "database", "service", "backups", "forecast",
-];
-
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawPaths {
@@ -353,7 +348,10 @@ impl Default for Check {
             confirm_after: 2,
             renotify: Duration::from_secs(3600),
             thresholds: CheckThresholds::default(),
-            probes: PROBES.iter().map(|s| s.to_string()).collect(),
+            probes: crate::probe_names::ALL
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             forecast_horizon: Duration::from_secs(14 * 86400),
             keep_samples: Duration::from_secs(30 * 86400),
         }

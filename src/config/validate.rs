@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::*;
+use crate::probe_names;
 
 /// The most rotated alerts log files kept.
 const MAX_ALERTS_KEEP: u32 = 1000;
@@ -77,10 +78,10 @@ impl Config {
             return Err(self.err("check.confirm_after must be at least 1"));
         }
         for p in &self.check.probes {
-            if !PROBES.contains(&p.as_str()) {
+            if !probe_names::ALL.contains(&p.as_str()) {
                 return Err(self.err(format_args!(
                     "check.probes: unknown probe {p:?} (known: {})",
-                    PROBES.join(", ")
+                    probe_names::ALL.join(", ")
                 )));
             }
         }

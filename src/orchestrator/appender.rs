@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::hub::Hub;
 use super::shutdown::Shutdown;
 use crate::alerts::Event;
+use crate::text::chain;
 
 /// How long the appender may take, once shutdown fired, to write what is queued.
 pub const DRAIN: Duration = Duration::from_secs(2);
@@ -65,7 +66,7 @@ pub async fn appender_loop(hub: Arc<Hub>, mut rx: Receiver<Event>, mut shutdown:
         };
         match done {
             Some(Ok(Ok(()))) => hub.notify_written(batch),
-            Some(Ok(Err(e))) => eprintln!("cannot write the alerts log: {e}"),
+            Some(Ok(Err(e))) => eprintln!("cannot write the alerts log: {}", chain(&e)),
             Some(Err(e)) => eprintln!("cannot write the alerts log: {e}"),
             None => {
                 // The write stays on the blocking pool and may still land;

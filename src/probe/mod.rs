@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::probe_names as names;
 
 /// A probe's current status. Ordered by how bad it is for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -309,46 +310,46 @@ fn forecast_in_check(_: &Context<'_>) -> Outcome {
     Outcome::default()
 }
 
-/// Every probe, in the order `check` reports them. The names are the
-/// contract's (`config::PROBES`, checked equal by a test).
+/// Every probe, keyed by its name in `probe_names`, in the order `check`
+/// reports them (`probe_names::ALL`, checked equal by a test).
 pub const REGISTRY: &[Probe] = &[
     Probe {
-        name: "api",
+        name: names::API,
         run: api::probe,
         waits: true,
     },
     Probe {
-        name: "cpu",
+        name: names::CPU,
         run: cpu::probe,
         waits: false,
     },
     Probe {
-        name: "memory",
+        name: names::MEMORY,
         run: memory::probe,
         waits: false,
     },
     Probe {
-        name: "disk",
+        name: names::DISK,
         run: disk::probe,
         waits: false,
     },
     Probe {
-        name: "database",
+        name: names::DATABASE,
         run: database::probe,
         waits: false,
     },
     Probe {
-        name: "service",
+        name: names::SERVICE,
         run: service::probe,
         waits: true,
     },
     Probe {
-        name: "backups",
+        name: names::BACKUPS,
         run: backups::probe,
         waits: false,
     },
     Probe {
-        name: "forecast",
+        name: names::FORECAST,
         run: forecast_in_check,
         waits: false,
     },
@@ -405,12 +406,28 @@ mod tests {
                 }
             }
         }
+        // The leaves import nothing of the crate; `config` only the names.
+        let code = |f: &str| {
+            let text = std::fs::read_to_string(src.join(f)).unwrap();
+            text.split("#[cfg(test)]").next().unwrap_or("").to_string()
+        };
+        for leaf in ["probe_names.rs", "text.rs", "confirm.rs"] {
+            assert!(!code(leaf).contains("crate::"), "{leaf} imports the crate");
+        }
+        for f in ["config/mod.rs", "config/validate.rs"] {
+            let c = code(f);
+            assert_eq!(
+                c.matches("crate::").count(),
+                c.matches("crate::probe_names").count(),
+                "{f} imports more than probe_names"
+            );
+        }
     }
 
     #[test]
     fn the_registry_holds_the_contracts_probes_in_order() {
-        let names: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
-        assert_eq!(names, crate::config::PROBES);
+        let keys: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
+        assert_eq!(keys, names::ALL);
         let waiting: Vec<&str> = REGISTRY
             .iter()
             .filter(|p| p.waits)

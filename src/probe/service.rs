@@ -255,7 +255,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         Err(SystemctlError::Unavailable(note)) => {
             Observation::new("service", Status::Skipped, note).into()
         }
-        Err(e) => Observation::new("service", Status::Unknown, e.to_string()).into(),
+        Err(e) => Observation::new("service", Status::Unknown, crate::text::chain(&e)).into(),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::forecast::{self, Forecast};
 use crate::probe::service;
 use crate::state::{Read as _, State, keys};
 use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
-use crate::text::sanitize;
+use crate::text::{chain, sanitize};
 
 use super::*;
 
@@ -100,7 +100,7 @@ fn service_info(cfg: &Config, now: DateTime<Utc>, st: Option<&State>) -> Service
         Err(SystemctlError::Unavailable(note)) => {
             info.note = Some(format!("no systemd: {note}"));
         }
-        Err(e) => info.note = Some(format!("{e}")),
+        Err(e) => info.note = Some(chain(&e)),
     }
     if let Some(st) = st {
         let r = st.read();
@@ -134,7 +134,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
             None
         }
         Err(e) => {
-            unknown.push(format!("{e}"));
+            unknown.push(chain(&e));
             state_unreadable = true;
             None
         }
@@ -149,7 +149,7 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
     if let Some(st) = &st {
         let r = st.read();
         let mut note = |what: &str, e: crate::state::StateError| {
-            unknown.push(format!("{what}: {e}"));
+            unknown.push(format!("{what}: {}", chain(&e)));
         };
         match r.get_time(keys::LAST_CHECK) {
             Ok(t) => last_check = t,

@@ -28,7 +28,7 @@ pub enum SystemctlError {
     Timeout,
     #[error("systemctl {args} failed: {stderr}")]
     Failed { args: String, stderr: String },
-    #[error("cannot run systemctl: {0}")]
+    #[error("cannot run systemctl")]
     Io(#[from] std::io::Error),
 }
 
