@@ -274,7 +274,7 @@ fn read_state(path: &std::path::Path) -> (Result<Option<Check>, String>, Option<
     let st = match StateDb::open_existing(path) {
         Ok(Some(st)) => st,
         Ok(None) => return (Ok(None), None),
-        Err(e) => return (Err(sanitize(&e.to_string())), None),
+        Err(e) => return (Err(sanitize(&crate::text::chain(&e))), None),
     };
     let r = st.read();
     let acked = r.get_time(keys::ACKED_UNTIL).ok().flatten();
@@ -297,7 +297,7 @@ fn read_state(path: &std::path::Path) -> (Result<Option<Check>, String>, Option<
             .collect();
         Ok(Some(Check { at, probes }))
     })()
-    .map_err(|e: crate::state::StateError| sanitize(&e.to_string()));
+    .map_err(|e: crate::state::StateError| sanitize(&crate::text::chain(&e)));
     (check, acked)
 }
 
