@@ -152,6 +152,8 @@ fn headless(bin: &str, profile: &Path, url: &str, args: &[&str]) -> (String, Str
     cmd.args([
         "--headless=new",
         "--disable-gpu",
+        // A container's small /dev/shm must not crash the renderer.
+        "--disable-dev-shm-usage",
         "--no-first-run",
         "--hide-scrollbars",
         "--enable-logging=stderr",
