@@ -80,9 +80,31 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
     pub format: CheckFormat,
     /// Also write the results in Prometheus text format to PATH (atomically,
-    /// for node_exporter's textfile collector; the name should end in .prom).
-    #[arg(long, value_name = "PATH")]
+    /// for node_exporter's textfile collector, which reads only names ending
+    /// in .prom: another name is refused).
+    #[arg(long, value_name = "PATH", value_parser = parse_textfile)]
     pub textfile: Option<PathBuf>,
+    /// Probe and report only: neither read nor write the state database or
+    /// the alerts log (no alert lines, no trends; CPU from a short sample).
+    /// For a scheduler that keeps its own soft/hard states (Nagios, NRPE).
+    #[arg(long)]
+    pub stateless: bool,
+}
+
+/// node_exporter's textfile collector ignores files not ending in `.prom`.
+fn parse_textfile(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if p.extension().is_some_and(|e| e == "prom")
+        && p.file_stem()
+            .is_some_and(|n| !n.is_empty() && !n.to_string_lossy().starts_with('.'))
+    {
+        Ok(p)
+    } else {
+        Err(
+            "the name must end in .prom: node_exporter's textfile collector ignores other files"
+                .into(),
+        )
+    }
 }
 
 #[derive(Debug, Subcommand)]

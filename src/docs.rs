@@ -149,9 +149,19 @@ The probes that run.
 \fBforecast_horizon\fR = "14d", \fBkeep_samples\fR = "30d"
 Warn when the disk is forecast to fill within the horizon; how long trend samples are kept.
 .TP
+\fBflap_detection\fR = true, \fBflap_thresholds\fR = [15, 30]
+Percent of state changes over the last 20 checks: at or above the second a probe is flapping (one
+line, then quiet), at or below the first it has settled (one line with its state).
+.TP
 \fB[check.api]\fR \fBurl\fR = "http://127.0.0.1:8000/api/health", \fBtimeout\fR = "5s", \fBedge_url\fR (none)
 The health endpoint; \fBedge_url\fR is the public URL behind a CDN: origin down while the edge
 serves is a WARNING, both down CRITICAL.
+.TP
+\fBstatus_pointer\fR = "/status", \fBhealthy_words\fR = []
+Where the status word is in the JSON body (a JSON pointer), and extra words meaning healthy.
+Words (case\-insensitive): healthy/ok/up/pass are OK; degraded/warn WARNING; down/fail/unhealthy/error/critical
+CRITICAL. A \fBcomponents\fR object, IETF \fBchecks\fR and flat fields such as \fB"sensors":"disconnected"\fR
+name the parts that are not fine.
 .TP
 \fB[check.thresholds]\fR, each \fB[warn, crit]\fR
 \fBcpu\fR = [80, 95], \fBmemory\fR = [85, 95], \fBdisk\fR = [90, 95] (percent);

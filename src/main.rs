@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use grokmon::check::report::nagios_unknown;
 use grokmon::cli::{AlertsCommand, Cli, Command};
 use grokmon::config::{Config, ConfigError, Env};
 use grokmon::{Ctx, UsageError, exit};
@@ -13,6 +14,9 @@ use grokmon::{Ctx, UsageError, exit};
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let is_check = subcommand_is_check(&args);
+    // Under NRPE only stdout reaches the operator: with `--format nagios`
+    // every failure of the checker is also a `GROKMON UNKNOWN - ...` line there.
+    let nagios = is_check && wants_nagios(&args);
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -22,6 +26,12 @@ fn main() -> ExitCode {
                 _ if is_check => exit::UNKNOWN,
                 _ => exit::USAGE,
             };
+            if nagios && code != 0 {
+                let text = e.render().to_string();
+                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                let reason = first.strip_prefix("error: ").unwrap_or(first);
+                say_unknown(&format!("usage: {reason}"));
+            }
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -37,6 +47,9 @@ fn main() -> ExitCode {
         Err(e) if grokmon::StdoutClosed::is_in(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("grokmon: {e:#}");
+            if nagios {
+                say_unknown(&format!("{e:#}"));
+            }
             let code = if e.downcast_ref::<ConfigError>().is_some() {
                 if failure == exit::UNKNOWN {
                     exit::UNKNOWN
@@ -55,6 +68,25 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The `GROKMON UNKNOWN - reason` line on stdout; a closed stdout is not a
+/// panic (stderr has the error anyway).
+fn say_unknown(reason: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_all(nagios_unknown(reason).as_bytes())
+        .and_then(|()| out.flush());
+}
+
+/// Whether `--format nagios` (or `--format=nagios`) is among the arguments.
+fn wants_nagios(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1).map(Some).chain([None]))
+        .any(|(a, next)| {
+            a == "--format=nagios" || (a == "--format" && next.is_some_and(|n| n == "nagios"))
+        })
 }
 
 /// Whether the first non-option argument is `check` (skipping `--config FILE`).

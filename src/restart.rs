@@ -308,7 +308,8 @@ fn wait_healthy(sc: &Systemctl, cfg: &Config) -> Waited {
                 detail: format!("{what} after {}", seconds_tenths(start.elapsed())),
             };
         };
-        let p = crate::probe::api::get(client, &cfg.check.api.url, timeout);
+        let rules = crate::probe::health::Rules::from_config(&cfg.check.api);
+        let p = crate::probe::api::get_with(client, &cfg.check.api.url, timeout, &rules);
         if p.status == Status::Ok {
             return Waited {
                 ok: true,

@@ -75,6 +75,17 @@ fn fan_calls(env: &TestEnv) -> Vec<String> {
         .collect()
 }
 
+/// A count from the store while `run` may still be creating it: 0 until the
+/// database and its tables exist.
+fn stored_count(env: &TestEnv, sql: &str) -> i64 {
+    rusqlite::Connection::open(env.database())
+        .and_then(|c| {
+            c.busy_timeout(Duration::from_secs(10))?;
+            c.query_row(sql, [], |r| r.get(0))
+        })
+        .unwrap_or(0)
+}
+
 /// Rows of a query, every column as text.
 fn rows(env: &TestEnv, sql: &str) -> Vec<Vec<String>> {
     let c = rusqlite::Connection::open(env.database()).unwrap();
@@ -371,7 +382,8 @@ fn a_hanging_ai_times_out_warns_once_and_never_delays_sensors_or_the_api() {
 fn prose_instead_of_json_is_a_failure_and_runs_nothing() {
     let mut env = TestEnv::new();
     let port = free_port();
-    let server = Server::start(|_| completion("I think you should turn fan_on right away."));
+    let server =
+        Server::start(|_| completion("I think you should turn\nfan_on \u{1b}[2J right away."));
     ai_config(&mut env, port, &server, &[], "");
     let mut run = Running::start(&env, port);
     assert!(
@@ -385,6 +397,14 @@ fn prose_instead_of_json_is_a_failure_and_runs_nothing() {
         "{}",
         run.stderr()
     );
+    // The model's text escaped once on stderr and in the log.
+    let once = r#"not JSON: "I think you should turn\nfan_on \x1b[2J right away.""#;
+    assert!(run.stderr().contains(once), "{}", run.stderr());
+    let log = read(&env.alerts_log());
+    assert!(log.contains(once), "{log}");
+    for text in [run.stderr(), log] {
+        assert!(!text.contains(r"\\"), "escaped twice: {text}");
+    }
     assert!(fan_calls(&env).is_empty());
     assert_eq!(run.stop(libc::SIGTERM), 0);
     assert!(rows(&env, "SELECT id FROM decisions").is_empty());
@@ -408,8 +428,12 @@ fn unknown_names_and_injected_shell_run_nothing_but_the_configured_argv() {
     let server = Server::start(move |_| completion(&answer));
     ai_config(&mut env, port, &server, &[], "");
     let mut run = Running::start(&env, port);
+    // The fan script writes its call before it exits, and the action's record is
+    // stored after that: wait for all three records, or SIGTERM may land between
+    // the two (a stop does not wait for an action in flight).
     assert!(
-        wait_until(WAIT, || !fan_calls(&env).is_empty()),
+        wait_until(WAIT, || !fan_calls(&env).is_empty()
+            && stored_count(&env, "SELECT count(*) FROM action_runs") >= 3),
         "{}",
         run.stderr()
     );

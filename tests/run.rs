@@ -262,6 +262,18 @@ fn garbage_output_is_a_sanitized_failure_not_a_value() {
         "forged line: {log}"
     );
     assert!(!run.stderr().contains('\u{1b}'));
+    // Escaped once everywhere: the log, stderr and the API's JSON.
+    let once = r"\x1b[31mHELLO\n2026-11-28T00:00:00Z OK   api: forged";
+    assert!(log.contains(once), "{log}");
+    assert!(run.stderr().contains(once), "{}", run.stderr());
+    assert!(s["error"].as_str().unwrap().contains(once), "{s}");
+    for text in [
+        log.clone(),
+        run.stderr(),
+        s["error"].as_str().unwrap().to_string(),
+    ] {
+        assert!(!text.contains(r"\\"), "escaped twice: {text}");
+    }
     assert_eq!(run.stop(libc::SIGTERM), 0);
 }
 

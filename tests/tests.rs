@@ -11,3 +11,4 @@ mod page;
 mod regression;
 mod run;
 mod status;
+mod world;

@@ -76,15 +76,7 @@ pub fn shape(format: NotifyFormat, url: &str, e: &Event) -> Result<Shaped, Strin
         NotifyFormat::Ntfy => {
             // ntfy's JSON publishing goes to the server root with the topic in
             // the body; the configured URL is the topic URL people copy.
-            let mut u = reqwest::Url::parse(url).map_err(|_| "not a valid URL".to_string())?;
-            let topic = u
-                .path_segments()
-                .and_then(|mut s| s.next_back())
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    "an ntfy URL must end with the topic (https://HOST/TOPIC)".to_string()
-                })?;
+            let (mut u, topic) = crate::config::ntfy_topic(url)?;
             u.path_segments_mut()
                 .map_err(|_| "not a valid URL".to_string())?
                 .pop()

@@ -93,6 +93,12 @@ impl Filter {
         self.min_level.is_some() || self.source.is_some() || self.from.is_some()
     }
 
+    /// Whether this filter leaves out a foreign (unparsable, non-blank) line
+    /// only because it has no fields to select on: counted, and said.
+    pub fn skips_foreign(&self, entry: &Entry) -> bool {
+        matches!(entry, Entry::Unparsed(t) if !t.is_empty()) && self.selects_fields()
+    }
+
     /// Unparsable lines have no fields: they are shown only when nothing is filtered.
     pub fn accepts(&self, entry: &Entry) -> bool {
         match entry {
@@ -419,9 +425,21 @@ pub fn last_entries(
     filter: &Filter,
     n: usize,
 ) -> io::Result<Vec<Entry>> {
+    last_entries_counted(files, start, filter, n).map(|(v, _)| v)
+}
+
+/// `last_entries`, and how many foreign lines among those read the filter
+/// skipped (`Filter::skips_foreign`).
+pub fn last_entries_counted(
+    files: &[Opened],
+    start: (usize, u64),
+    filter: &Filter,
+    n: usize,
+) -> io::Result<(Vec<Entry>, usize)> {
     let mut out = Vec::new();
+    let mut skipped = 0;
     if n == 0 {
-        return Ok(out);
+        return Ok((out, skipped));
     }
     'files: for (i, f) in files.iter().enumerate().rev() {
         if i < start.0 {
@@ -436,11 +454,13 @@ pub fn last_entries(
                 if out.len() == n {
                     break 'files;
                 }
+            } else if filter.skips_foreign(&e) {
+                skipped += 1;
             }
         }
     }
     out.reverse();
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Every entry accepted by `filter` from `start` on, oldest first.
@@ -448,8 +468,19 @@ pub fn each_entry(
     files: &[Opened],
     start: (usize, u64),
     filter: &Filter,
-    mut visit: impl FnMut(Entry) -> io::Result<()>,
+    visit: impl FnMut(Entry) -> io::Result<()>,
 ) -> io::Result<()> {
+    each_entry_counted(files, start, filter, visit).map(|_| ())
+}
+
+/// `each_entry`, returning how many foreign lines the filter skipped.
+pub fn each_entry_counted(
+    files: &[Opened],
+    start: (usize, u64),
+    filter: &Filter,
+    mut visit: impl FnMut(Entry) -> io::Result<()>,
+) -> io::Result<usize> {
+    let mut skipped = 0;
     for (i, f) in files.iter().enumerate().skip(start.0) {
         let from = if i == start.0 { start.1 } else { 0 };
         let mut r = Forward::new(&f.file, from, f.len)?;
@@ -457,10 +488,12 @@ pub fn each_entry(
             let e = Entry::of(&line);
             if filter.accepts(&e) {
                 visit(e)?;
+            } else if filter.skips_foreign(&e) {
+                skipped += 1;
             }
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
 /// Events after `since` (all when `None`) across the log and its rotated

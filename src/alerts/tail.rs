@@ -136,6 +136,18 @@ fn print_entries(entries: &[Entry], json: bool, color: bool) -> io::Result<()> {
     crate::print_stdout(&text)
 }
 
+/// The note for foreign lines a filter skipped.
+fn skipped_note(n: usize) -> String {
+    let lines = if n == 1 {
+        "1 line".to_string()
+    } else {
+        format!("{n} lines")
+    };
+    format!(
+        "note: {lines} not in grokmon's format skipped (--level, --since, --source and --unreviewed select by fields such lines do not have; without them they are shown, marked [unparsed])"
+    )
+}
+
 pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let filter = filter_for(args, ctx)?;
     let log = AlertLog::from_config(&ctx.config);
@@ -163,9 +175,9 @@ pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         } else {
             20
         });
-    if n == usize::MAX {
+    let skipped = if n == usize::MAX {
         let mut batch = Vec::new();
-        each_entry(&files, start, &filter, |e| {
+        let skipped = each_entry_counted(&files, start, &filter, |e| {
             batch.push(e);
             if batch.len() >= 1000 {
                 print_entries(&batch, args.json, color)?;
@@ -175,9 +187,16 @@ pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         })
         .with_context(ctx_err)?;
         print_entries(&batch, args.json, color)?;
+        skipped
     } else {
-        let entries = last_entries(&files, start, &filter, n).with_context(ctx_err)?;
+        let (entries, skipped) =
+            last_entries_counted(&files, start, &filter, n).with_context(ctx_err)?;
         print_entries(&entries, args.json, color)?;
+        skipped
+    };
+    if skipped > 0 {
+        // Not silently: they may be the original scripts' alerts.
+        eprintln!("{}", skipped_note(skipped));
     }
     if args.follow {
         // Continue the newest file where the snapshot ended.

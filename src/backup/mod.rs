@@ -416,6 +416,16 @@ fn verify(ctx: &Ctx, file: Option<&Path>) -> anyhow::Result<u8> {
             crate::text::sanitize(name)
         ));
     }
+    if v.tables.is_empty() {
+        // What the original backup script produced right after a service
+        // start (the schema still in the WAL): a valid file holding nothing.
+        text = format!(
+            "warning: {} is a valid SQLite database with no tables: it holds no data (a copy taken without the WAL?)\n",
+            display_name(&file)
+        );
+        crate::print_stdout(&text)?;
+        return Ok(crate::exit::FAILURE);
+    }
     crate::print_stdout(&text)?;
     Ok(crate::exit::OK)
 }

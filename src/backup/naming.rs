@@ -75,6 +75,40 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<Found>> {
     Ok(v)
 }
 
+/// Whether a file name that is not one of ours looks like a database backup
+/// (another tool's, like the original scripts' `grokmon_backup_*.db.gz`).
+pub fn looks_like_backup(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    parse(name).is_none()
+        && !n.starts_with('.')
+        && (n.contains(".db")
+            || n.contains(".sqlite")
+            || [".bak", ".gz", ".zst", ".xz", ".bz2", ".dump", ".sql"]
+                .iter()
+                .any(|s| n.ends_with(s)))
+}
+
+/// Regular files in `dir` that look like backups but do not follow our
+/// naming, sorted by name, newest-looking (last) first. A missing directory
+/// is an empty list.
+pub fn foreign(dir: &Path) -> std::io::Result<Vec<String>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut v = Vec::new();
+    for entry in rd {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if looks_like_backup(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            v.push(name);
+        }
+    }
+    v.sort_by(|a, b| b.cmp(a));
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +144,26 @@ mod tests {
             "notes.txt",
         ] {
             assert_eq!(parse(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn other_tools_backups_are_recognized() {
+        for other in [
+            "grokmon_backup_20261101_030000.db.gz",
+            "grokmon.db.bak",
+            "app.sqlite3",
+            "dump.sql",
+        ] {
+            assert!(looks_like_backup(other), "{other}");
+        }
+        for not in [
+            "grokmon-20261128T030405Z.db.zst",
+            "notes.txt",
+            ".grokmon-tmp-1.db",
+            "README",
+        ] {
+            assert!(!looks_like_backup(not), "{not}");
         }
     }
 }

@@ -8,11 +8,11 @@
 
 pub mod policy;
 pub mod report;
+pub mod stateless;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::Ctx;
@@ -181,7 +181,23 @@ fn row_state(r: &ProbeRow) -> ProbeState {
         failing_since: r.failing_since,
         alerted: r.alerted.as_deref().and_then(|l| l.parse::<Level>().ok()),
         last_notified: r.last_notified,
+        ..ProbeState::default()
     }
+}
+
+/// The `kv` key holding a probe's flap history: `"<0|1> <classes>"`.
+fn flap_key(probe_key: &str) -> String {
+    format!("flap.{probe_key}")
+}
+
+fn decode_flap(v: &str, st: &mut ProbeState) {
+    let (f, h) = v.split_once(' ').unwrap_or((v, ""));
+    st.flapping = f == "1";
+    st.history = h
+        .chars()
+        .filter(|c| matches!(c, 'o' | 'w' | 'c'))
+        .take(policy::FLAP_WINDOW + 1)
+        .collect();
 }
 
 /// Error from the write phase: the log or the state.
@@ -208,6 +224,10 @@ pub fn record(
     let pol = Policy {
         confirm_after: cfg.check.confirm_after,
         renotify: cfg.check.renotify,
+        flap: cfg.check.flap_detection.then(|| policy::Flap {
+            low: cfg.check.flap_thresholds.0 / 100.0,
+            high: cfg.check.flap_thresholds.1 / 100.0,
+        }),
     };
     let res = st.write(|tx| -> Result<Vec<Event>, WriteError> {
         let rows = tx.probe_rows()?;
@@ -215,12 +235,22 @@ pub fn record(
         let mut new_rows = Vec::new();
         for o in obs {
             let key = o.key();
-            let prev = rows
+            let mut prev = rows
                 .iter()
                 .find(|r| r.key == key)
                 .map(row_state)
                 .unwrap_or_default();
+            let fk = flap_key(&key);
+            if let Some(v) = tx.get(&fk)? {
+                decode_flap(&v, &mut prev);
+            }
             let (next, ev) = policy::step(&prev, o.probe, o.status, &o.message, now, pol);
+            if next.history != prev.history || next.flapping != prev.flapping {
+                tx.set(
+                    &fk,
+                    &format!("{} {}", u8::from(next.flapping), next.history),
+                )?;
+            }
             events.extend(ev);
             new_rows.push(ProbeRow {
                 key,
@@ -320,13 +350,22 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
 
 /// The command.
 pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let report = check(&ctx.config, ctx.now, &ctx.roots);
-    for e in &report.errors {
-        eprintln!("grokmon: {e}");
+    let mut report = if args.stateless {
+        stateless::check(&ctx.config, ctx.now, &ctx.roots)
+    } else {
+        check(&ctx.config, ctx.now, &ctx.roots)
+    };
+    // A textfile that cannot be written is a failure of the checker: it is
+    // reported with the results (UNKNOWN), in every format.
+    if let Some(path) = &args.textfile
+        && let Err(e) = report::write_textfile(path, &report)
+    {
+        report
+            .errors
+            .push(format!("cannot write textfile {}: {e}", path.display()));
     }
-    if let Some(path) = &args.textfile {
-        report::write_textfile(path, &report)
-            .with_context(|| format!("cannot write textfile {}", path.display()))?;
+    for e in &report.errors {
+        eprintln!("grokmon: {}", crate::text::sanitize(e));
     }
     let quiet_ok = args.quiet && report.status() == Status::Ok && report.errors.is_empty();
     if !quiet_ok {

@@ -126,6 +126,17 @@ fn perf_label(o: &Observation, m: &Metric) -> String {
     format!("'{}'", base.replace('\'', "''").replace(['=', '|'], "_"))
 }
 
+/// Joins problems in the Nagios line: Nagios rewrites every `;` in plugin
+/// output to `:`, so not `; `.
+pub const NAGIOS_SEPARATOR: &str = " / ";
+
+/// The Nagios line for a failure of the checker itself (bad config, bad
+/// flag): NRPE passes only stdout, so the reason goes there too.
+pub fn nagios_unknown(reason: &str) -> String {
+    let one = reason.trim().replace('\n', " ");
+    format!("GROKMON UNKNOWN - {}\n", sanitize(&one).replace('|', "/"))
+}
+
 /// The Nagios plugin output: `STATUS - text | perfdata`.
 pub fn nagios(r: &Report) -> String {
     let word = match r.status() {
@@ -142,9 +153,17 @@ pub fn nagios(r: &Report) -> String {
         .chain(r.errors.iter().cloned())
         .collect();
     let text = if problems.is_empty() {
-        format!("{} probes ok", r.observations.len())
+        let count = |s: Status| r.observations.iter().filter(|o| o.status == s).count();
+        let mut t = format!("{} probes ok", count(Status::Ok));
+        for s in [Status::Starting, Status::Skipped] {
+            let n = count(s);
+            if n > 0 {
+                let _ = write!(t, ", {n} {}", s.as_str());
+            }
+        }
+        t
     } else {
-        problems.join("; ")
+        problems.join(NAGIOS_SEPARATOR)
     };
     // `|` separates perfdata; newlines would start long output.
     let text = sanitize(&text).replace('|', "/");
@@ -194,11 +213,33 @@ fn prom_metric(o: &Observation, m: &Metric) -> (String, f64) {
     (format!("grokmon_{}_{}{suffix}", o.probe, m.name), v)
 }
 
+/// The label naming a probe's row: one name per thing, so the disk and its
+/// forecast share `mountpoint` and can be joined.
 fn target_label(o: &Observation) -> String {
     match &o.target {
-        Some(t) if o.probe == "disk" => format!("mountpoint=\"{}\"", crate::text::prom_label(t)),
+        Some(t) if matches!(o.probe, "disk" | "forecast") => {
+            format!("mountpoint=\"{}\"", crate::text::prom_label(t))
+        }
         Some(t) => format!("target=\"{}\"", crate::text::prom_label(t)),
         None => String::new(),
+    }
+}
+
+/// A sample value at full precision (the shortest text that reads back as
+/// the same number; never an exponent).
+fn prom_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v}")
     }
 }
 
@@ -249,7 +290,7 @@ pub fn prometheus(r: &Report) -> String {
             out,
             "grokmon_probe_duration_seconds{{probe=\"{}\"{sep}{t}}} {}",
             o.probe,
-            plain_number(o.duration.as_secs_f64())
+            prom_number(o.duration.as_secs_f64())
         );
     }
     // Group samples by metric name: each family gets one HELP/TYPE block.
@@ -259,9 +300,9 @@ pub fn prometheus(r: &Report) -> String {
             let (name, v) = prom_metric(o, m);
             let t = target_label(o);
             let line = if t.is_empty() {
-                format!("{name} {}", plain_number(v))
+                format!("{name} {}", prom_number(v))
             } else {
-                format!("{name}{{{t}}} {}", plain_number(v))
+                format!("{name}{{{t}}} {}", prom_number(v))
             };
             match families.iter_mut().find(|f| f.0 == name) {
                 Some(f) => f.2.push(line),
@@ -334,6 +375,27 @@ mod tests {
             s,
             "GROKMON WARNING - disk /: 91% used, 1.0 GiB free | 'api_latency'=12.3ms;;;0 'disk / used'=91.25%;90;95;0;100 'disk / free'=1073741824B;;;0\n"
         );
+        // Problems are joined without `;` (Nagios rewrites it to `:`).
+        let mut two = report();
+        two.observations[0].status = Status::Crit;
+        two.observations[0].message = "HTTP 502".into();
+        let s = nagios(&two);
+        assert!(
+            s.starts_with("GROKMON CRITICAL - api: HTTP 502 / disk /: 91% used, 1.0 GiB free | "),
+            "{s}"
+        );
+        // A skipped probe is not counted as ok.
+        let mut fine = report();
+        fine.observations[1].status = Status::Ok;
+        assert!(
+            nagios(&fine).starts_with("GROKMON OK - 2 probes ok, 1 skipped | "),
+            "{}",
+            nagios(&fine)
+        );
+        assert_eq!(
+            nagios_unknown("config: line 2\nbad | x\x1b"),
+            "GROKMON UNKNOWN - config: line 2 bad / x\\x1b\n"
+        );
         assert_eq!(plain_number(1e-7), "0");
         assert_eq!(plain_number(12345678901.0), "12345678901");
     }
@@ -346,11 +408,33 @@ mod tests {
             s.contains("grokmon_probe_status{probe=\"disk\",mountpoint=\"/\"} 1\n"),
             "{s}"
         );
+        // Full precision: a 0.567 ms latency is not 0.001 s.
         assert!(
-            s.contains("grokmon_disk_used_ratio{mountpoint=\"/\"} 0.912\n"),
+            s.contains("grokmon_disk_used_ratio{mountpoint=\"/\"} 0.9125\n"),
             "{s}"
         );
-        assert!(s.contains("grokmon_api_latency_seconds 0.012\n"), "{s}");
+        assert!(s.contains("grokmon_api_latency_seconds 0.0123\n"), "{s}");
+        assert!(
+            s.contains("grokmon_probe_duration_seconds{probe=\"api\"} 0.002\n"),
+            "{s}"
+        );
+        assert_eq!(prom_number(0.000567), "0.000567");
+        assert_eq!(prom_number(1e-9), "0.000000001");
+        assert_eq!(prom_number(12345678901.5), "12345678901.5");
+        assert_eq!(prom_number(-0.0), "0");
+        // The forecast uses the disk's label name.
+        let mut r = report();
+        r.observations.push(
+            Observation::new("forecast", Status::Ok, "not filling")
+                .target("/")
+                .metric(Metric::new("days_to_full", 40.25, Unit::None)),
+        );
+        let s = prometheus(&r);
+        assert!(
+            s.contains("grokmon_forecast_days_to_full{mountpoint=\"/\"} 40.25\n"),
+            "{s}"
+        );
+        assert!(!s.contains("target="), "{s}");
         for l in s.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap();
             assert!(

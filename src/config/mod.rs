@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 mod validate;
 use validate::parse_duration;
-pub use validate::valid_name;
+pub use validate::{ntfy_topic, valid_name};
 
 /// Where the configuration came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,6 +281,10 @@ pub struct Api {
     #[serde(deserialize_with = "de_duration")]
     pub timeout: Duration,
     pub edge_url: Option<String>,
+    /// JSON pointer to the status word in the health body (default `/status`).
+    pub status_pointer: String,
+    /// Extra words that mean healthy, besides healthy/ok/up/pass.
+    pub healthy_words: Vec<String>,
 }
 
 impl Default for Api {
@@ -289,6 +293,8 @@ impl Default for Api {
             url: "http://127.0.0.1:8000/api/health".into(),
             timeout: Duration::from_secs(5),
             edge_url: None,
+            status_pointer: "/status".into(),
+            healthy_words: Vec::new(),
         }
     }
 }
@@ -339,6 +345,12 @@ pub struct Check {
     /// How long trend samples are kept in the state database.
     #[serde(deserialize_with = "de_duration")]
     pub keep_samples: Duration,
+    /// Detect flapping: a probe whose state changes too often gets one
+    /// `flapping` line instead of a line per change.
+    pub flap_detection: bool,
+    /// Percent of state changes over the last 20 checks: at or below the
+    /// first a flapping probe has settled, at or above the second it flaps.
+    pub flap_thresholds: Thresholds,
 }
 
 impl Default for Check {
@@ -354,6 +366,8 @@ impl Default for Check {
                 .collect(),
             forecast_horizon: Duration::from_secs(14 * 86400),
             keep_samples: Duration::from_secs(30 * 86400),
+            flap_detection: true,
+            flap_thresholds: Thresholds(15.0, 30.0),
         }
     }
 }
@@ -980,6 +994,14 @@ mod tests {
             ),
             ("[check]\nprobes = [\"api\", \"dns\"]\n", "dns"),
             ("[check]\nconfirm_after = 0\n", "confirm_after"),
+            (
+                "[check]\nflap_thresholds = [30, 15]\n",
+                "check.flap_thresholds",
+            ),
+            (
+                "[check]\nflap_thresholds = [0, 15]\n",
+                "check.flap_thresholds",
+            ),
             ("[backup]\nkeep_last = 0\n", "keep_last"),
             (
                 "[orchestrator]\nlisten = \"eight thousand\"\n",
@@ -1020,5 +1042,46 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn ntfy_url_without_topic_is_refused_at_load() {
+        for url in ["https://ntfy.example/", "https://ntfy.example"] {
+            let text =
+                format!("[[notify]]\nkind = \"webhook\"\nformat = \"ntfy\"\nurl = \"{url}\"\n");
+            let err = Config::parse(&text, Source::Defaults, &env())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("notify #1: an ntfy URL must end with the topic"),
+                "{err}"
+            );
+            assert!(!err.contains("ntfy.example"), "{err}");
+        }
+        let ok = "[[notify]]\nkind = \"webhook\"\nformat = \"ntfy\"\nurl = \"https://ntfy.example/grow\"\n";
+        assert!(Config::parse(ok, Source::Defaults, &env()).is_ok());
+    }
+
+    #[test]
+    fn api_health_rules() {
+        let c = Config::parse(
+            "[check.api]\nstatus_pointer = \"/health/state\"\nhealthy_words = [\"fine\"]\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(c.check.api.status_pointer, "/health/state");
+        assert_eq!(c.check.api.healthy_words, ["fine"]);
+        let err = Config::parse(
+            "[check.api]\nstatus_pointer = \"status\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("check.api.status_pointer \"status\" is not a JSON pointer"),
+            "{err}"
+        );
     }
 }

@@ -74,6 +74,13 @@ impl Config {
         if ba.0 > ba.1 {
             return Err(self.err("check.thresholds.backup_age: warn must not exceed crit"));
         }
+        let f = self.check.flap_thresholds;
+        if !(0.0 < f.0 && f.0 < f.1 && f.1 <= 100.0) {
+            return Err(self.err(format_args!(
+                "check.flap_thresholds = [{}, {}]: want [low, high] percent with 0 < low < high <= 100",
+                f.0, f.1
+            )));
+        }
         if self.check.confirm_after == 0 {
             return Err(self.err("check.confirm_after must be at least 1"));
         }
@@ -89,6 +96,21 @@ impl Config {
             .map_err(|e| self.err(format_args!("check.api.url: {e}")))?;
         if let Some(u) = &self.check.api.edge_url {
             check_http_url(u).map_err(|e| self.err(format_args!("check.api.edge_url: {e}")))?;
+        }
+        let p = &self.check.api.status_pointer;
+        if !p.starts_with('/') {
+            return Err(self.err(format_args!(
+                "check.api.status_pointer {p:?} is not a JSON pointer: it starts with '/', like \"/status\""
+            )));
+        }
+        if self
+            .check
+            .api
+            .healthy_words
+            .iter()
+            .any(|w| w.trim().is_empty())
+        {
+            return Err(self.err("check.api.healthy_words: a word is empty"));
         }
         if self.check.api.timeout.is_zero() {
             return Err(self.err("check.api.timeout must be greater than 0"));
@@ -274,6 +296,11 @@ impl Config {
                     i + 1
                 )));
             }
+            if n.format == NotifyFormat::Ntfy
+                && let Err(e) = ntfy_topic(&n.url)
+            {
+                return Err(self.err(format_args!("notify #{}: {e}", i + 1)));
+            }
         }
         Ok(())
     }
@@ -334,6 +361,19 @@ pub fn valid_name(s: &str) -> bool {
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// An ntfy topic URL split into the URL and its topic (the last path
+/// segment). The error never quotes the URL: it may hold a token.
+pub fn ntfy_topic(url: &str) -> Result<(reqwest::Url, String), String> {
+    let u = reqwest::Url::parse(url).map_err(|_| "not a valid URL".to_string())?;
+    let topic = u
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| "an ntfy URL must end with the topic (https://HOST/TOPIC)".to_string())?;
+    Ok((u, topic))
 }
 
 fn check_http_url(u: &str) -> Result<(), String> {

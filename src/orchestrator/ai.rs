@@ -228,14 +228,10 @@ fn cut(s: &str, n: usize) -> String {
 
 /// Parses and validates the model's content into a decision.
 pub fn parse_decision(content: &str) -> Result<Decision, AiError> {
-    let json = extract_json(content).ok_or_else(|| {
-        AiError::Invalid(format!(
-            "not JSON: {:?}",
-            sanitize(&cut(content.trim(), 80))
-        ))
-    })?;
+    let json = extract_json(content)
+        .ok_or_else(|| AiError::Invalid(format!("not JSON: \"{}\"", cut(content.trim(), 80))))?;
     let v: Value = serde_json::from_str(json)
-        .map_err(|e| AiError::Invalid(format!("not JSON ({e}): {:?}", sanitize(&cut(json, 80)))))?;
+        .map_err(|e| AiError::Invalid(format!("not JSON ({e}): \"{}\"", cut(json, 80))))?;
     let summary = v
         .get("summary")
         .and_then(Value::as_str)
@@ -274,8 +270,8 @@ pub fn parse_decision(content: &str) -> Result<Decision, AiError> {
 pub fn parse_completion(body: &[u8]) -> Result<(String, Usage), AiError> {
     let v: Value = serde_json::from_slice(body).map_err(|_| {
         AiError::Invalid(format!(
-            "the API answered non-JSON: {:?}",
-            sanitize(&cut(&String::from_utf8_lossy(body), 80))
+            "the API answered non-JSON: \"{}\"",
+            cut(&String::from_utf8_lossy(body), 80)
         ))
     })?;
     let content = v
@@ -387,11 +383,12 @@ impl Client {
         })
     }
 
+    /// The key out of outside text; the text stays raw (bounded by the
+    /// caller): every output escapes it once.
     fn redact(&self, s: &str) -> String {
-        let s = sanitize(s);
         match &self.key {
-            Some(k) => k.redact(&s),
-            None => s,
+            Some(k) => k.redact(s),
+            None => s.to_string(),
         }
     }
 
@@ -568,7 +565,8 @@ pub async fn ai_loop<D: Decider>(
                         let mut a = lock(&hub.ai);
                         a.failures += 1;
                         a.failures_total += 1;
-                        a.last_error = Some(e.to_string());
+                        // The API's JSON carries errors escaped once.
+                        a.last_error = Some(crate::text::escape(&e.to_string()));
                         a.failures
                     };
                     if let Some(step) = policy.steps.get(attempt).copied() {

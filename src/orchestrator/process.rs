@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::text::sanitize;
-
 /// The most of a sensor's output (stdout, HTTP body, file) that is read.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;
 /// The most of a command's stderr kept for the error message.
@@ -31,12 +29,13 @@ pub enum ReadError {
     TooLarge,
 }
 
-/// Outside text quoted in a message: sanitized and cut.
+/// Outside text quoted in a message: cut, raw. Every output (the alerts
+/// log, stderr, the API's JSON) escapes it once.
 pub fn quote(s: &str) -> String {
     let t = s.trim();
     let cut: String = t.chars().take(QUOTE).collect();
     let more = if t.chars().count() > QUOTE { "…" } else { "" };
-    format!("\"{}{more}\"", sanitize(&cut))
+    format!("\"{cut}{more}\"")
 }
 
 /// Reads at most `limit` bytes; more is `TooLarge`.

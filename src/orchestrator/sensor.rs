@@ -15,7 +15,6 @@ use super::hub::Hub;
 use super::process::failure_message;
 pub use super::process::{CommandOutput, OUTPUT_LIMIT, ReadError, STDERR_LIMIT, quote, run_argv};
 use crate::config::{Sensor, SensorKind};
-use crate::text::sanitize;
 
 /// Something that can be read and reconnected; the supervisor is generic over
 /// it so that tests can script one.
@@ -177,10 +176,7 @@ impl Reader {
             if e.is_timeout() {
                 ReadError::Timeout(self.cfg.timeout)
             } else {
-                ReadError::Failed(sanitize(&format!(
-                    "{:#}",
-                    anyhow::Error::new(e.without_url())
-                )))
+                ReadError::Failed(format!("{:#}", anyhow::Error::new(e.without_url())))
             }
         };
         let mut resp = client.get(url).send().await.map_err(fail)?;
@@ -306,11 +302,12 @@ mod tests {
     }
 
     #[test]
-    fn garbage_is_quoted_sanitized_and_cut() {
+    fn garbage_is_quoted_and_cut_raw() {
+        // Raw: the outputs escape it, once (tests/run.rs checks them).
         let e = parse_value("\u{1b}[2J\nforged line", None)
             .unwrap_err()
             .to_string();
-        assert!(!e.contains('\u{1b}') && !e.contains('\n'), "{e:?}");
+        assert!(e.contains("\"\u{1b}[2J\nforged line\""), "{e:?}");
         let e = parse_value(&"x".repeat(10_000), None)
             .unwrap_err()
             .to_string();

@@ -390,7 +390,11 @@ async fn failed(hub: &Hub, e: &StoreError, alert_after: u32, delay: Duration) {
         hub.event(
             Level::Warn,
             "store",
-            format!("writes failing {n} times in a row: {msg}; readings are queued in memory"),
+            // Raw: the log line and the journal line escape it once.
+            format!(
+                "writes failing {n} times in a row: {}; readings are queued in memory",
+                e.full()
+            ),
         )
         .await;
     }

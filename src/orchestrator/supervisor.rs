@@ -148,7 +148,8 @@ async fn on_failure<S: Source>(
         let s = sensors.entry(policy.name.clone()).or_default();
         s.failures += 1;
         s.failures_total += 1;
-        s.last_error = Some(e.to_string());
+        // The API's JSON carries errors escaped once, like every output.
+        s.last_error = Some(crate::text::escape(&e.to_string()));
         let since = *s.failing_since.get_or_insert(now);
         (s.failures, s.value.zip(s.updated), since, s.unit.clone())
     };

@@ -6,8 +6,8 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
+use super::health::{self, Rules};
 use super::{Context, Metric, Observation, Outcome, Status, Unit};
-use crate::text::sanitize;
 
 /// The most of a response body that is read.
 pub const BODY_LIMIT: u64 = 64 * 1024;
@@ -22,8 +22,9 @@ pub struct Probed {
     pub reachable: bool,
 }
 
-/// Judges a health response: code and body (pure).
-pub fn judge(code: u16, body: &[u8], truncated: bool) -> (Status, String) {
+/// Judges a health response: code and body (pure), the body read by
+/// `rules` (see `health`). The message is raw text, bounded.
+pub fn judge(code: u16, body: &[u8], truncated: bool, rules: &Rules) -> (Status, String) {
     if !(200..300).contains(&code) {
         return (Status::Crit, format!("HTTP {code}"));
     }
@@ -36,47 +37,15 @@ pub fn judge(code: u16, body: &[u8], truncated: bool) -> (Status, String) {
             ),
         );
     }
-    let v: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => health::judge_json(rules, code, &v),
         Err(_) => {
-            let text = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
-            return (
+            let text: String = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+            (
                 Status::Warn,
-                format!(
-                    "HTTP {code} but the body is not JSON: {:?}",
-                    sanitize(&text)
-                ),
-            );
+                format!("HTTP {code} but the body is not JSON: \"{text}\""),
+            )
         }
-    };
-    match v.get("status").and_then(|s| s.as_str()) {
-        Some("healthy") => (Status::Ok, "healthy".into()),
-        Some(other) => {
-            let mut msg = format!(
-                "degraded: {}",
-                sanitize(&other.chars().take(60).collect::<String>())
-            );
-            // Name the unhealthy components when the service reports them.
-            if let Some(comps) = v.get("components").and_then(|c| c.as_object()) {
-                let bad: Vec<String> = comps
-                    .iter()
-                    .filter(|(_, c)| {
-                        let s = c.get("status").and_then(|s| s.as_str()).or(c.as_str());
-                        s.is_some_and(|s| !matches!(s, "ok" | "healthy" | "off" | "disabled"))
-                    })
-                    .map(|(k, _)| sanitize(k))
-                    .take(5)
-                    .collect();
-                if !bad.is_empty() {
-                    msg.push_str(&format!(" ({})", bad.join(", ")));
-                }
-            }
-            (Status::Warn, msg)
-        }
-        None => (
-            Status::Warn,
-            format!("HTTP {code} but no \"status\" in the JSON body"),
-        ),
     }
 }
 
@@ -98,17 +67,27 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
                 std::io::ErrorKind::TimedOut => {
                     format!("timed out after {}", crate::text::human_duration(timeout))
                 }
-                _ => sanitize(&io.to_string()),
+                _ => io.to_string(),
             };
         }
         last = s.to_string();
         src = s.source();
     }
-    sanitize(&last)
+    last
 }
 
-/// One GET.
+/// One GET, the body read by the default rules.
 pub fn get(client: &reqwest::blocking::Client, url: &str, timeout: Duration) -> Probed {
+    get_with(client, url, timeout, &Rules::default())
+}
+
+/// One GET, the body read by `rules`.
+pub fn get_with(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    timeout: Duration,
+    rules: &Rules,
+) -> Probed {
     let start = Instant::now();
     let res = client.get(url).send();
     let (status, message, reachable) = match res {
@@ -119,15 +98,12 @@ pub fn get(client: &reqwest::blocking::Client, url: &str, timeout: Duration) -> 
             match r.read_to_end(&mut body) {
                 Ok(_) => {
                     let truncated = body.len() as u64 > BODY_LIMIT;
-                    let (s, m) = judge(code, &body, truncated);
+                    let (s, m) = judge(code, &body, truncated, rules);
                     (s, m, true)
                 }
                 Err(e) => (
                     Status::Crit,
-                    format!(
-                        "HTTP {code} but reading the body failed: {}",
-                        sanitize(&e.to_string())
-                    ),
+                    format!("HTTP {code} but reading the body failed: {e}"),
                     true,
                 ),
             }
@@ -193,12 +169,14 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
             .into();
         }
     };
+    let rules = Rules::from_config(cfg);
     let (origin, edge) = std::thread::scope(|s| {
         let edge = cfg.edge_url.as_deref().map(|u| {
             let client = client.clone();
-            s.spawn(move || get(&client, u, cfg.timeout))
+            let rules = &rules;
+            s.spawn(move || get_with(&client, u, cfg.timeout, rules))
         });
-        let origin = get(&client, &cfg.url, cfg.timeout);
+        let origin = get_with(&client, &cfg.url, cfg.timeout, &rules);
         (origin, edge.map(|h| h.join().expect("edge probe thread")))
     });
     let (status, message) = combine(&origin, edge.as_ref());
@@ -231,22 +209,24 @@ mod tests {
 
     #[test]
     fn judges_health_bodies() {
-        assert_eq!(judge(200, br#"{"status":"healthy"}"#, false).0, Status::Ok);
-        let (s, m) = judge(200, br#"{"status":"degraded","components":{"sensors":{"status":"stale"},"store":{"status":"ok"}}}"#, false);
-        assert_eq!(s, Status::Warn);
-        assert_eq!(m, "degraded: degraded (sensors)");
+        let r = &Rules::default();
         assert_eq!(
-            judge(502, b"bad gateway", false),
+            judge(200, br#"{"status":"healthy"}"#, false, r).0,
+            Status::Ok
+        );
+        let (s, m) = judge(200, br#"{"status":"degraded","components":{"sensors":{"status":"stale"},"store":{"status":"ok"}}}"#, false, r);
+        assert_eq!(s, Status::Warn);
+        assert_eq!(m, "degraded (sensors: stale)");
+        assert_eq!(
+            judge(502, b"bad gateway", false, r),
             (Status::Crit, "HTTP 502".into())
         );
-        let (s, m) = judge(200, b"\x1b[2Jgarbage\n", false);
+        // Raw text, bounded: every output escapes it once.
+        let (s, m) = judge(200, b"\x1b[2Jgarbage\n", false, r);
         assert_eq!(s, Status::Warn);
-        assert!(
-            m.contains("not JSON") && !m.contains('\x1b') && !m.contains('\n'),
-            "{m}"
-        );
-        assert_eq!(judge(200, b"{}", false).0, Status::Warn);
-        assert_eq!(judge(200, b"xxxx", true).0, Status::Warn);
+        assert_eq!(m, "HTTP 200 but the body is not JSON: \"\x1b[2Jgarbage\n\"");
+        assert_eq!(judge(200, b"{}", false, r).0, Status::Warn);
+        assert_eq!(judge(200, b"xxxx", true, r).0, Status::Warn);
     }
 
     fn p(status: Status, msg: &str) -> Probed {

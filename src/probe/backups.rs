@@ -21,12 +21,21 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         }
     };
     let Some(first) = found.first() else {
-        return Observation::new(
-            "backups",
-            Status::Warn,
-            format!("no backup yet in {}", dir.display()),
-        )
-        .into();
+        let mut msg = format!("no backup yet in {}", dir.display());
+        // Another tool's backups (the original scripts' names) are not
+        // counted: say what was seen, so "no backup" is not a mystery.
+        if let Ok(other) = naming::foreign(dir)
+            && let Some(newest) = other.first()
+        {
+            let more = match other.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            };
+            msg.push_str(&format!(
+                " (not counted: {newest}{more}, not named grokmon-YYYYMMDDTHHMMSSZ.db.zst/.db.gz/.db: another tool's backups?)"
+            ));
+        }
+        return Observation::new("backups", Status::Warn, msg).into();
     };
     let file_name = |b: &naming::Found| {
         b.path
@@ -73,6 +82,6 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
     m.crit = Some(t.1.as_secs_f64());
     Observation::new("backups", status, msg)
         .metric(m)
-        .metric(Metric::new("count", found.len() as f64, Unit::None).min0())
+        .metric(Metric::new("files", found.len() as f64, Unit::None).min0())
         .into()
 }

@@ -8,6 +8,7 @@ pub mod backups;
 pub mod cpu;
 pub mod database;
 pub mod disk;
+pub mod health;
 pub mod memory;
 pub mod service;
 
@@ -163,10 +164,18 @@ pub struct Observation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub status: Status,
+    /// Raw text, bounded by the probe; every output escapes it once.
+    #[serde(serialize_with = "ser_escaped")]
     pub message: String,
     pub metrics: Vec<Metric>,
     #[serde(rename = "duration_ms", serialize_with = "ser_ms")]
     pub duration: Duration,
+}
+
+/// Serializes outside text escaped once, as every other output shows it: a
+/// JSON reader (`jq -r`) never gets a raw control character.
+pub fn ser_escaped<S: serde::Serializer>(m: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::text::escape(m))
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -141,10 +141,7 @@ pub fn judge(
         other => {
             phase = Phase::Down;
             obs.status = Status::Unknown;
-            parts.push(format!(
-                "unexpected state \"{}\"",
-                crate::text::sanitize(other)
-            ));
+            parts.push(format!("unexpected state \"{other}\""));
         }
     }
     if let Some(n) = nrestarts {
@@ -252,9 +249,21 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
                 },
             }
         }
+        // Observation messages are raw (every output escapes them once); the
+        // error holds systemctl's stderr escaped, which `unescape` reverses
+        // exactly. The unit name in `args` is raw and may hold `\x2d`.
         Err(SystemctlError::Unavailable(note)) => {
-            Observation::new("service", Status::Skipped, note).into()
+            Observation::new("service", Status::Skipped, crate::text::unescape(&note)).into()
         }
+        Err(SystemctlError::Failed { args, stderr }) => Observation::new(
+            "service",
+            Status::Unknown,
+            format!(
+                "systemctl {args} failed: {}",
+                crate::text::unescape(&stderr)
+            ),
+        )
+        .into(),
         Err(e) => Observation::new("service", Status::Unknown, crate::text::chain(&e)).into(),
     }
 }

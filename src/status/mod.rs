@@ -57,6 +57,7 @@ pub struct ProbeInfo {
     pub probe: String,
     pub target: Option<String>,
     pub status: String,
+    #[serde(serialize_with = "crate::probe::ser_escaped")]
     pub message: String,
     pub checked_at: String,
 }
