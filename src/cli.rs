@@ -198,7 +198,7 @@ pub enum BackupCommand {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Shows a review (state, uptime, restarts in the last hour, current checks,\nunreviewed alerts), then asks for the unit's name to be typed. Refuses, running\nnothing, under systemd (INVOCATION_ID) or cron, without a terminal unless\n--yes --reason TEXT, while a restart is under way or within restart.cooldown\n(unless --force), and after start-limit-hit (investigate, then reset-failed).\nRestarts once, waits up to restart.wait for active and a healthy API, and\nrecords an INFO (or CRIT) restart line in the alerts log.\n\nEXIT CODES:\n  0   restarted, active and healthy\n  1   refused, not confirmed, or not healthy within restart.wait\n  2   usage error\n  78  configuration error"
+    after_help = "Shows a review (state, uptime, restarts in the last hour, current checks,\nunreviewed alerts), then asks for the unit's name to be typed. Refuses, running\nnothing, under systemd (INVOCATION_ID) or cron, without a terminal unless\n--yes --reason TEXT, while a restart is under way or within restart.cooldown\n(unless --force), when systemd gave up on the unit (a crash loop: investigate,\nthen reset-failed), and when the restart's start would exceed the unit's\nstart limit (StartLimitBurst in StartLimitIntervalSec, counting every recent\nstart; --force does not bypass this: systemd would refuse the start and\nleave the unit down).\nRestarts once, waits up to restart.wait for active and a healthy API, and\nrecords an INFO (or CRIT) restart line in the alerts log.\n\nEXIT CODES:\n  0   restarted, active and healthy\n  1   refused, not confirmed, or not healthy within restart.wait\n  2   usage error\n  78  configuration error"
 )]
 pub struct RestartArgs {
     /// Do not ask for confirmation (needs --reason when there is no terminal).
@@ -230,7 +230,9 @@ pub enum UnitsCommand {
     /// grokmon-backup.service/.timer (plus the RestartSteps drop-in where
     /// systemd >= 254 knows it) with this binary's path and --config, runs
     /// daemon-reload and enables the two timers, printing each step. It never
-    /// starts grokmon.service: it prints the command to do so.
+    /// starts grokmon.service: it prints the command to do so. It never takes
+    /// over a unit it did not write: a unit of the same name that runs
+    /// another program is refused (nothing is written) unless --replace.
     Install {
         /// Install for the current user (~/.config/systemd/user). The default.
         #[arg(long, conflicts_with = "system")]
@@ -241,6 +243,15 @@ pub enum UnitsCommand {
         /// Print every step without touching anything.
         #[arg(long)]
         dry_run: bool,
+        /// Replace (or override) a unit of the same name that runs another
+        /// program; the replaced file is kept as NAME.grokmon-old, which
+        /// systemd does not load.
+        #[arg(long)]
+        replace: bool,
+        /// Install only the check and backup services and timers, for a
+        /// service grokmon only watches (set [service] unit to its name).
+        #[arg(long)]
+        timers_only: bool,
     },
     /// Print one rendered unit.
     Print {
@@ -249,10 +260,14 @@ pub enum UnitsCommand {
     },
     /// Check that the protections configured in the units are really in force.
     ///
-    /// Reads `systemctl show` and the cgroup filesystem: StartLimitBurst=5 and
-    /// StartLimitIntervalSec=600 (a StartLimit* line under [Service] is
-    /// silently ignored), Restart=on-failure, RestartPreventExitStatus=78,
-    /// TimeoutStopSec, MemoryMax with the memory controller enabled, CPUQuota,
+    /// Reads `systemctl show`, the cgroup filesystem (v2, or the v1
+    /// hierarchies) and, before the unit's first start, its unit files. Any
+    /// service: a start limit that can trip (on systemd 252
+    /// StartLimitIntervalSec= under [Service] is rejected as an unknown key,
+    /// leaving the 10 s default), Restart=on-failure, a stop timeout, and the
+    /// resource limits it sets really enforced. A unit running `grokmon run`
+    /// also: StartLimitBurst=5 in StartLimitIntervalSec=600,
+    /// RestartPreventExitStatus=78, TimeoutStopSec>=15s, MemoryMax, CPUQuota,
     /// WatchdogSec. Exit 0 when all are in force, 1 otherwise, each mismatch
     /// on its own line with its fix.
     Verify,

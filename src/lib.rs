@@ -10,9 +10,11 @@ pub mod alerts;
 pub mod backup;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod confirm;
 pub mod docs;
+pub mod failpoint;
 pub mod forecast;
 pub mod orchestrator;
 pub mod probe;
@@ -25,6 +27,17 @@ pub mod text;
 
 use chrono::{DateTime, Utc};
 use std::io::Write;
+
+/// `eprintln!` that never panics: a stderr that cannot take the message (a
+/// closed pipe, a file at its size limit under `RLIMIT_FSIZE`) loses the
+/// message, not the process or its exit code.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
 
 /// Exit codes of the contract (DESIGN.md).
 pub mod exit {

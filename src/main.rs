@@ -12,6 +12,14 @@ use grokmon::config::{Config, ConfigError, Env};
 use grokmon::{Ctx, UsageError, exit};
 
 fn main() -> ExitCode {
+    // A file-size limit (`RLIMIT_FSIZE`) must not kill the process with
+    // SIGXFSZ halfway through a write: ignored, the write fails with EFBIG
+    // and takes the normal error path (check exits 3, others 1, with a message).
+    // SAFETY: setting a signal's disposition to SIG_IGN at the start of main,
+    // before any thread exists, has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let is_check = subcommand_is_check(&args);
     // Under NRPE only stdout reaches the operator: with `--format nagios`
@@ -46,7 +54,7 @@ fn main() -> ExitCode {
         // `grokmon alerts tail | head`: the reader has what it wanted.
         Err(e) if grokmon::StdoutClosed::is_in(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("grokmon: {e:#}");
+            grokmon::errln!("grokmon: {e:#}");
             if nagios {
                 say_unknown(&format!("{e:#}"));
             }
@@ -117,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let ctx = Ctx {
         config,
-        now: chrono::Utc::now(),
+        now: grokmon::clock::now(),
         // Hidden, for tests: fixture trees instead of /proc and /sys/fs/cgroup.
         roots: grokmon::probe::Roots {
             proc: std::env::var_os("GROKMON_PROC_ROOT")

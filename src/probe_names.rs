@@ -10,9 +10,12 @@ pub const MEMORY: &str = "memory";
 pub const DISK: &str = "disk";
 pub const DATABASE: &str = "database";
 pub const SERVICE: &str = "service";
+pub const UNITS: &str = "units";
 pub const BACKUPS: &str = "backups";
 pub const FORECAST: &str = "forecast";
 
 /// Every probe `check` knows, in the order it reports them (the default of
 /// `check.probes`).
-pub const ALL: &[&str] = &[API, CPU, MEMORY, DISK, DATABASE, SERVICE, BACKUPS, FORECAST];
+pub const ALL: &[&str] = &[
+    API, CPU, MEMORY, DISK, DATABASE, SERVICE, UNITS, BACKUPS, FORECAST,
+];

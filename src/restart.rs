@@ -22,7 +22,7 @@ use crate::config::{Config, Scope};
 use crate::confirm::Confirmed;
 use crate::probe::{Status, service};
 use crate::state::{self, Read as _, State};
-use crate::systemd::{Systemctl, SystemctlError, parse_unix_timestamp};
+use crate::systemd::{Systemctl, SystemctlError, limits, parse_unix_timestamp};
 use crate::text::{chain, sanitize};
 use crate::text::{human_duration, seconds_tenths};
 use crate::{Ctx, exit};
@@ -87,6 +87,7 @@ pub fn guard_state(
     args: &RestartArgs,
     props: &BTreeMap<String, String>,
     last_restart: Option<DateTime<Utc>>,
+    starts: Option<&limits::Starts>,
     now: DateTime<Utc>,
     cfg: &Config,
 ) -> Result<(), String> {
@@ -97,18 +98,54 @@ pub fn guard_state(
     } else {
         ""
     };
+    // An empty or foreign answer says nothing about the unit: going ahead
+    // would restart blind. Not even --force goes past this.
+    if get("ActiveState").is_empty() {
+        return Err(format!(
+            "refusing to restart: `systemctl{u} show {unit}` returned nothing usable (no ActiveState), so its state cannot be reviewed; check with `systemctl{u} status {}`",
+            short(unit)
+        ));
+    }
     if get("LoadState") == "not-found" {
         return Err(format!(
             "refusing to restart: unit {unit} not found; is it installed? (`grokmon units install`, or set service.unit)"
         ));
     }
-    if get("ActiveState") == "failed" && get("Result") == "start-limit-hit" {
+    if let Some(g) = limits::gave_up(props) {
         let s = short(unit);
         return Err(format!(
-            "refusing to restart: systemd gave up on {unit} (start-limit-hit: it crashed too often in a row), so another restart would crash the same way. Investigate first: `journalctl{u} -u {s} -n 100`; once the cause is fixed, reset it with `systemctl{u} reset-failed {s}` and run `grokmon restart` again"
+            "refusing to restart: systemd gave up on {unit} ({}: it crashed too often in a row), so another restart would crash the same way. Investigate first: `journalctl{u} -u {s} -n 100`; once the cause is fixed, reset it with `systemctl{u} reset-failed {s}` and run `grokmon restart` again",
+            sanitize(&g.detail)
         ));
     }
     let active = get("ActiveState");
+    // Every start counts against the start limit, a reviewed one too: one
+    // start too many and systemd refuses it, leaving the unit failed, i.e.
+    // the planned restart takes the service down. Only a unit that is up
+    // can be taken down; --force does not bypass this.
+    if matches!(
+        active,
+        "active" | "activating" | "reloading" | "deactivating"
+    ) && let (Some(limit), Some(starts)) = (limits::start_limit(props), starts)
+        && let Err(safe) = limits::next_start(limit, &starts.times, now)
+    {
+        let window = human_duration(limit.interval);
+        let n = starts
+            .times
+            .iter()
+            .filter(|t| {
+                now - **t
+                    < chrono::Duration::from_std(limit.interval).unwrap_or(chrono::Duration::MAX)
+            })
+            .count();
+        return Err(format!(
+            "refusing to restart: {unit} started {n} times in the last {window} ({}), and systemd's start limit allows {} starts in {window}: systemd would refuse this restart's start and leave {unit} failed (down). The next restart is safe after {} (in {}); --force does not bypass the start limit",
+            starts.basis,
+            limit.burst,
+            safe.to_rfc3339_opts(SecondsFormat::Secs, true),
+            human_duration((safe - now).to_std().unwrap_or_default())
+        ));
+    }
     if matches!(active, "activating" | "deactivating" | "reloading") && !args.force {
         return Err(format!(
             "refusing to restart: {unit} is {active} ({}): a restart is already under way; wait for it (`grokmon status`) instead of piling on, or use --force",
@@ -210,8 +247,10 @@ fn review(
     };
     let _ = writeln!(out, "\ncurrent checks:");
     out.push_str(&crate::check::report::human(&report, ctx.color));
-    let acked = st.and_then(|s| s.read().get_time(state::keys::ACKED_UNTIL).ok().flatten());
-    match crate::alerts::events_after(&AlertLog::from_config(cfg), acked, 5) {
+    let review = st
+        .and_then(|s| crate::alerts::ack::Review::read(&s.read()).ok())
+        .unwrap_or_default();
+    match crate::alerts::ack::unreviewed(&AlertLog::from_config(cfg), &review, 5) {
         Ok((0, _)) => {
             let _ = writeln!(out, "\nunreviewed alerts: none");
         }
@@ -336,18 +375,25 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     guard_caller(args, &caller).map_err(anyhow::Error::msg)?;
 
     let sc = Systemctl::new(cfg.service.scope);
-    let props = match sc.show(unit, service::PROPS) {
+    let mut wanted: Vec<&str> = service::PROPS.to_vec();
+    wanted.extend(limits::PROPS.iter().filter(|p| !service::PROPS.contains(p)));
+    let props = match sc.show(unit, &wanted) {
         Ok(p) => p,
         Err(SystemctlError::Unavailable(why)) => {
             anyhow::bail!("cannot restart {unit}: {why}")
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot restart {unit}"))),
     };
+    // One restart at a time, from the cooldown guard to the record of the
+    // attempt: concurrent `grokmon restart`s would each pass the guard
+    // before any recorded its restart.
+    let _lock = lock_restarts(&cfg.paths.state)?;
+    crate::failpoint::hit("restart.locked");
     let st = match State::open_existing(&cfg.paths.state) {
         Ok(s) => s,
         // The cooldown cannot be checked; --force is the way past it.
         Err(e) if args.force => {
-            eprintln!("grokmon: warning: {}", chain(&e));
+            crate::errln!("grokmon: warning: {}", chain(&e));
             None
         }
         Err(e) => {
@@ -358,7 +404,9 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let last_restart = st
         .as_ref()
         .and_then(|s| s.read().get_time(state::keys::LAST_RESTART).ok().flatten());
-    guard_state(args, &props, last_restart, ctx.now, cfg).map_err(anyhow::Error::msg)?;
+    let starts = recent_starts(cfg, &props, st.as_ref(), ctx.now);
+    guard_state(args, &props, last_restart, starts.as_ref(), ctx.now, cfg)
+        .map_err(anyhow::Error::msg)?;
 
     crate::print_stdout(&review(ctx, &props, st.as_ref(), last_restart))?;
     drop(st);
@@ -373,7 +421,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         let s = short(unit);
         let answer = ask(&format!("type {s:?} to restart {unit} now: "))?;
         if !answer.is_some_and(|a| a == s || a == *unit) {
-            eprintln!("grokmon: not confirmed; nothing was restarted");
+            crate::errln!("grokmon: not confirmed; nothing was restarted");
             return Ok(exit::FAILURE);
         }
     }
@@ -434,7 +482,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         )),
     }
     for w in &warnings {
-        eprintln!("grokmon: warning: {w}");
+        crate::errln!("grokmon: warning: {w}");
     }
     if waited.ok {
         crate::print_stdout(&format!("{unit}: {}\n", waited.detail))?;
@@ -445,7 +493,7 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         } else {
             ""
         };
-        eprintln!(
+        crate::errln!(
             "grokmon: {unit}: {}; look at `grokmon status` and `journalctl{u} -u {} -n 100`",
             waited.detail,
             short(unit)
@@ -454,10 +502,87 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     }
 }
 
+/// Takes the restart lock (`restart.lock` beside the state database, an
+/// exclusive `flock` the kernel releases when the process ends), or refuses
+/// at once when another restart holds it.
+fn lock_restarts(state: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = state
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("restart.lock");
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&path)
+        .with_context(|| format!("cannot open the restart lock {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "refusing to restart: another `grokmon restart` is under way (it holds {}); wait for it and look at `grokmon status`",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
+}
+
+/// The sample recorded for each reviewed restart (its start counts against
+/// the unit's start limit).
+const REVIEWED_SAMPLE: &str = "restart.reviewed";
+
+/// The unit's recent starts, for the start-limit guard: from the journal,
+/// else estimated from the reviewed restarts recorded here and the unit's
+/// counters. `None` when the unit has no start limit.
+fn recent_starts(
+    cfg: &Config,
+    props: &BTreeMap<String, String>,
+    st: Option<&State>,
+    now: DateTime<Utc>,
+) -> Option<limits::Starts> {
+    let limit = limits::start_limit(props)?;
+    let since = now - chrono::Duration::from_std(limit.interval).ok()?;
+    let reviewed: Vec<DateTime<Utc>> = st
+        .and_then(|s| s.read().samples(REVIEWED_SAMPLE, since).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    match limits::journal_starts(cfg.service.scope, &cfg.service.unit, since) {
+        Ok(times) => {
+            let current = props
+                .get("InactiveExitTimestamp")
+                .and_then(|v| parse_unix_timestamp(v))
+                .filter(|t| *t > since);
+            Some(limits::Starts {
+                times: limits::merge_starts(times, reviewed.into_iter().chain(current)),
+                basis: "counted in the journal".into(),
+            })
+        }
+        Err(why) => Some(limits::Starts {
+            times: limits::estimate_starts(props, &reviewed, since),
+            basis: format!(
+                "estimated from grokmon's reviewed restarts and NRestarts, as {}",
+                sanitize(&why)
+            ),
+        }),
+    }
+}
+
 fn record_last_restart(path: &std::path::Path, t: DateTime<Utc>) -> anyhow::Result<()> {
     let mut st = State::open(path)?;
-    st.write(|tx| tx.set_time(state::keys::LAST_RESTART, t))
-        .context("cannot record the restart time (the cooldown will not apply)")?;
+    st.write(|tx| {
+        tx.set_time(state::keys::LAST_RESTART, t)?;
+        tx.add_sample(t, REVIEWED_SAMPLE, 1.0)
+    })
+    .context("cannot record the restart time (the cooldown will not apply)")?;
     Ok(())
 }
 
@@ -526,11 +651,21 @@ mod tests {
         let p = |s: &str| crate::systemd::parse_show(s);
         let active = p("LoadState=loaded\nActiveState=active\nSubState=running\n");
         let c = cfg();
-        assert!(guard_state(&args(true, None, false), &active, None, now(), &c).is_ok());
+        assert!(guard_state(&args(true, None, false), &active, None, None, now(), &c).is_ok());
+
+        // Nothing usable from `systemctl show`: refused, --force or not.
+        for text in ["", "\n", "garbage without equals\n", "LoadState=loaded\n"] {
+            for force in [false, true] {
+                let e = guard_state(&args(true, None, force), &p(text), None, None, now(), &c)
+                    .unwrap_err();
+                assert!(e.contains("nothing usable"), "{text:?}: {e}");
+            }
+        }
 
         let e = guard_state(
             &args(true, None, true),
             &p("ActiveState=failed\nResult=start-limit-hit\n"),
+            None,
             None,
             now(),
             &c,
@@ -541,31 +676,146 @@ mod tests {
 
         for st in ["activating", "deactivating", "reloading"] {
             let props = p(&format!("ActiveState={st}\nSubState=auto-restart\n"));
-            let e = guard_state(&args(true, None, false), &props, None, now(), &c).unwrap_err();
+            let e =
+                guard_state(&args(true, None, false), &props, None, None, now(), &c).unwrap_err();
             assert!(e.contains("already under way"), "{e}");
-            assert!(guard_state(&args(true, None, true), &props, None, now(), &c).is_ok());
+            assert!(guard_state(&args(true, None, true), &props, None, None, now(), &c).is_ok());
         }
 
         let recent = now() - chrono::Duration::minutes(2);
-        let e =
-            guard_state(&args(true, None, false), &active, Some(recent), now(), &c).unwrap_err();
+        let e = guard_state(
+            &args(true, None, false),
+            &active,
+            Some(recent),
+            None,
+            now(),
+            &c,
+        )
+        .unwrap_err();
         assert!(
             e.contains("2m ago") && e.contains("restart.cooldown"),
             "{e}"
         );
-        assert!(guard_state(&args(true, None, true), &active, Some(recent), now(), &c).is_ok());
+        assert!(
+            guard_state(
+                &args(true, None, true),
+                &active,
+                Some(recent),
+                None,
+                now(),
+                &c
+            )
+            .is_ok()
+        );
         let old = now() - chrono::Duration::minutes(6);
-        assert!(guard_state(&args(true, None, false), &active, Some(old), now(), &c).is_ok());
+        assert!(
+            guard_state(
+                &args(true, None, false),
+                &active,
+                Some(old),
+                None,
+                now(),
+                &c
+            )
+            .is_ok()
+        );
 
         let e = guard_state(
             &args(true, None, true),
             &p("LoadState=not-found\nActiveState=inactive\n"),
+            None,
             None,
             now(),
             &c,
         )
         .unwrap_err();
         assert!(e.contains("not found"), "{e}");
+    }
+
+    #[test]
+    fn the_start_limit_guard_refuses_the_start_that_would_trip_it_even_with_force() {
+        let p = |s: &str| crate::systemd::parse_show(s);
+        let c = cfg();
+        let up = p(
+            "LoadState=loaded\nActiveState=active\nSubState=running\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\n",
+        );
+        let starts = |mins_ago: &[i64]| limits::Starts {
+            times: mins_ago
+                .iter()
+                .map(|m| now() - chrono::Duration::minutes(*m))
+                .collect(),
+            basis: "counted in the journal".into(),
+        };
+        // 4 starts in 10 minutes: a fifth is fine.
+        let four = starts(&[8, 6, 4, 2]);
+        assert!(guard_state(&args(true, None, true), &up, None, Some(&four), now(), &c).is_ok());
+        // 5: the restart's start would be the sixth; --force does not help.
+        let five = starts(&[8, 6, 4, 2, 1]);
+        let e =
+            guard_state(&args(true, None, true), &up, None, Some(&five), now(), &c).unwrap_err();
+        assert!(e.contains("started 5 times in the last 10m"), "{e}");
+        assert!(e.contains("allows 5 starts"), "{e}");
+        assert!(e.contains("counted in the journal"), "{e}");
+        // The oldest (8 min ago) leaves the window in 2 minutes.
+        assert!(
+            e.contains("safe after 2026-11-28T12:02:01Z (in 2m 1s)"),
+            "{e}"
+        );
+        assert!(e.contains("--force does not bypass"), "{e}");
+        // Starts older than the window do not count.
+        let old = starts(&[30, 20, 15, 11, 2]);
+        assert!(guard_state(&args(true, None, true), &up, None, Some(&old), now(), &c).is_ok());
+        // A unit that is down cannot be taken down by the restart.
+        let down = p(
+            "LoadState=loaded\nActiveState=inactive\nSubState=dead\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\n",
+        );
+        assert!(guard_state(&args(true, None, true), &down, None, Some(&five), now(), &c).is_ok());
+        // No start limit on the unit: nothing to trip.
+        let unlimited = p(
+            "LoadState=loaded\nActiveState=active\nStartLimitBurst=5\nStartLimitIntervalUSec=0\n",
+        );
+        assert!(
+            guard_state(
+                &args(true, None, true),
+                &unlimited,
+                None,
+                Some(&five),
+                now(),
+                &c
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_crash_loop_as_systemd_reports_it_is_refused() {
+        let p = |s: &str| crate::systemd::parse_show(s);
+        let e = guard_state(
+            &args(true, None, true),
+            &p(
+                "LoadState=loaded\nActiveState=failed\nResult=signal\nRestart=on-failure\nRestartPreventExitStatus=78\nExecMainCode=2\nExecMainStatus=9\nNRestarts=4\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\n",
+            ),
+            None,
+            None,
+            now(),
+            &cfg(),
+        )
+        .unwrap_err();
+        assert!(e.contains("systemd gave up"), "{e}");
+        assert!(e.contains("reset-failed grokmon"), "{e}");
+        // A configuration error is not a crash loop: the restart may go on
+        // (and exit 78 again, which the review shows).
+        assert!(
+            guard_state(
+                &args(true, None, true),
+                &p("LoadState=loaded\nActiveState=failed\nResult=exit-code\nRestart=on-failure\nRestartPreventExitStatus=78\nExecMainCode=1\nExecMainStatus=78\n"),
+                None,
+                None,
+                now(),
+                &cfg(),
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -22,12 +22,18 @@ const TRIM_WAIT: Duration = Duration::from_millis(100);
 pub mod keys {
     /// RFC 3339 time up to which alerts were reviewed (`alerts ack`).
     pub const ACKED_UNTIL: &str = "alerts.acked_until";
+    /// Where the log ended at the last `alerts ack` (JSON `log::Mark`): the
+    /// lines after it are the unreviewed ones.
+    pub const ACKED_AT: &str = "alerts.acked_at";
     /// Raw `/proc/stat` counters of the last check: "total idle".
     pub const CPU_COUNTERS: &str = "cpu.counters";
     /// RFC 3339 time of the last check.
     pub const LAST_CHECK: &str = "check.last_run";
     /// RFC 3339 time of the last reviewed restart.
     pub const LAST_RESTART: &str = "restart.last";
+    /// Alert lines decided and committed but not yet known to be in the log
+    /// (JSON: the log's mark before them, and the lines). See `check::record`.
+    pub const ALERTS_PENDING: &str = "alerts.pending";
 }
 
 /// An I/O cause is `source()`, said once by `text::chain` or `{:#}`. A
@@ -49,6 +55,12 @@ pub enum StateError {
     Other {
         path: PathBuf,
         cause: rusqlite::Error,
+    },
+    #[error("cannot lock state database {path} for writing")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
     },
     #[error("cannot create the directory for state database {path}")]
     Dir {
@@ -248,6 +260,45 @@ impl State {
         }
     }
 
+    /// Takes the writers' lock (`<state>.lock`, an exclusive `flock`), held
+    /// until the returned file is dropped, waiting at most `BUSY_TIMEOUT`.
+    /// For sequences that span several transactions and a file outside the
+    /// database (decide, commit, append to the log, mark it written): one
+    /// process at a time. The kernel releases it when the process dies.
+    pub fn lock_writers(&self) -> Result<std::fs::File, StateError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut p = self.path.clone().into_os_string();
+        p.push(".lock");
+        let err = |cause| StateError::Lock {
+            path: self.path.clone(),
+            cause,
+        };
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&p)
+            .map_err(err)?;
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match f.try_lock() {
+                Ok(()) => return Ok(f),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5 + fastrand::u64(0..10)));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StateError::Locked {
+                        path: self.path.clone(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+            }
+        }
+    }
+
     /// Runs `f` in an IMMEDIATE transaction: the write lock is taken first, so
     /// read-decide-write sequences of concurrent processes serialize.
     pub fn write<T, E>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
@@ -383,6 +434,13 @@ impl Tx<'_> {
                 "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [key, value],
             )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), StateError> {
+        self.tx
+            .execute("DELETE FROM kv WHERE key = ?1", [key])
             .map(|_| ())
             .map_err(|e| self.err(e))
     }

@@ -332,7 +332,7 @@ fn units_print_names_the_known_units() {
         .stderr_has("grokmon-check.timer");
 }
 
-const GOOD_PROPS: &str = "LoadState=loaded\nFragmentPath=/u/grokmon.service\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n";
+const GOOD_PROPS: &str = "LoadState=loaded\nActiveState=active\nExecStart={ path=/usr/bin/grokmon ; argv[]=/usr/bin/grokmon run ; ignore_errors=no }\nRestartUSec=30s\nFragmentPath=/u/grokmon.service\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n";
 
 #[test]
 fn units_verify_reports_each_protection_not_in_force() {
@@ -363,6 +363,39 @@ fn units_verify_reports_each_protection_not_in_force() {
         "{:?}",
         env.systemctl_calls()
     );
+
+    // Installed, never started: systemd 252 reports WatchdogUSec=infinity
+    // then; the unit file says 60.
+    std::fs::write(cg.join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
+    let frag = env.path("grokmon.service");
+    std::fs::write(&frag, "[Service]\nWatchdogSec=60\n").unwrap();
+    env.fake_systemctl_show(
+        &GOOD_PROPS
+            .replace("ActiveState=active", "ActiveState=inactive")
+            .replace("WatchdogUSec=1min", "WatchdogUSec=infinity")
+            .replace("/u/grokmon.service", frag.to_str().unwrap()),
+    );
+    env.run(&["units", "verify"])
+        .code(0)
+        .stdout_has("WatchdogSec=1m (from the unit files: not running)");
+    std::fs::write(&frag, "[Service]\nType=notify\n").unwrap();
+    env.run(&["units", "verify"])
+        .code(1)
+        .stdout_has("WatchdogSec: is off");
+
+    // A plain app (not `grokmon run`): no watchdog, no 78, no limits asked.
+    env.fake_systemctl_show(
+        &GOOD_PROPS
+            .replace("/usr/bin/grokmon run", "/opt/app/bin/app --serve")
+            .replace("/usr/bin/grokmon ;", "/opt/app/bin/app ;")
+            .replace("WatchdogUSec=1min", "WatchdogUSec=0")
+            .replace("RestartPreventExitStatus=78", "RestartPreventExitStatus=")
+            .replace("MemoryMax=524288000", "MemoryMax=infinity"),
+    );
+    env.run(&["units", "verify"])
+        .code(0)
+        .stdout_has("rules for any service")
+        .stdout_has("every protection is in force");
 }
 
 #[test]

@@ -278,7 +278,9 @@ fn backup_and_restart_lines_are_notified_like_check_lines() {
     // A failed nightly backup (CRIT) must reach the phone, not only the log.
     env.run(&["backup"]).code(1);
     // A restart that did not come back, too.
-    env.fake_systemctl("case \"$*\" in *is-active*) echo failed;; *) exit 0;; esac");
+    env.fake_systemctl(
+        "case \"$*\" in *' show '*) printf 'LoadState=loaded\\nActiveState=active\\n';; *is-active*) echo failed;; *) exit 0;; esac",
+    );
     env.run(&["restart", "--yes", "--reason", "qa"]).code(1);
     let sent: Vec<serde_json::Value> = hook
         .requests()

@@ -35,6 +35,59 @@ pub enum LogError {
     },
 }
 
+/// Where the log ended at some moment: the file (device, inode) and its
+/// length. Stored with a pending append, to find its lines again after a crash.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mark {
+    pub dev: u64,
+    pub ino: u64,
+    pub len: u64,
+}
+
+/// Complete lines after a mark, and a torn last line of the current file.
+#[derive(Default)]
+struct Present {
+    lines: std::collections::HashSet<Vec<u8>>,
+    torn: Vec<u8>,
+    torn_start: Option<u64>,
+}
+
+/// Opens one of the log's files for reading with the writer's rules: a
+/// symlink is not followed, only a regular file is read, and a file owned by
+/// neither this user nor root is refused: it is not grokmon's record (the
+/// default log sits in `/tmp`, where anyone can plant a file).
+pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        // O_NONBLOCK: a FIFO planted at the path must not hang the reader.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::other(format!(
+                "alerts log {} is a symbolic link; refusing to follow it (remove it, or set paths.alerts_log)",
+                path.display()
+            )),
+            _ => e,
+        })?;
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file (remove it, or set paths.alerts_log)",
+            path.display()
+        )));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if md.uid() != me && md.uid() != 0 {
+        return Err(io::Error::other(format!(
+            "alerts log {} is owned by uid {}, neither this user (uid {me}) nor root: not grokmon's record, refusing to show it (remove it, or set paths.alerts_log)",
+            path.display(),
+            md.uid()
+        )));
+    }
+    Ok(f)
+}
+
 /// The alerts log at a path, with its rotation policy.
 #[derive(Debug, Clone)]
 pub struct AlertLog {
@@ -145,6 +198,123 @@ impl AlertLog {
     }
 
     fn append_raw(&self, bytes: &[u8]) -> Result<(), LogError> {
+        self.with_locked_tail(|_, _| Ok(bytes.to_vec())).map(|_| ())
+    }
+
+    /// Where the log ends now (its identity and length), without following a
+    /// symlink and without the lock: lines appended after this call are
+    /// after the mark, also when the log is rotated in between.
+    /// `Mark::default()` (no log yet) means "from the first line".
+    pub fn mark(&self) -> Mark {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(md) if md.file_type().is_file() => Mark {
+                dev: md.dev(),
+                ino: md.ino(),
+                len: md.len(),
+            },
+            _ => Mark::default(),
+        }
+    }
+
+    /// Appends those of `lines` (each without its newline) that are not
+    /// already in the log after `mark`, in order, as one write, and returns
+    /// them. This is how an append that was interrupted (a kill, a full
+    /// disk) is finished exactly once: lines that made it are not written
+    /// again. A torn last line (a prefix of one of `lines`, left by a
+    /// writer killed between a short write and its repair) is cut off first.
+    pub fn append_missing(&self, mark: &Mark, lines: &[String]) -> Result<Vec<String>, LogError> {
+        if lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut missing = Vec::new();
+        self.with_locked_tail(|f, md| {
+            missing.clear();
+            let mut present = self.lines_after(mark, md)?;
+            // A torn last line of ours: cut it, it is written again whole.
+            if let Some(start) = present.torn_start
+                && lines
+                    .iter()
+                    .any(|l| l.as_bytes().starts_with(&present.torn))
+            {
+                f.set_len(start)?;
+            }
+            let mut buf = Vec::new();
+            for l in lines {
+                if present.lines.remove(l.as_bytes()) {
+                    continue;
+                }
+                missing.push(l.clone());
+                buf.extend_from_slice(l.as_bytes());
+                buf.push(b'\n');
+            }
+            Ok(buf)
+        })?;
+        Ok(missing)
+    }
+
+    /// The complete lines in the log after `mark` (the current file `cur`,
+    /// locked, is the newest), and a torn last line.
+    fn lines_after(&self, mark: &Mark, cur: &std::fs::Metadata) -> io::Result<Present> {
+        let files = self.files_oldest_first();
+        // Only the file the mark is in (from its offset) and the newer ones
+        // are read; all of them when the mark's file is gone.
+        let mut start = (0, 0);
+        for (i, p) in files.iter().enumerate() {
+            if let Ok(md) = std::fs::symlink_metadata(p)
+                && mark.ino != 0
+                && md.ino() == mark.ino
+                && md.dev() == mark.dev
+            {
+                start = (i, if mark.len <= md.len() { mark.len } else { 0 });
+            }
+        }
+        let mut out = Present::default();
+        for (i, p) in files.iter().enumerate().skip(start.0) {
+            let off = if i == start.0 { start.1 } else { 0 };
+            let mut data = Vec::new();
+            let mut f = match OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(p)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let is_cur = f
+                .metadata()
+                .is_ok_and(|m| m.ino() == cur.ino() && m.dev() == cur.dev());
+            io::Seek::seek(&mut f, io::SeekFrom::Start(off))?;
+            io::Read::read_to_end(&mut f, &mut data)?;
+            let mut pos = 0;
+            while pos < data.len() {
+                match data[pos..].iter().position(|b| *b == b'\n') {
+                    Some(n) => {
+                        out.lines.insert(data[pos..pos + n].to_vec());
+                        pos += n + 1;
+                    }
+                    None => {
+                        if is_cur {
+                            out.torn = data[pos..].to_vec();
+                            out.torn_start = Some(off + pos as u64);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens and locks the current log (rotating it first when the data
+    /// would not fit), asks `data` what to write, and writes it with one
+    /// `write`: a short write (a full disk, a file-size limit) is cut back
+    /// to where it began, so no torn line is left behind, and reported.
+    /// Returns once the data is synced.
+    fn with_locked_tail(
+        &self,
+        mut data: impl FnMut(&File, &std::fs::Metadata) -> io::Result<Vec<u8>>,
+    ) -> Result<(), LogError> {
         // A writer can lose a race with rotation a few times at most.
         for _ in 0..16 {
             let mut f = self.open()?;
@@ -157,26 +327,51 @@ impl AlertLog {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(self.io(e)),
             }
+            let bytes = data(&f, &md).map_err(|e| self.io(e))?;
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            // `data` may have cut a torn line.
+            let md = f.metadata().map_err(|e| self.io(e))?;
             if md.len() > 0 && md.len() + bytes.len() as u64 > self.max_size {
                 self.rotate().map_err(|e| self.io(e))?;
                 // The lock we hold is on the rotated file; the next round opens
                 // the fresh one.
                 continue;
             }
-            // A last line left without its newline (a writer killed mid-line,
-            // a full disk, a hand edit) would swallow the first new line.
+            // A last line left without its newline (a hand edit, a writer
+            // killed mid-repair) would swallow the first new line.
             let mut last = [0u8; 1];
             if md.len() > 0 {
                 f.read_exact_at(&mut last, md.len() - 1)
                     .map_err(|e| self.io(e))?;
             }
+            let mut buf = Vec::with_capacity(bytes.len() + 1);
             if md.len() > 0 && last[0] != b'\n' {
-                let mut fixed = Vec::with_capacity(bytes.len() + 1);
-                fixed.push(b'\n');
-                fixed.extend_from_slice(bytes);
-                f.write_all(&fixed).map_err(|e| self.io(e))?;
-            } else {
-                f.write_all(bytes).map_err(|e| self.io(e))?;
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(&bytes);
+            let start = md.len();
+            crate::failpoint::hit("log.before-write");
+            match f.write(&buf) {
+                Ok(n) if n == buf.len() => {}
+                res => {
+                    // Nothing, or part of a line: cut back to where this
+                    // write began. (A failure of that too leaves a torn
+                    // line, which the next append repairs or ends.)
+                    let _ = f.set_len(start);
+                    let cause = match res {
+                        Ok(n) => io::Error::new(
+                            io::ErrorKind::StorageFull,
+                            format!(
+                                "short write ({n} of {} bytes; disk full or file size limit), cut back",
+                                buf.len()
+                            ),
+                        ),
+                        Err(e) => e,
+                    };
+                    return Err(self.io(cause));
+                }
             }
             f.sync_data().map_err(|e| self.io(e))?;
             return Ok(());
@@ -233,6 +428,36 @@ mod tests {
             let e = Event::parse(l).unwrap_or_else(|| panic!("unparsed: {l}"));
             assert_eq!(e.message, msg);
         }
+    }
+
+    #[test]
+    fn append_missing_writes_each_line_once_and_repairs_a_torn_one() {
+        let d = tempfile::tempdir().unwrap();
+        let log = AlertLog::new(d.path().join("a.log"), 1 << 20, 5);
+        log.append(&[ev("before")]).unwrap();
+        let mark = log.mark();
+        let lines: Vec<String> = ["one", "two", "three"]
+            .iter()
+            .map(|m| ev(m).to_line())
+            .collect();
+        // "one" made it, "two" was cut mid-line (a writer killed between a
+        // short write and its repair), "three" never got there.
+        let mut text = std::fs::read_to_string(log.path()).unwrap();
+        text.push_str(&lines[0]);
+        text.push('\n');
+        text.push_str(&lines[1][..20]);
+        std::fs::write(log.path(), &text).unwrap();
+        let added = log.append_missing(&mark, &lines).unwrap();
+        assert_eq!(added, lines[1..]);
+        // Again: nothing left to do.
+        assert!(log.append_missing(&mark, &lines).unwrap().is_empty());
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let got: Vec<&str> = text.lines().collect();
+        assert_eq!(got.len(), 4, "{text}");
+        assert_eq!(got[1..], [&lines[0][..], &lines[1][..], &lines[2][..]]);
+        // A line that is only before the mark is not "present".
+        let late = log.mark();
+        assert_eq!(log.append_missing(&late, &lines[..1]).unwrap(), lines[..1]);
     }
 
     #[test]

@@ -272,7 +272,7 @@ pub fn dispatch(
     }
     if let Err(e) = log.append(&failures) {
         // Nowhere else to record it: stderr, without any URL.
-        eprintln!(
+        crate::errln!(
             "grokmon: notification failures not recorded: {}",
             crate::text::chain(&e)
         );

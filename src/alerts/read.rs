@@ -12,7 +12,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -77,6 +77,16 @@ fn line_time(raw: &RawLine) -> Option<DateTime<Utc>> {
     }
 }
 
+/// The time a line starts with, without parsing the rest (`locate`'s look
+/// back over many lines only needs that).
+fn stamp(raw: &RawLine) -> Option<DateTime<Utc>> {
+    let end = raw.bytes.iter().take(40).position(|b| *b == b' ')?;
+    let text = std::str::from_utf8(&raw.bytes[..end]).ok()?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Which events to show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
@@ -84,13 +94,20 @@ pub struct Filter {
     pub min_level: Option<Level>,
     /// Exactly this source, or its children (`sensor` matches `sensor.temp`).
     pub source: Option<String>,
-    /// At or after this time.
+    /// At or after this time: where reading starts (`locate`). Lines after
+    /// that start are shown whatever their own time: the log's order is the
+    /// order they were written in, and a clock that was behind must not hide
+    /// a line written later.
     pub from: Option<DateTime<Utc>>,
+    /// Only what came after the review mark (`--unreviewed`; where reading
+    /// starts is `ack::Review::start`): a selection of alerts, so foreign
+    /// lines are left out as with the other filters.
+    pub unreviewed: bool,
 }
 
 impl Filter {
     fn selects_fields(&self) -> bool {
-        self.min_level.is_some() || self.source.is_some() || self.from.is_some()
+        self.min_level.is_some() || self.source.is_some() || self.from.is_some() || self.unreviewed
     }
 
     /// Whether this filter leaves out a foreign (unparsable, non-blank) line
@@ -112,7 +129,6 @@ impl Filter {
                                 .strip_prefix(s)
                                 .is_some_and(|rest| rest.starts_with('.'))
                     })
-                    && self.from.is_none_or(|t| e.ts >= t)
             }
         }
     }
@@ -371,22 +387,11 @@ pub struct Opened {
 pub fn open_files(log: &AlertLog) -> io::Result<Vec<Opened>> {
     let mut v = Vec::new();
     for path in log.files_oldest_first() {
-        // O_NONBLOCK: opening a FIFO planted at the path (the default log
-        // sits in /tmp) must not hang; only a regular file is read.
-        match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&path)
-        {
+        // The writer's rules: no symlink, a regular file, owned by this
+        // user or root (`log::open_for_reading`).
+        match super::log::open_for_reading(&path) {
             Ok(file) => {
-                let md = file.metadata()?;
-                if !md.is_file() {
-                    return Err(io::Error::other(format!(
-                        "{} is not a regular file (remove it, or set paths.alerts_log)",
-                        path.display()
-                    )));
-                }
-                let len = md.len();
+                let len = file.metadata()?.len();
                 v.push(Opened { path, file, len });
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -396,22 +401,66 @@ pub fn open_files(log: &AlertLog) -> io::Result<Vec<Opened>> {
     Ok(v)
 }
 
+/// How many lines before the binary search's answer are looked at for lines
+/// stamped at or after `from` (a clock that stepped back, then forward).
+pub const DISORDER_WINDOW: usize = 2_000;
+
 /// Where reading starts for events at or after `from`: (file index, offset).
 /// Searches from the newest file back, and stops at the first file where
-/// the start is not the file's beginning.
+/// the start is not the file's beginning. The search assumes times only
+/// grow; where they do not (a clock that was behind, then synced), the
+/// `DISORDER_WINDOW` lines before its answer are also looked at, and the
+/// start moves back to the earliest of them stamped at or after `from`.
 pub fn locate(files: &[Opened], from: Option<DateTime<Utc>>) -> io::Result<(usize, u64)> {
     let Some(from) = from else {
         return Ok((0, 0));
     };
+    let mut start = (0, 0);
     for (i, f) in files.iter().enumerate().rev() {
         let off = find_start(&f.file, f.len, from)?;
         if off > 0 {
             // Everything before this point is older, and so is every older file.
-            return if off >= f.len {
-                Ok((i + 1, 0))
-            } else {
-                Ok((i, off))
-            };
+            start = if off >= f.len { (i + 1, 0) } else { (i, off) };
+            break;
+        }
+    }
+    if start == (0, 0) {
+        return Ok(start);
+    }
+    let mut earliest = start;
+    let mut seen = 0;
+    'files: for (i, f) in files.iter().enumerate().rev() {
+        if i > start.0 {
+            continue;
+        }
+        let end = if i == start.0 { start.1 } else { f.len };
+        let mut r = Backward::new(&f.file, 0, end);
+        while let Some((off, line)) = r.prev_line()? {
+            if stamp(&line).is_some_and(|t| t >= from) {
+                earliest = (i, off);
+            }
+            seen += 1;
+            if seen >= DISORDER_WINDOW {
+                break 'files;
+            }
+        }
+    }
+    Ok(earliest)
+}
+
+/// Where the lines after a review mark begin: in the file the mark was
+/// taken on (found by identity, so rotation does not move it), at its
+/// length then; everything when that file is gone (rotated out, deleted) or
+/// there was no log.
+pub fn after_mark(files: &[Opened], mark: &super::log::Mark) -> io::Result<(usize, u64)> {
+    if mark.ino == 0 {
+        return Ok((0, 0));
+    }
+    for (i, f) in files.iter().enumerate() {
+        let md = f.file.metadata()?;
+        if md.ino() == mark.ino && md.dev() == mark.dev {
+            // Truncated in place since: all of it is new.
+            return Ok((i, if mark.len <= f.len { mark.len } else { 0 }));
         }
     }
     Ok((0, 0))
@@ -509,13 +558,18 @@ pub fn events_after(
     let from = since.map(|s| s + chrono::Duration::seconds(1));
     let files = open_files(log)?;
     let start = locate(&files, from)?;
-    let filter = Filter {
-        from,
-        ..Filter::default()
-    };
+    count_from(&files, start, max)
+}
+
+/// The events from `start` on: how many, and the last `max`, oldest first.
+pub fn count_from(
+    files: &[Opened],
+    start: (usize, u64),
+    max: usize,
+) -> std::io::Result<(usize, Vec<Event>)> {
     let mut count = 0;
     let mut last = std::collections::VecDeque::with_capacity(max.min(1024));
-    each_entry(&files, start, &filter, |entry| {
+    each_entry(files, start, &Filter::default(), |entry| {
         if let Entry::Event(e) = entry {
             count += 1;
             if max > 0 {

@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub use super::read::*;
 use super::{AlertLog, Level};
 use crate::cli::{AlertsTailArgs, LevelFilter};
-use crate::state::{Read as _, State, keys};
+use crate::state::State;
 use crate::text::ansi::{self, RESET};
 use crate::{Ctx, UsageError};
 
@@ -46,31 +46,37 @@ pub fn parse_since(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, UsageEr
     Ok(t)
 }
 
-/// The filter for the arguments; reads the review mark for `--unreviewed`.
-fn filter_for(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<Filter> {
-    let mut from = match &args.since {
+/// The filter for the arguments, and for `--unreviewed` where the lines
+/// after the review mark begin.
+fn filter_for(
+    args: &AlertsTailArgs,
+    ctx: &Ctx,
+    files: &[Opened],
+) -> anyhow::Result<(Filter, (usize, u64))> {
+    let from = match &args.since {
         Some(s) => Some(parse_since(s, ctx.now)?),
         None => None,
     };
+    let mut start = (0, 0);
     if args.unreviewed {
-        let acked = match State::open_existing(&ctx.config.paths.state)? {
-            Some(st) => st.read().get_time(keys::ACKED_UNTIL)?,
-            None => None,
+        let review = match State::open_existing(&ctx.config.paths.state)? {
+            Some(st) => super::ack::Review::read(&st.read())?,
+            None => super::ack::Review::default(),
         };
-        // Reviewed up to and including that second.
-        if let Some(a) = acked {
-            let after = a + chrono::Duration::seconds(1);
-            from = Some(from.map_or(after, |f| f.max(after)));
-        }
+        start = review.start(files)?;
     }
-    Ok(Filter {
-        min_level: args.level.map(|l| match l {
-            LevelFilter::Warn => Level::Warn,
-            LevelFilter::Crit => Level::Crit,
-        }),
-        source: args.source.clone(),
-        from,
-    })
+    Ok((
+        Filter {
+            min_level: args.level.map(|l| match l {
+                LevelFilter::Warn => Level::Warn,
+                LevelFilter::Crit => Level::Crit,
+            }),
+            source: args.source.clone(),
+            from,
+            unreviewed: args.unreviewed,
+        },
+        start,
+    ))
 }
 
 /// Serializes to JSON, then escapes what serde_json leaves raw but a terminal
@@ -149,24 +155,30 @@ fn skipped_note(n: usize) -> String {
 }
 
 pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
-    let filter = filter_for(args, ctx)?;
+    // A bad --since is a usage error before anything is read.
+    if let Some(s) = &args.since {
+        parse_since(s, ctx.now)?;
+    }
     let log = AlertLog::from_config(&ctx.config);
     let path = log.path().to_path_buf();
     let files =
         open_files(&log).with_context(|| format!("cannot read alerts log {}", path.display()))?;
+    let (filter, review_start) = filter_for(args, ctx, &files)?;
     let color = ctx.color && !args.json;
     if files.is_empty() {
         if !args.follow {
-            eprintln!("no alerts yet (no alerts log at {})", path.display());
+            crate::errln!("no alerts yet (no alerts log at {})", path.display());
             return Ok(crate::exit::OK);
         }
-        eprintln!(
+        crate::errln!(
             "no alerts yet (no alerts log at {}); waiting for the first",
             path.display()
         );
     }
     let ctx_err = || format!("cannot read alerts log {}", path.display());
-    let start = locate(&files, filter.from).with_context(ctx_err)?;
+    let start = locate(&files, filter.from)
+        .with_context(ctx_err)?
+        .max(review_start);
     // Without -n, `--since` and `--unreviewed` show all they select; else the last 20.
     let n = args
         .lines
@@ -196,7 +208,7 @@ pub fn run(args: &AlertsTailArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     };
     if skipped > 0 {
         // Not silently: they may be the original scripts' alerts.
-        eprintln!("{}", skipped_note(skipped));
+        crate::errln!("{}", skipped_note(skipped));
     }
     if args.follow {
         // Continue the newest file where the snapshot ended.
@@ -251,7 +263,7 @@ fn follow(
         {
             // Rotated (or created): drain what the old file got before the
             // rename, then what was rotated after it, then the new file.
-            let new = match File::open(path) {
+            let new = match super::log::open_for_reading(path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(anyhow::Error::new(e).context(ctx_err())),
@@ -293,7 +305,7 @@ fn rotated_after(log: &AlertLog, old: &File, current: &std::fs::Metadata) -> Vec
     };
     (1..k)
         .rev()
-        .filter_map(|n| File::open(log.rotated(n)).ok())
+        .filter_map(|n| super::log::open_for_reading(&log.rotated(n)).ok())
         .filter(|f| f.metadata().is_ok_and(|m| !same_file(&m, current)))
         .map(|f| (f, 0))
         .collect()

@@ -93,7 +93,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
             let ev = Event::new(now, Level::Crit, "backup", format!("backup failed: {e:#}"));
             match log.append(std::slice::from_ref(&ev)) {
                 Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, now),
-                Err(le) => eprintln!("grokmon: {}", crate::text::chain(&le)),
+                Err(le) => crate::errln!("grokmon: {}", crate::text::chain(&le)),
             }
             return Err(e);
         }
@@ -112,7 +112,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
     let ev = Event::new(now, Level::Info, "backup", summary.line());
     match log.append(std::slice::from_ref(&ev)) {
         Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, now),
-        Err(le) => eprintln!(
+        Err(le) => crate::errln!(
             "grokmon: warning: the backup is good, but {}",
             crate::text::chain(&le)
         ),
@@ -126,7 +126,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<u8> {
         let s = scan(dir)?;
         let plan = super::retention::apply_retention(&s.backups, policy, ctx.now);
         for w in future_warnings(&plan) {
-            eprintln!("grokmon: {w}");
+            crate::errln!("grokmon: {w}");
         }
         act_on_plan(dir, &plan, policy.retention)
     })();

@@ -482,7 +482,7 @@ fn prune(ctx: &Ctx, dry_run: bool) -> anyhow::Result<u8> {
     let s = scan(dir)?;
     let plan = apply_retention(&s.backups, policy, ctx.now);
     for w in future_warnings(&plan) {
-        eprintln!("grokmon: {w}");
+        crate::errln!("grokmon: {w}");
     }
     if dry_run {
         crate::print_stdout(&describe_plan(&plan, &s, policy, ctx.now))?;

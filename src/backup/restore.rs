@@ -84,7 +84,7 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
         }
     }
     for n in &notes {
-        eprintln!("grokmon: {n}");
+        crate::errln!("grokmon: {n}");
     }
 
     let dir = match target.parent() {
@@ -104,7 +104,7 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
     let v = verify_into(&file, &tmp, &mut out)?;
     drop(out);
     let rows: u64 = v.tables.iter().map(|(_, n)| n).sum();
-    eprintln!(
+    crate::errln!(
         "verified {}: database {}, {} tables, {rows} rows, integrity ok",
         display_name(&file),
         human_bytes(v.db_bytes),
@@ -132,7 +132,7 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
             ),
         };
         if !ask(&q)? {
-            eprintln!("restore cancelled; nothing changed");
+            crate::errln!("restore cancelled; nothing changed");
             return Ok(crate::exit::FAILURE);
         }
     }
@@ -162,7 +162,7 @@ pub fn run(ctx: &Ctx, o: &Options) -> anyhow::Result<u8> {
     let log = AlertLog::from_config(cfg);
     match log.append(std::slice::from_ref(&ev)) {
         Ok(()) => crate::alerts::notify::written(cfg, &ev, &log, ctx.now),
-        Err(e) => eprintln!(
+        Err(e) => crate::errln!(
             "grokmon: warning: the restore is done, but {}",
             crate::text::chain(&e)
         ),

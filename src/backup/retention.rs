@@ -44,6 +44,9 @@ pub enum KeepReason {
     WithinRetention { age: Duration },
     /// Dated after `now`: the clock is (or was) wrong; kept and reported.
     FutureDated { ahead: Duration },
+    /// Older than a jump of `gap` in the backup dates that the backups after
+    /// it do not yet confirm (they span less than the retention).
+    BeforeJump { gap: Duration },
 }
 
 impl std::fmt::Display for KeepReason {
@@ -57,6 +60,11 @@ impl std::fmt::Display for KeepReason {
                 f,
                 "dated {} in the future: check the clock",
                 crate::text::human_age(*ahead)
+            ),
+            KeepReason::BeforeJump { gap } => write!(
+                f,
+                "before a {} jump in backup dates (clock trouble or a long pause): kept until the backups after it span the retention",
+                crate::text::human_age(*gap)
             ),
         }
     }
@@ -112,9 +120,35 @@ pub fn apply_retention(list: &[Found], policy: Policy, now: DateTime<Utc>) -> Pl
     // Newest first; ties (same second, other compression) by name, for a stable plan.
     sorted.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.path.cmp(&b.path)));
 
+    // The newest jump: consecutive (not future-dated) backups further apart
+    // than the retention. Unconfirmed while the backups after it span less
+    // than the retention: everything before it is kept.
+    let dated: Vec<&Found> = sorted.iter().copied().filter(|b| b.time <= now).collect();
+    let jump = dated.windows(2).position(|w| {
+        (w[0].time - w[1].time)
+            .to_std()
+            .is_ok_and(|gap| gap > policy.retention)
+    });
+    let frozen = jump.and_then(|i| {
+        let after_span = (dated[0].time - dated[i].time).to_std().unwrap_or_default();
+        let gap = (dated[i].time - dated[i + 1].time)
+            .to_std()
+            .unwrap_or_default();
+        (after_span < policy.retention).then_some((dated[i + 1].time, gap))
+    });
+
     let mut plan = Plan::default();
     let mut rank = 0u32;
     for b in sorted {
+        if let Some((before, gap)) = frozen
+            && b.time <= before
+        {
+            plan.keep.push(Kept {
+                backup: b.clone(),
+                reasons: vec![KeepReason::BeforeJump { gap }],
+            });
+            continue;
+        }
         let Ok(age) = (now - b.time).to_std() else {
             let ahead = (b.time - now).to_std().unwrap_or_default();
             plan.keep.push(Kept {
@@ -238,10 +272,31 @@ mod tests {
             ),
             (
                 "input order does not matter",
-                &[70.0, 0.5, 45.0, 31.0],
+                &[70.0, 0.5, 45.0, 31.0, 10.0, 20.0],
                 policy(30, 1),
-                &[0.5],
+                &[0.5, 10.0, 20.0],
                 &[31.0, 45.0, 70.0],
+            ),
+            (
+                "one backup with the clock 10 years ahead: every real one stays",
+                &[0.0, 3650.0, 3651.0, 3652.0, 3653.0, 3660.0, 3700.0],
+                policy(30, 3),
+                &[0.0, 3650.0, 3651.0, 3652.0, 3653.0, 3660.0, 3700.0],
+                &[],
+            ),
+            (
+                "a week of backups under the wrong clock: still unconfirmed",
+                &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 3650.0, 3651.0, 3700.0],
+                policy(30, 3),
+                &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 3650.0, 3651.0, 3700.0],
+                &[],
+            ),
+            (
+                "a pause longer than the retention, confirmed by a retention's worth after it",
+                &[0.0, 10.0, 20.0, 31.0, 100.0, 101.0],
+                policy(30, 3),
+                &[0.0, 10.0, 20.0],
+                &[31.0, 100.0, 101.0],
             ),
         ];
         for (name, ages, p, kept, removed) in cases {
@@ -252,7 +307,7 @@ mod tests {
 
     #[test]
     fn reasons_say_why_each_backup_is_kept() {
-        let list = vec![at(-1.0), at(0.0), at(5.0), at(50.0)];
+        let list = vec![at(-1.0), at(0.0), at(5.0), at(34.0)];
         let plan = apply_retention(&list, policy(30, 2), now());
         let reasons: Vec<Vec<KeepReason>> = plan.keep.iter().map(|k| k.reasons.clone()).collect();
         assert_eq!(
@@ -276,7 +331,7 @@ mod tests {
             ]
         );
         assert_eq!(plan.remove.len(), 1);
-        assert_eq!(plan.remove[0].age, Duration::from_secs(50 * DAY));
+        assert_eq!(plan.remove[0].age, Duration::from_secs(34 * DAY));
         assert_eq!(plan.future().count(), 1);
         assert_eq!(
             plan.keep[0].reasons[0].to_string(),

@@ -200,19 +200,51 @@ fn decode_flap(v: &str, st: &mut ProbeState) {
         .collect();
 }
 
-/// Error from the write phase: the log or the state.
-#[derive(Debug, thiserror::Error)]
-enum WriteError {
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error(transparent)]
-    Log(#[from] crate::alerts::LogError),
+/// Alert lines committed to the state but not yet known to be in the log.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    /// Where the log ended before they were decided: they are after it.
+    mark: crate::alerts::log::Mark,
+    lines: Vec<String>,
 }
 
-/// Applies the policy to every observation, appends the confirmed lines and
-/// stores the new state, all in one IMMEDIATE transaction: concurrent checks
-/// serialize, and if the log cannot be written the state is not advanced, so
-/// the alert is written by the next check instead of being lost.
+/// Finishes an append that an earlier check committed but did not see
+/// through (killed, disk full, log unwritable): the lines that are not in the
+/// log after its mark are appended now, those that are are not written again,
+/// and the intent is cleared. Returns the lines appended here.
+fn reconcile(st: &mut State, log: &AlertLog) -> anyhow::Result<Vec<Event>> {
+    let Some(text) = st.read().get(state::keys::ALERTS_PENDING)? else {
+        return Ok(Vec::new());
+    };
+    // An unreadable intent (a foreign edit) cannot be finished: dropped.
+    let appended = match serde_json::from_str::<Pending>(&text) {
+        Ok(p) => log.append_missing(&p.mark, &p.lines)?,
+        Err(_) => Vec::new(),
+    };
+    crate::failpoint::hit("check.reconciled");
+    st.write(|tx| tx.delete(state::keys::ALERTS_PENDING))?;
+    Ok(appended.iter().filter_map(|l| Event::parse(l)).collect())
+}
+
+/// Applies the policy to every observation and stores the new state, then
+/// appends the confirmed lines, so that each is in the log exactly once
+/// whatever instant the process dies at and whichever write fails:
+///
+/// 1. under the writers' lock (one `check` at a time through all steps),
+///    an intent left by an earlier check is finished first (`reconcile`);
+/// 2. one IMMEDIATE transaction stores the new probe states *and* the lines
+///    as pending, with the log's mark; it is synced before anything is
+///    appended (a power cut after the append must not roll it back);
+/// 3. the lines are appended with one `write` (a short one is cut back);
+/// 4. the intent is cleared.
+///
+/// Killed before 2 commits: nothing happened, the next check decides again.
+/// Killed or failing after: the next check's step 1 finds the lines after the
+/// mark (done) or not (appends them). A full state database fails step 2,
+/// so nothing is appended (not the same line on every check).
+///
+/// Returns the lines appended by this call (an earlier check's first): the
+/// ones to notify, each once.
 pub fn record(
     st: &mut State,
     log: &AlertLog,
@@ -229,7 +261,10 @@ pub fn record(
             high: cfg.check.flap_thresholds.1 / 100.0,
         }),
     };
-    let res = st.write(|tx| -> Result<Vec<Event>, WriteError> {
+    let _lock = st.lock_writers()?;
+    let mut appended = reconcile(st, log)?;
+    let mark = log.mark();
+    let events = st.write(|tx| -> Result<Vec<Event>, StateError> {
         let rows = tx.probe_rows()?;
         let mut events = Vec::new();
         let mut new_rows = Vec::new();
@@ -278,16 +313,34 @@ pub fn record(
         }
         let keep = chrono::Duration::from_std(cfg.check.keep_samples)
             .unwrap_or(chrono::Duration::days(30));
-        tx.prune_samples(now - keep)?;
+        if let Some(before) = now.checked_sub_signed(keep) {
+            tx.prune_samples(before)?;
+        }
         tx.set_time(state::keys::LAST_CHECK, now)?;
-        // Last, so that a failure to write the log rolls everything back.
-        log.append(&events)?;
+        if !events.is_empty() {
+            let pending = Pending {
+                mark,
+                lines: events.iter().map(Event::to_line).collect(),
+            };
+            let json = serde_json::to_string(&pending).unwrap_or_default();
+            tx.set(state::keys::ALERTS_PENDING, &json)?;
+        }
         Ok(events)
-    });
-    res.map_err(|e| match e {
-        WriteError::State(e) => anyhow::Error::new(e),
-        WriteError::Log(e) => anyhow::Error::new(e),
-    })
+    })?;
+    if events.is_empty() {
+        return Ok(appended);
+    }
+    // The intent must outlive a power cut that the line survives: into the
+    // database file, synced. Housekeeping if it fails (a concurrent
+    // reader): a kill is still covered by the WAL.
+    let _ = st.trim_wal(0);
+    crate::failpoint::hit("check.after-intent");
+    log.append(&events)?;
+    crate::failpoint::hit("check.after-append");
+    st.write(|tx| tx.delete(state::keys::ALERTS_PENDING))?;
+    crate::failpoint::hit("check.after-mark");
+    appended.extend(events);
+    Ok(appended)
 }
 
 /// WAL pages kept between checks: a check writes about four, so the WAL is
@@ -324,7 +377,7 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
         match record(s, &log, cfg, now, &observations, &carry) {
             Ok(ev) => events = ev,
             Err(e) => errors.push(format!(
-                "{e:#}; alerts of this check were not recorded and will be retried"
+                "{e:#}; alerts of this check were not all recorded and will be retried by the next check"
             )),
         }
     }
@@ -365,7 +418,7 @@ pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
             .push(format!("cannot write textfile {}: {e}", path.display()));
     }
     for e in &report.errors {
-        eprintln!("grokmon: {}", crate::text::sanitize(e));
+        crate::errln!("grokmon: {}", crate::text::sanitize(e));
     }
     let quiet_ok = args.quiet && report.status() == Status::Ok && report.errors.is_empty();
     if !quiet_ok {

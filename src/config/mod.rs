@@ -826,7 +826,7 @@ mod tests {
         assert_eq!(c.backup.retention, Duration::from_secs(30 * 86400));
         assert_eq!(c.orchestrator.backoff.0.len(), 3);
         assert!(!c.ai.enabled);
-        assert_eq!(c.check.probes.len(), 8);
+        assert_eq!(c.check.probes.len(), 9);
     }
 
     #[test]

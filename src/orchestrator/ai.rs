@@ -535,7 +535,7 @@ pub async fn ai_loop<D: Decider>(
         loop {
             hub.progress("ai", policy.timeout * 2 + slack);
             let readings = readings_json(hub);
-            let prompt = build_prompt(Utc::now(), &readings, actions);
+            let prompt = build_prompt(crate::clock::now(), &readings, actions);
             let res = tokio::select! {
                 r = tokio::time::timeout(policy.timeout, decider.decide(&prompt)) => {
                     r.unwrap_or(Err(AiError::Timeout(policy.timeout)))
@@ -554,7 +554,7 @@ pub async fn ai_loop<D: Decider>(
                     tokio::select! {
                         _ = on_decision(policy, answer, readings, actions, hub) => {}
                         _ = shutdown.wait() => {
-                            eprintln!("ai: stopping during a decision: its actions were stopped, the decision is not recorded");
+                            crate::errln!("ai: stopping during a decision: its actions were stopped, the decision is not recorded");
                             return;
                         }
                     }
@@ -572,7 +572,7 @@ pub async fn ai_loop<D: Decider>(
                     if let Some(step) = policy.steps.get(attempt).copied() {
                         attempt += 1;
                         let wait = retry_wait(step, e.retry_after(), policy.interval);
-                        eprintln!(
+                        crate::errln!(
                             "AI decision failed: {} (attempt {attempt}, retry in {})",
                             sanitize(&e.to_string()),
                             human_ms(wait)
@@ -584,7 +584,7 @@ pub async fn ai_loop<D: Decider>(
                         }
                         continue;
                     }
-                    eprintln!(
+                    crate::errln!(
                         "AI decision failed: {} (attempt {}, retries spent; next decision in {})",
                         sanitize(&e.to_string()),
                         attempt + 1,
@@ -620,7 +620,7 @@ async fn on_decision(
     actions: &Allowlist,
     hub: &Arc<Hub>,
 ) {
-    let ts = Utc::now();
+    let ts = crate::clock::now();
     let (failures, alerted) = {
         let mut a = lock(&hub.ai);
         let prev = (a.failures, a.alerted);
@@ -638,9 +638,9 @@ async fn on_decision(
         )
         .await;
     } else if failures > 0 {
-        eprintln!("ai: recovered after {failures} failed attempts");
+        crate::errln!("ai: recovered after {failures} failed attempts");
     }
-    eprintln!(
+    crate::errln!(
         "ai decision: {} ({} actions, {}ms)",
         sanitize(&cut(&answer.decision.summary, 200)),
         answer.decision.actions.len(),
@@ -651,7 +651,7 @@ async fn on_decision(
         let rec = actions
             .execute(&c.name, &c.reason, policy.dry_run, hub)
             .await;
-        eprintln!(
+        crate::errln!(
             "ai action {}: {}{}",
             sanitize(&rec.name),
             rec.status.as_str(),

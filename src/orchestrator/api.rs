@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -84,7 +84,7 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
                             | std::io::ErrorKind::ConnectionReset
                             | std::io::ErrorKind::ConnectionRefused
                     ) {
-                        eprintln!("health API: cannot accept a connection: {e}");
+                        crate::errln!("health API: cannot accept a connection: {e}");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                     continue;
@@ -216,7 +216,7 @@ async fn status(State(hub): State<Arc<Hub>>) -> Response {
         );
     }
     let body = json!({
-        "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "time": crate::clock::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         "uptime_s": hub.started.elapsed().as_secs(),
         "sensors": readings,
         "ai": {
@@ -478,7 +478,7 @@ mod tests {
             let mut sensors = lock(&hub.sensors);
             let s = sensors.get_mut("t").unwrap();
             s.value = Some(20.5);
-            s.updated = Some((Instant::now(), Utc::now()));
+            s.updated = Some((Instant::now(), crate::clock::now()));
         }
         assert_eq!(cache_control(&status(State(hub.clone())).await), "no-store");
         // Running with a reading: the public edge-cache headers.

@@ -66,12 +66,12 @@ pub async fn appender_loop(hub: Arc<Hub>, mut rx: Receiver<Event>, mut shutdown:
         };
         match done {
             Some(Ok(Ok(()))) => hub.notify_written(batch),
-            Some(Ok(Err(e))) => eprintln!("cannot write the alerts log: {}", chain(&e)),
-            Some(Err(e)) => eprintln!("cannot write the alerts log: {e}"),
+            Some(Ok(Err(e))) => crate::errln!("cannot write the alerts log: {}", chain(&e)),
+            Some(Err(e)) => crate::errln!("cannot write the alerts log: {e}"),
             None => {
                 // The write stays on the blocking pool and may still land;
                 // the queued lines behind it are lost with the process.
-                eprintln!(
+                crate::errln!(
                     "alerts log still not written after {} of shutdown: {} lines left unwritten",
                     humantime::format_duration(DRAIN),
                     batch.len() + rx.len()

@@ -34,7 +34,7 @@ pub async fn notify_loop(
                 &cfg,
                 std::slice::from_ref(&ev),
                 &log,
-                chrono::Utc::now(),
+                crate::clock::now(),
                 NOTIFY_BUDGET,
             )
         });

@@ -333,7 +333,7 @@ impl Hub {
         if let Some(n) = self.queue.push(r)
             && n.is_power_of_two()
         {
-            eprintln!(
+            crate::errln!(
                 "store queue full ({} records): dropped the oldest, {n} dropped so far",
                 self.queue.cap
             );
@@ -346,8 +346,8 @@ impl Hub {
     /// filesystem stalls the appender alone, and a full queue drops the line
     /// (counted in `alerts_dropped`, reported on stderr).
     pub async fn event(&self, level: Level, source: &str, message: String) {
-        let ev = Event::new(Utc::now(), level, source, message);
-        eprintln!("{} {}: {}", ev.level, ev.source, sanitize(&ev.message));
+        let ev = Event::new(crate::clock::now(), level, source, message);
+        crate::errln!("{} {}: {}", ev.level, ev.source, sanitize(&ev.message));
         if level != Level::Info {
             self.queue_alert(ev.clone());
         }
@@ -362,9 +362,10 @@ impl Hub {
             Err(TrySendError::Closed(ev)) => ("alerts log writer stopped", ev),
         };
         let n = self.alerts_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        eprintln!(
+        crate::errln!(
             "{why} ({ALERT_QUEUE} lines): {} {} not written, {n} dropped so far",
-            ev.level, ev.source
+            ev.level,
+            ev.source
         );
     }
 
@@ -374,9 +375,10 @@ impl Hub {
         let Some(tx) = &self.notify_tx else { return };
         for ev in events {
             if tx.try_send(ev.clone()).is_err() {
-                eprintln!(
+                crate::errln!(
                     "notification queue full: {} {} not sent",
-                    ev.level, ev.source
+                    ev.level,
+                    ev.source
                 );
             }
         }
@@ -493,7 +495,7 @@ mod tests {
         s.failures = 1;
         assert_eq!(s.status(now, Duration::from_secs(1)), "failing");
         s.value = Some(1.0);
-        s.updated = Some((now, Utc::now()));
+        s.updated = Some((now, crate::clock::now()));
         assert_eq!(s.status(now, Duration::from_secs(1)), "stale");
         s.failures = 0;
         s.reads_total = 2;

@@ -129,7 +129,7 @@ async fn main_async(
         }
         s = next_signal(&mut term, &mut int) => s,
     };
-    eprintln!(
+    crate::errln!(
         "received {sig}: shutting down (at most {}; a second signal exits at once)",
         humantime::format_duration(deadline)
     );
@@ -137,11 +137,11 @@ async fn main_async(
     tokio::select! {
         r = &mut serving => {
             r?;
-            eprintln!("stopped cleanly");
+            crate::errln!("stopped cleanly");
         }
         _ = tokio::time::sleep(deadline) => {
             hub.kill_children();
-            eprintln!(
+            crate::errln!(
                 "shutdown took longer than {}: exiting now ({} records not written)",
                 humantime::format_duration(deadline),
                 hub.queue.len()
@@ -149,7 +149,7 @@ async fn main_async(
         }
         s = next_signal(&mut term, &mut int) => {
             hub.kill_children();
-            eprintln!("received {s} again: exiting at once ({} records not written)", hub.queue.len());
+            crate::errln!("received {s} again: exiting at once ({} records not written)", hub.queue.len());
         }
     }
     Ok(crate::exit::OK)
@@ -205,7 +205,7 @@ pub async fn serve(
         // the API and the signals.
         let history = {
             let path = cfg.paths.database.clone();
-            tokio::task::spawn_blocking(move || store::last_action_runs(&path, chrono::Utc::now()))
+            tokio::task::spawn_blocking(move || store::last_action_runs(&path, crate::clock::now()))
                 .await
                 .unwrap_or_default()
         };
@@ -266,7 +266,7 @@ pub async fn serve(
         if let Err(e) = r
             && e.is_panic()
         {
-            eprintln!("a task panicked while stopping: {e}");
+            crate::errln!("a task panicked while stopping: {e}");
         }
     }
     api_trigger.fire();
@@ -275,11 +275,11 @@ pub async fn serve(
     // the forced deadline, racing systemd's SIGKILL: in-flight answers get
     // API_DRAIN, then the server is dropped.
     match tokio::time::timeout(API_DRAIN, &mut api_task).await {
-        Ok(Err(e)) => eprintln!("the health API task failed: {e}"),
+        Ok(Err(e)) => crate::errln!("the health API task failed: {e}"),
         Ok(Ok(())) => {}
         Err(_) => {
             api_task.abort();
-            eprintln!(
+            crate::errln!(
                 "health API: dropped connections still open after {}",
                 humantime::format_duration(API_DRAIN)
             );

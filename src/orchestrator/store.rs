@@ -252,6 +252,16 @@ impl Store {
     }
 
     /// Deletes readings and events older than `before`; how many rows went.
+    /// The time of the newest stored reading.
+    pub fn newest_reading(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.conn
+            .query_row("SELECT max(ts) FROM readings", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.and_then(DateTime::from_timestamp_millis))
+            .map_err(|e| self.sql(e))
+    }
+
     pub fn prune(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let cut = ms(before);
         let a = self
@@ -381,7 +391,7 @@ async fn failed(hub: &Hub, e: &StoreError, alert_after: u32, delay: Duration) {
         }
         (s.failures, alert)
     };
-    eprintln!(
+    crate::errln!(
         "Store write failed: {msg} (failure {n}, {} records queued; retry in {}s)",
         hub.queue.len(),
         delay.as_secs_f64()
@@ -415,7 +425,7 @@ async fn succeeded(hub: &Hub, written: usize) {
         if recovered.1 {
             hub.event(Level::Ok, "store", msg).await;
         } else {
-            eprintln!("store: {msg}");
+            crate::errln!("store: {msg}");
         }
     }
 }
@@ -430,11 +440,19 @@ pub struct StoreConfig {
 }
 
 /// One attempt: open (or reopen) if needed, prune when due, write one batch.
+/// The last prune of a run, and the time its ages are judged against.
+#[derive(Debug, Clone, Copy)]
+pub struct Pruned {
+    at: Instant,
+    /// A trusted wall-clock time and the monotonic instant it was taken at.
+    anchor: (DateTime<Utc>, Instant),
+}
+
 async fn step(
     hub: &Arc<Hub>,
     cfg: &StoreConfig,
     store: &mut Option<Store>,
-    last_prune: &mut Option<Instant>,
+    last_prune: &mut Option<Pruned>,
 ) -> Result<(), StoreError> {
     // The stat behind `replaced` runs on the blocking pool: a hung
     // filesystem must not stall the API and the signals.
@@ -454,7 +472,7 @@ async fn step(
         Some(s) => s,
         None => {
             if old.is_some() {
-                eprintln!(
+                crate::errln!(
                     "store: {} was removed or replaced; reopening it",
                     cfg.path.display()
                 );
@@ -474,7 +492,10 @@ async fn step(
             s
         }
     };
-    let prune_due = last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
+    let prune_due = last_prune
+        .as_ref()
+        .is_none_or(|p| p.at.elapsed() >= PRUNE_EVERY);
+    let anchor = last_prune.as_ref().map(|p| p.anchor);
     let batch = hub.queue.take(BATCH);
     if batch.is_empty() && !prune_due {
         *store = Some(s);
@@ -482,13 +503,28 @@ async fn step(
         return Ok(());
     }
     let keep = cfg.keep;
-    let (s, batch, res, pruned) = tokio::task::spawn_blocking(move || {
+    let (s, batch, res, pruned, anchor) = tokio::task::spawn_blocking(move || {
+        let mut anchor = anchor;
         let pruned = if prune_due {
+            // Ages are judged against a time that a clock jump cannot move:
+            // at the first prune, the wall clock or the newest stored
+            // reading, whichever is earlier (a clock 100 days ahead at start
+            // must not make every reading 100 days old); from then on, that
+            // time plus the monotonic time since.
+            let now = crate::clock::now();
+            let (t0, i0) = *anchor.get_or_insert_with(|| {
+                let newest = s.newest_reading().ok().flatten();
+                (newest.map_or(now, |n| n.min(now)), Instant::now())
+            });
+            let trusted = chrono::Duration::from_std(i0.elapsed())
+                .ok()
+                .and_then(|e| t0.checked_add_signed(e))
+                .map_or(t0, |t| t.min(now));
             // A retention reaching before chrono's first date keeps everything
             // (a plain subtraction would panic here and lose the batch).
             let before = chrono::Duration::from_std(keep)
                 .ok()
-                .and_then(|k| Utc::now().checked_sub_signed(k));
+                .and_then(|k| trusted.checked_sub_signed(k));
             Some(before.map_or(Ok(0), |b| s.prune(b)))
         } else {
             None
@@ -498,7 +534,7 @@ async fn step(
         } else {
             s.write(&batch)
         };
-        (s, batch, res, pruned)
+        (s, batch, res, pruned, anchor)
     })
     .await
     .map_err(|e| StoreError::Task(e.to_string()))?;
@@ -514,15 +550,20 @@ async fn step(
     }
     match pruned {
         Some(Ok(n)) => {
-            *last_prune = Some(Instant::now());
+            if let Some(anchor) = anchor {
+                *last_prune = Some(Pruned {
+                    at: Instant::now(),
+                    anchor,
+                });
+            }
             if n > 0 {
-                eprintln!(
+                crate::errln!(
                     "store: retention removed {n} rows older than {}",
                     humantime::format_duration(keep)
                 );
             }
         }
-        Some(Err(e)) => eprintln!("store: retention failed: {}", sanitize(&e.full())),
+        Some(Err(e)) => crate::errln!("store: retention failed: {}", sanitize(&e.full())),
         None => {}
     }
     match res {
@@ -585,7 +626,7 @@ pub async fn store_loop(
         match step(&hub, &cfg, &mut store, &mut last_prune).await {
             Ok(()) => {}
             Err(e) => {
-                eprintln!(
+                crate::errln!(
                     "Store write failed: {} (flush attempt {attempt})",
                     sanitize(&e.full())
                 );
@@ -595,11 +636,11 @@ pub async fn store_loop(
     }
     let left = hub.queue.len();
     if left > 0 {
-        eprintln!("store: {left} records could not be written before exit");
+        crate::errln!("store: {left} records could not be written before exit");
     }
     let dropped = hub.queue.dropped.load(std::sync::atomic::Ordering::Relaxed);
     if dropped > 0 {
-        eprintln!("store: {dropped} records were dropped while the store was failing");
+        crate::errln!("store: {dropped} records were dropped while the store was failing");
     }
 }
 

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 
 use super::backoff::{longest, next_delay, retry_delay};
 use super::hub::{Hub, Reading, Record, lock};
@@ -96,7 +96,7 @@ pub async fn sensor_loop<S: Source, J: FnMut() -> f64 + Send>(
 }
 
 async fn on_success(policy: &Policy, hub: &Hub, v: f64) {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let (unit, prev_failures, was_alerted, since) = {
         let mut sensors = lock(&hub.sensors);
         let s = sensors.entry(policy.name.clone()).or_default();
@@ -129,7 +129,7 @@ async fn on_success(policy: &Policy, hub: &Hub, v: f64) {
             hub.event(Level::Ok, &format!("sensor.{}", policy.name), msg)
                 .await;
         } else {
-            eprintln!("sensor {}: {msg}", policy.name);
+            crate::errln!("sensor {}: {msg}", policy.name);
         }
     }
 }
@@ -142,7 +142,7 @@ async fn on_failure<S: Source>(
     e: &ReadError,
     delay: Duration,
 ) {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let (n, last, since, unit) = {
         let mut sensors = lock(&hub.sensors);
         let s = sensors.entry(policy.name.clone()).or_default();
@@ -166,14 +166,14 @@ async fn on_failure<S: Source>(
         }
         None => "no value yet".to_string(),
     };
-    eprintln!(
+    crate::errln!(
         "Sensor read failed: {}: {} (failure {n}, {serving}; next try in {})",
         policy.name,
         sanitize(&e.to_string()),
         human_ms(delay)
     );
     if n == policy.reconnect_after {
-        eprintln!(
+        crate::errln!(
             "sensor {}: reconnecting after {n} failed reads",
             policy.name
         );
@@ -185,7 +185,7 @@ async fn on_failure<S: Source>(
             s.reconnects_total += 1;
         }
         if let Err(err) = r {
-            eprintln!(
+            crate::errln!(
                 "sensor {}: reconnect failed: {}",
                 policy.name,
                 sanitize(&err)
@@ -243,7 +243,7 @@ pub async fn supervise<F, Fut>(
                 on_panic();
                 // No jitter: a panic is a bug, not a shared outage.
                 let delay = retry_delay(&steps, panics, 0.0);
-                eprintln!(
+                crate::errln!(
                     "{what}: task panicked: {}; restarting in {}",
                     sanitize(&panic_message(e.into_panic())),
                     human_ms(delay)

@@ -36,7 +36,7 @@ pub async fn watchdog_loop(hub: Arc<Hub>, mut shutdown: Shutdown) {
                     .iter()
                     .map(|(n, d)| format!("{n} silent for {}s", d.as_secs()))
                     .collect();
-                eprintln!("watchdog ping withheld: {}", names.join(", "));
+                crate::errln!("watchdog ping withheld: {}", names.join(", "));
             }
         }
         tokio::select! {

@@ -81,7 +81,12 @@ pub fn get(client: &reqwest::blocking::Client, url: &str, timeout: Duration) -> 
     get_with(client, url, timeout, &Rules::default())
 }
 
-/// One GET, the body read by `rules`.
+/// One GET, the body read by `rules`, bounded as a whole by `timeout`:
+/// connecting, the headers and the body together. The client's own timeout
+/// applies to each read, so a server trickling its body a byte at a time
+/// would hold it for minutes; the request runs on a thread of its own
+/// instead, and past the deadline its result is no longer waited for (the
+/// thread ends at its next read timeout, or with the process).
 pub fn get_with(
     client: &reqwest::blocking::Client,
     url: &str,
@@ -89,6 +94,48 @@ pub fn get_with(
     rules: &Rules,
 ) -> Probed {
     let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let spawned = {
+        let client = client.clone();
+        let url = url.to_string();
+        let rules = rules.clone();
+        std::thread::Builder::new()
+            .name("api-get".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let _ = tx.send(get_unbounded(&client, &url, timeout, &rules, start));
+            })
+    };
+    if let Err(e) = spawned {
+        return Probed {
+            status: Status::Unknown,
+            message: format!("cannot start a thread: {e}"),
+            latency: start.elapsed(),
+            reachable: false,
+        };
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(p) => p,
+        Err(_) => Probed {
+            status: Status::Crit,
+            message: format!(
+                "timed out after {} (connect, headers and body together)",
+                crate::text::human_duration(timeout)
+            ),
+            latency: start.elapsed(),
+            reachable: false,
+        },
+    }
+}
+
+/// One GET with only the client's per-operation timeouts.
+fn get_unbounded(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    timeout: Duration,
+    rules: &Rules,
+    start: Instant,
+) -> Probed {
     let res = client.get(url).send();
     let (status, message, reachable) = match res {
         Ok(resp) => {

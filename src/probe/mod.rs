@@ -11,6 +11,7 @@ pub mod disk;
 pub mod health;
 pub mod memory;
 pub mod service;
+pub mod units;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -351,6 +352,13 @@ pub const REGISTRY: &[Probe] = &[
         name: names::SERVICE,
         run: service::probe,
         waits: true,
+    },
+    Probe {
+        name: names::UNITS,
+        run: units::probe,
+        // Usually rides on the service probe's `systemctl show` (then it
+        // returns at once): no thread of its own.
+        waits: false,
     },
     Probe {
         name: names::BACKUPS,

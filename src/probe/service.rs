@@ -1,7 +1,8 @@
 //! Service: the unit's systemd state from `systemctl [--user] show`:
 //! ActiveState/SubState, time since it became active, restarts in the last
-//! hour (from `NRestarts` deltas between checks), `Result` (start-limit-hit
-//! means systemd gave up), MainPID, and MemoryCurrent against the unit's own
+//! hour (from `NRestarts` deltas between checks), whether systemd gave up
+//! (`crate::systemd::limits::gave_up`: failed with a result its own restart
+//! policy restarts, or start-limit-hit), MainPID, and MemoryCurrent against the unit's own
 //! MemoryMax. No systemd to ask is `skipped`, not a failure.
 
 use std::collections::BTreeMap;
@@ -24,11 +25,14 @@ pub const PROPS: &[&str] = &[
     "MainPID",
     "MemoryCurrent",
     "MemoryMax",
+    // For "systemd gave up" (crate::systemd::limits::gave_up).
+    "Restart",
+    "RestartPreventExitStatus",
+    "ExecMainCode",
+    "ExecMainStatus",
+    "StartLimitBurst",
+    "StartLimitIntervalUSec",
 ];
-
-/// The unit whose protections `check` holds to the shipped unit's
-/// (`grokmon units verify`); another watched service has its own rules.
-pub const OWN_UNIT: &str = "grokmon.service";
 
 /// Where the service is in its life, for the API probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +95,6 @@ pub fn judge(
     }
     let active = get("ActiveState");
     let sub = get("SubState");
-    let result = get("Result");
     let nrestarts: Option<u64> = get("NRestarts").parse().ok();
     let since = parse_unix_timestamp(get("ActiveEnterTimestamp"));
     let up_for = since.and_then(|s| (now - s).to_std().ok());
@@ -120,18 +123,32 @@ pub fn judge(
             obs.status = Status::Starting;
             parts.push(format!("{active} ({sub}): a restart is under way"));
         }
-        "failed" if result == "start-limit-hit" => {
-            phase = Phase::Down;
-            obs.status = Status::Crit;
-            parts.push(format!(
-                "failed: systemd gave up restarting it (start-limit-hit); {}",
-                investigate_hint(unit, cfg.service.scope)
-            ));
-        }
         "failed" => {
             phase = Phase::Down;
             obs.status = Status::Crit;
-            parts.push(format!("failed (result: {result})"));
+            match crate::systemd::limits::gave_up(props) {
+                Some(g) => parts.push(format!(
+                    "failed: systemd gave up restarting it ({}); {}",
+                    g.detail,
+                    investigate_hint(unit, cfg.service.scope)
+                )),
+                None => {
+                    let why = crate::systemd::limits::ended(props);
+                    let prevented = get("ExecMainCode") == "1"
+                        && get("RestartPreventExitStatus")
+                            .split_whitespace()
+                            .any(|w| w == get("ExecMainStatus"));
+                    if prevented && get("ExecMainStatus") == "78" {
+                        parts.push(format!(
+                            "failed: {why}, a configuration error, which systemd does not restart (RestartPreventExitStatus); fix the configuration, then `systemctl{} reset-failed {}` and start it",
+                            if cfg.service.scope == Scope::User { " --user" } else { "" },
+                            unit.strip_suffix(".service").unwrap_or(unit)
+                        ));
+                    } else {
+                        parts.push(format!("failed ({why})"));
+                    }
+                }
+            }
         }
         "inactive" => {
             phase = Phase::Down;
@@ -192,55 +209,37 @@ pub fn judge(
     (obs, Some(phase), nrestarts)
 }
 
-/// Protections not in force make the service a WARNING: a restart limit or
-/// memory cap that systemd silently ignores is a failure waiting to happen.
-pub fn add_findings(obs: &mut Observation, findings: &[crate::systemd::verify::Finding]) {
-    if findings.is_empty() {
-        return;
-    }
-    obs.status = obs.status.worst(Status::Warn);
-    let list: Vec<String> = findings
-        .iter()
-        .map(|f| format!("{} {}", f.setting, f.problem))
-        .collect();
-    obs.message.push_str(&format!(
-        "; {} protection(s) not in force: {}; run `grokmon units verify` for the fixes",
-        findings.len(),
-        list.join(", ")
-    ));
-}
-
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let cfg = ctx.config;
     let sc = Systemctl::new(cfg.service.scope);
-    let own = cfg.service.unit == OWN_UNIT;
+    // One `show` for both when the `units` probe is on: the state here, the
+    // protections there (its own observation, with its own alert state).
+    let with_units = cfg
+        .check
+        .probes
+        .iter()
+        .any(|p| p == crate::probe_names::UNITS);
     let mut props_wanted: Vec<&str> = PROPS.to_vec();
-    if own {
-        // One `show` for both: the state and the protections.
+    if with_units {
         props_wanted.extend(
-            crate::systemd::verify::VERIFY_PROPS
+            crate::systemd::rules::PROPS
                 .iter()
                 .filter(|p| !PROPS.contains(p)),
         );
     }
     match sc.show(&cfg.service.unit, &props_wanted) {
         Ok(props) => {
-            let (mut obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
-            if own && props.get("LoadState").map(String::as_str) != Some("not-found") {
-                let controllers = crate::systemd::verify::read_controllers(
-                    &ctx.cgroup_root,
-                    props.get("ControlGroup").map_or("", |s| s),
-                );
-                let findings =
-                    crate::systemd::verify::verify_findings(&props, controllers.as_deref());
-                add_findings(&mut obs, &findings);
-            }
+            let (obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
             let mut samples = Vec::new();
             if let Some(n) = nrestarts {
                 samples.push(("service.nrestarts".to_string(), n as f64));
             }
+            let mut observations = vec![obs];
+            if with_units {
+                observations.push(super::units::observe(&props, ctx));
+            }
             Outcome {
-                observations: vec![obs],
+                observations,
                 carry: super::Carry {
                     nrestarts,
                     service_phase: phase,
@@ -253,18 +252,35 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         // error holds systemctl's stderr escaped, which `unescape` reverses
         // exactly. The unit name in `args` is raw and may hold `\x2d`.
         Err(SystemctlError::Unavailable(note)) => {
-            Observation::new("service", Status::Skipped, crate::text::unescape(&note)).into()
+            let note = crate::text::unescape(&note);
+            let mut out: Outcome =
+                Observation::new("service", Status::Skipped, note.clone()).into();
+            if with_units {
+                out.observations.push(Observation::new(
+                    crate::probe_names::UNITS,
+                    Status::Skipped,
+                    note,
+                ));
+            }
+            out
         }
-        Err(SystemctlError::Failed { args, stderr }) => Observation::new(
-            "service",
-            Status::Unknown,
-            format!(
-                "systemctl {args} failed: {}",
-                crate::text::unescape(&stderr)
-            ),
-        )
-        .into(),
-        Err(e) => Observation::new("service", Status::Unknown, crate::text::chain(&e)).into(),
+        Err(e) => {
+            let why = match &e {
+                SystemctlError::Failed { args, stderr } => {
+                    format!("systemctl {args} failed: {}", crate::text::unescape(stderr))
+                }
+                e => crate::text::chain(e),
+            };
+            let mut out: Outcome = Observation::new("service", Status::Unknown, why.clone()).into();
+            if with_units {
+                out.observations.push(Observation::new(
+                    crate::probe_names::UNITS,
+                    Status::Unknown,
+                    why,
+                ));
+            }
+            out
+        }
     }
 }
 
@@ -345,6 +361,37 @@ mod tests {
         assert_eq!(o.status, Status::Crit);
         assert!(
             o.message.contains("journalctl --user -u grokmon -n 100"),
+            "{}",
+            o.message
+        );
+
+        // A crash loop as systemd 252 reports it: Result keeps the crash.
+        let (o, _, _) = judge(
+            &props(
+                "ActiveState=failed\nSubState=failed\nResult=signal\nRestart=on-failure\nRestartPreventExitStatus=78\nExecMainCode=2\nExecMainStatus=9\nNRestarts=4\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\n",
+            ),
+            &[],
+            now(),
+            &cfg(),
+        );
+        assert_eq!(o.status, Status::Crit);
+        assert!(o.message.contains("systemd gave up"), "{}", o.message);
+        assert!(o.message.contains("reset-failed grokmon"), "{}", o.message);
+
+        // A configuration error: failed, not given up.
+        let (o, _, _) = judge(
+            &props(
+                "ActiveState=failed\nSubState=failed\nResult=exit-code\nRestart=on-failure\nRestartPreventExitStatus=78\nExecMainCode=1\nExecMainStatus=78\nNRestarts=1\n",
+            ),
+            &[],
+            now(),
+            &cfg(),
+        );
+        assert_eq!(o.status, Status::Crit);
+        assert!(!o.message.contains("gave up"), "{}", o.message);
+        assert!(
+            o.message.contains("exited with status 78")
+                && o.message.contains("configuration error"),
             "{}",
             o.message
         );

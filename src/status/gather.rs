@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::alerts::{AlertLog, Event, events_after};
+use crate::alerts::{AlertLog, Event};
 use crate::config::Config;
 use crate::forecast::{self, Forecast};
 use crate::probe::service;
@@ -155,8 +155,8 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
             Ok(t) => last_check = t,
             Err(e) => note("last check", e),
         }
-        match r.get_time(keys::ACKED_UNTIL) {
-            Ok(t) => acked = t,
+        match crate::alerts::ack::Review::read(&r) {
+            Ok(rv) => acked = Some(rv),
             Err(e) => note("review mark", e),
         }
         let rows = match r.probe_rows() {
@@ -190,7 +190,9 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
     }
 
     let log = AlertLog::from_config(cfg);
-    let alerts = match events_after(&log, acked, LAST_ALERTS) {
+    let review = acked.clone().unwrap_or_default();
+    let acked = review.until;
+    let alerts = match crate::alerts::ack::unreviewed(&log, &review, LAST_ALERTS) {
         Ok((n, last)) => Alerts {
             log: log.path().display().to_string(),
             unreviewed: Some(n),

@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::Scope;
 
+pub mod cgroup;
+pub mod limits;
 pub mod notify;
+pub mod ownership;
+pub mod rules;
+pub mod unitfile;
 pub mod units;
 pub mod verify;
 

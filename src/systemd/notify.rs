@@ -15,7 +15,7 @@ pub fn send(states: &[NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(states)
         && !REPORTED.swap(true, Ordering::Relaxed)
     {
-        eprintln!("cannot notify systemd ($NOTIFY_SOCKET): {e}");
+        crate::errln!("cannot notify systemd ($NOTIFY_SOCKET): {e}");
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{Ctx, UsageError, exit};
 /// The verification moved to `systemd::verify`; re-exported for callers.
 pub use super::verify::{
     EXPECT_START_LIMIT_BURST, EXPECT_START_LIMIT_INTERVAL, EXPECT_TIMEOUT_STOP, Finding,
-    VERIFY_PROPS, read_controllers, verify_findings,
+    VERIFY_PROPS, read_controllers,
 };
 
 /// A unit file shipped in `systemd/`.
@@ -69,6 +69,9 @@ pub const DROPIN_MIN_VERSION: u32 = 254;
 /// The timers `units install` enables and starts.
 pub const TIMERS: &[&str] = &["grokmon-check.timer", "grokmon-backup.timer"];
 
+/// The orchestrator's unit (left out by `--timers-only`).
+pub const ORCHESTRATOR: &str = "grokmon.service";
+
 /// The binary path in the canonical files.
 pub const CANONICAL_BIN: &str = "/usr/bin/grokmon";
 
@@ -76,6 +79,11 @@ pub const CANONICAL_BIN: &str = "/usr/bin/grokmon";
 /// user manager without those privileges fails the unit with 226/NAMESPACE,
 /// so user units leave them out. The seccomp-based options stay.
 const SYSTEM_ONLY: &[&str] = &[
+    "CapabilityBoundingSet",
+    "AmbientCapabilities",
+    "ProtectProc",
+    "PrivateIPC",
+    "PrivateDevices",
     "ProtectSystem",
     "ProtectKernelTunables",
     "ProtectKernelModules",
@@ -235,15 +243,20 @@ pub fn plan(
     target: &Target,
     dir: &Path,
     systemd_version: Option<u32>,
+    timers_only: bool,
 ) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     for u in UNITS {
+        if timers_only && u.name == ORCHESTRATOR {
+            continue;
+        }
         steps.push(Step::Write {
             path: dir.join(u.name),
             content: render(u.template, target)?,
         });
     }
     match systemd_version {
+        _ if timers_only => {}
         Some(v) if v >= DROPIN_MIN_VERSION => steps.push(Step::Write {
             path: dir.join(DROPIN.name),
             content: render(DROPIN.template, target)?,
@@ -262,6 +275,12 @@ pub fn plan(
     enable.extend(TIMERS.iter().map(|t| t.to_string()));
     steps.push(Step::Systemctl(enable));
     let u = user_flag(target.scope);
+    if timers_only {
+        steps.push(Step::Note(format!(
+            "{ORCHESTRATOR} not written (--timers-only): grokmon only watches the service named by [service] unit"
+        )));
+        return Ok(steps);
+    }
     let mut note = format!(
         "grokmon.service is installed, not started: start it (and at every boot) with `systemctl{u} enable --now grokmon`"
     );
@@ -354,10 +373,16 @@ pub fn run(args: &UnitsCommand, ctx: &Ctx) -> anyhow::Result<u8> {
             user: _,
             system,
             dry_run,
+            replace,
+            timers_only,
         } => install(
             ctx,
             if *system { Scope::System } else { Scope::User },
-            *dry_run,
+            Options {
+                dry_run: *dry_run,
+                replace: *replace,
+                timers_only: *timers_only,
+            },
         ),
         UnitsCommand::Print { name } => {
             let Some(u) = find(name) else {
@@ -378,14 +403,87 @@ pub fn run(args: &UnitsCommand, ctx: &Ctx) -> anyhow::Result<u8> {
     }
 }
 
-fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
+/// `units install` flags.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    dry_run: bool,
+    replace: bool,
+    timers_only: bool,
+}
+
+/// The units of `steps` that would take over a unit grokmon did not write:
+/// the file itself, or one of the same name in a lower directory that ours
+/// would override. Each with what it runs.
+fn takeovers(steps: &[Step], dir: &Path, scope: Scope) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let mut out = Vec::new();
+    for step in steps {
+        let Step::Write { path, content } = step else {
+            continue;
+        };
+        let name = path
+            .strip_prefix(dir)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some((old, _)) = read_existing(path)?
+            && old != content.as_bytes()
+            && let Some(what) = super::ownership::foreign(&name, &String::from_utf8_lossy(&old))
+        {
+            out.push((path.clone(), what));
+        }
+        if name.contains('/') {
+            continue;
+        }
+        for lower in super::ownership::lower_dirs(scope) {
+            let p = lower.join(&name);
+            if let Ok(text) = std::fs::read_to_string(&p)
+                && let Some(what) = super::ownership::foreign(&name, &text)
+            {
+                out.push((
+                    p,
+                    format!("{what}; yours in {} would override it", dir.display()),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn install(ctx: &Ctx, scope: Scope, opts: Options) -> anyhow::Result<u8> {
+    let dry_run = opts.dry_run;
     let target = target_of(ctx, scope)?;
     let dir = unit_dir(
         scope,
         env_path("HOME").as_deref(),
         env_path("XDG_CONFIG_HOME").as_deref(),
     );
-    let steps = plan(&target, &dir, super::systemd_version()).map_err(anyhow::Error::msg)?;
+    let steps = plan(&target, &dir, super::systemd_version(), opts.timers_only)
+        .map_err(anyhow::Error::msg)?;
+    let taken = takeovers(&steps, &dir, scope)?;
+    if !taken.is_empty() && !opts.replace {
+        let list: Vec<String> = taken
+            .iter()
+            .map(|(p, what)| format!("{} ({what})", p.display()))
+            .collect();
+        let timers_hint = if taken
+            .iter()
+            .all(|(p, _)| p.file_name().is_some_and(|n| n == ORCHESTRATOR))
+        {
+            format!(
+                " To have grokmon watch that service, install only the check and backup timers: `grokmon units install{} --timers-only` (and set [service] unit to its name);",
+                if scope == Scope::System {
+                    " --system"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
+        };
+        anyhow::bail!(
+            "refusing to take over a unit grokmon did not write: {}. Nothing was written.{timers_hint} to replace it anyway, add --replace (a replaced file is kept as NAME.grokmon-old, which systemd does not load)",
+            list.join("; ")
+        );
+    }
     let sc = Systemctl::new(scope);
     let u = user_flag(scope);
     let say = |s: String| crate::print_stdout(&(s + "\n"));
@@ -410,6 +508,8 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
             scope.as_str()
         ))?;
     }
+    let mut written: Vec<PathBuf> = Vec::new();
+    let mut unchanged: Vec<PathBuf> = Vec::new();
     for step in &steps {
         match step {
             Step::Write { path, content } => {
@@ -431,6 +531,7 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
                     say(line)?;
                 } else if same {
                     say(format!("unchanged {}", path.display()))?;
+                    unchanged.push(path.clone());
                 } else {
                     let mut line = format!("wrote {}", path.display());
                     if let Some((old, mode)) = &keep {
@@ -442,6 +543,7 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
                     }
                     write_atomic(path, content.as_bytes(), None)?;
                     say(line)?;
+                    written.push(path.clone());
                 }
             }
             Step::Systemctl(args) => {
@@ -469,6 +571,34 @@ fn install(ctx: &Ctx, scope: Scope, dry_run: bool) -> anyhow::Result<u8> {
             }
             Step::Note(n) => say(format!("note: {n}"))?,
         }
+    }
+    for (p, what) in &taken {
+        say(format!(
+            "note: --replace: {} ({what}) is no longer what systemd runs under that name; grokmon's unit is",
+            p.display()
+        ))?;
+    }
+    if !dry_run {
+        let names = |v: &[PathBuf]| {
+            v.iter()
+                .map(|p| p.strip_prefix(&dir).unwrap_or(p).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut summary = format!(
+            "done: {} written{}, {} unchanged",
+            written.len(),
+            if written.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names(&written))
+            },
+            unchanged.len()
+        );
+        if opts.timers_only {
+            summary.push_str(&format!("; {ORCHESTRATOR} not written (--timers-only)"));
+        }
+        say(summary)?;
     }
     Ok(exit::OK)
 }
@@ -622,15 +752,15 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        let old = plan(&t, dir, Some(252)).unwrap();
+        let old = plan(&t, dir, Some(252), false).unwrap();
         assert_eq!(writes(&old).len(), 5);
         assert!(
             old.iter()
                 .any(|s| matches!(s, Step::Note(n) if n.contains("systemd 252")))
         );
-        let new = plan(&t, dir, Some(255)).unwrap();
+        let new = plan(&t, dir, Some(255), false).unwrap();
         assert!(writes(&new).contains(&dir.join("grokmon.service.d/restart-steps.conf")));
-        assert!(writes(&plan(&t, dir, None).unwrap()).len() == 5);
+        assert!(writes(&plan(&t, dir, None, false).unwrap()).len() == 5);
         let calls: Vec<&Vec<String>> = new
             .iter()
             .filter_map(|s| match s {
@@ -644,6 +774,22 @@ mod tests {
             "enable --now grokmon-check.timer grokmon-backup.timer"
         );
         assert_eq!(calls.len(), 2, "nothing restarts or starts grokmon.service");
+        let timers = plan(&t, dir, Some(255), true).unwrap();
+        assert_eq!(
+            writes(&timers),
+            vec![
+                dir.join("grokmon-check.service"),
+                dir.join("grokmon-check.timer"),
+                dir.join("grokmon-backup.service"),
+                dir.join("grokmon-backup.timer"),
+            ],
+            "--timers-only: no grokmon.service, no drop-in"
+        );
+        assert!(
+            timers
+                .iter()
+                .any(|s| matches!(s, Step::Note(n) if n.contains("grokmon.service not written")))
+        );
     }
 
     #[test]
