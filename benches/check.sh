@@ -1,37 +1,42 @@
 #!/usr/bin/env bash
-# Benchmark: a warm `grokmon check` against a loopback API.
-# Target (issue #2): median wall <= 10 ms, peak RSS <= 10 MB on a 2-core machine.
+# Benchmark: a warm `grokmon check` with every probe active, the service probe
+# included, side by side in ONE hyperfine run with the three monitoring-plugins
+# a Nagios user runs for the same job (check_load + check_disk + check_http).
+# Target (issue #15): median <= 5 ms and >= 2x faster than the three plugins,
+# peak RSS <= 10 MB, on a 2-core machine.
 #
-# Usage: benches/check.sh [BIN...]   (default: target/release/grokmon)
-#   Each binary gets its own hyperfine run (with the reference below) and
-#   peak-RSS runs; several binaries (e.g. a saved baseline and a new build)
-#   are then also run interleaved, one run of each per round, so that they
-#   see the same machine load: their paired ratio is the figure to trust.
-# Env: RUNS (runs per measurement, default 100), CALLGRIND=1 (also count the
-#   instructions of one check under valgrind: noise-free, unlike wall time).
+# Usage: benches/check.sh [BIN]   (default: target/release/grokmon)
+# Env: RUNS (runs per command, default 200); UNIT=NAME: ask the running
+#   system manager about NAME instead (scope system; used inside a real
+#   systemd by benches/check_nspawn.sh).
 #
-# The machine is shared, so wall times move with its load. Each run also
-# times a reference command in the same hyperfine run,
-#   systemctl --user show grokmon.service -p ActiveState
-# (the one child process every check spawns), and prints each binary's
-# median as a ratio to it: compare ratios across runs, not raw medians.
+# The service probe asks systemd over D-Bus. This machine has no systemd as
+# PID 1, so the bench starts a private dbus-daemon with the test suite's fake
+# systemd manager on it (tests/util/fake_systemd.py, served by libdbus), and
+# points the user scope at it (XDG_RUNTIME_DIR without systemd/private,
+# DBUS_SESSION_BUS_ADDRESS). The plugins run in one `sh -c`, so the run also
+# times `sh -c :` (the shell's own start) for a fair reading.
+# Needs: hyperfine, dbus-daemon, python3-dbus, python3-gi,
+# monitoring-plugins-basic, sqlite3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -gt 0 ] || set -- target/release/grokmon
-[ -x "$1" ] || cargo build --release
-bins=()
-for b in "$@"; do bins+=("$(realpath "$b")"); done
-runs=${RUNS:-100}
-command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)"; exit 1; }
+bin=$(realpath "${1:-target/release/grokmon}")
+[ -x "$bin" ] || cargo build --release
+runs=${RUNS:-200}
+plugins=/usr/lib/nagios/plugins
+for t in hyperfine dbus-daemon sqlite3 "$plugins/check_http"; do
+    command -v "$t" >/dev/null || { echo "needs $t"; exit 1; }
+done
 
 work=$(mktemp -d)
-server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
 # A loopback health endpoint on a free port.
 cat > "$work/api.py" <<'PY'
-import http.server, socketserver, sys
+import http.server, socketserver
 class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
     def do_GET(self):
         body = b'{"status":"healthy"}'
         self.send_response(200)
@@ -46,81 +51,87 @@ with socketserver.ThreadingTCPServer(("127.0.0.1", 0), H) as s:
     s.serve_forever()
 PY
 python3 "$work/api.py" > "$work/port" &
-server=$!
+pids+=($!)
 for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
 
-export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share" XDG_STATE_HOME="$work/home/.local/state"
-mkdir -p "$XDG_CONFIG_HOME/grokmon" "$XDG_DATA_HOME/grokmon/backups"
+if [ -z "${UNIT:-}" ]; then
+# A private bus with the fake systemd serving grokmon.service.
+dbus-daemon --session --nofork --nopidfile --print-address=1 \
+    --address="unix:path=$work/bus" > "$work/bus.addr" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/bus.addr" ] && break; sleep 0.1; done
+export DBUS_SESSION_BUS_ADDRESS; DBUS_SESSION_BUS_ADDRESS=$(head -1 "$work/bus.addr")
+started=$(( ($(date +%s) - 3 * 3600) * 1000000 ))
+cat > "$work/props.json" <<JSON
+{"unit": "grokmon.service",
+ "Unit": {"Id": ["s", "grokmon.service"], "LoadState": ["s", "loaded"],
+  "ActiveState": ["s", "active"], "SubState": ["s", "running"],
+  "ActiveEnterTimestamp": ["t", $started], "FragmentPath": ["s", "/etc/systemd/user/grokmon.service"],
+  "StartLimitBurst": ["u", 5], "StartLimitIntervalUSec": ["t", 600000000]},
+ "Service": {"Result": ["s", "success"], "NRestarts": ["u", 0], "MainPID": ["u", 4242],
+  "MemoryCurrent": ["t", 104857600], "MemoryMax": ["t", 524288000],
+  "Restart": ["s", "on-failure"], "RestartPreventExitStatus": ["(aiai)", [[78], []]],
+  "TimeoutStopUSec": ["t", 15000000], "CPUQuotaPerSecUSec": ["t", 2000000],
+  "WatchdogUSec": ["t", 60000000], "ControlGroup": ["s", "/user.slice/grokmon.service"]}}
+JSON
+/usr/bin/python3 tests/util/fake_systemd.py "$work/props.json" > "$work/fake.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q ready "$work/fake.out" 2>/dev/null && break; sleep 0.1; done
+fi
+export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share" \
+    XDG_STATE_HOME="$work/home/.local/state" XDG_RUNTIME_DIR="$work/run"
+mkdir -p "$XDG_CONFIG_HOME/grokmon" "$XDG_DATA_HOME/grokmon/backups" "$XDG_RUNTIME_DIR"
 cat > "$XDG_CONFIG_HOME/grokmon/config.toml" <<TOML
 [paths]
 alerts_log = "$work/alerts.log"
 [check.api]
 url = "http://127.0.0.1:$port/api/health"
 TOML
+[ -z "${UNIT:-}" ] || printf '[service]\nunit = "%s"\nscope = "system"\n' "$UNIT" >> "$XDG_CONFIG_HOME/grokmon/config.toml"
 sqlite3 "$XDG_DATA_HOME/grokmon/grokmon.db" "CREATE TABLE t(x); INSERT INTO t VALUES (1);"
 touch "$XDG_DATA_HOME/grokmon/backups/grokmon-$(date -u +%Y%m%dT%H%M%SZ).db.zst"
 
-ref="systemctl --user show grokmon.service -p ActiveState"
-# Each binary gets its own state directory: a binary that deletes the WAL at
-# exit must not make another pay for recreating it.
-state_of() { echo "$work/state-$1"; }
+# Warm: the first runs create the state database and store CPU counters.
+for _ in 1 2 3; do "$bin" check --quiet >/dev/null || true; done
+echo "== the service probe as one check sees it (D-Bus, then systemctl when no bus):"
+cat > "$work/svc.py" <<'PY'
+import json, sys
+p = [p for p in json.load(sys.stdin)["probes"] if p["probe"] == "service"][0]
+print(f"  {sys.argv[1]}: {p['status']}: {p['message'][:60]}... (probe {p['duration_ms']} ms)")
+PY
+cat > "$work/probes.py" <<'PY'
+import json, sys
+v = json.load(sys.stdin)
+print("  each probe's own time in one check (ms): " + ", ".join(
+    f"{p['probe']} {p['duration_ms']}" for p in v["probes"] if "duration_ms" in p))
+PY
+("$bin" check --format json || true) | python3 "$work/svc.py" "over D-Bus"
+("$bin" check --format json || true) | python3 "$work/probes.py"
+if [ -z "${UNIT:-}" ]; then
+    (DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent "$bin" check --format json || true) | python3 "$work/svc.py" "systemctl "
+fi
 
-i=0
-for b in "${bins[@]}"; do
-    export XDG_STATE_HOME; XDG_STATE_HOME=$(state_of $i)
-    # Warm: the first runs create the state database and store CPU counters.
-    for _ in 1 2 3; do "$b" check --quiet >/dev/null || true; done
-    echo "== hyperfine: warm $b check, $runs runs; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-    hyperfine --warmup 5 --runs "$runs" -N -i --export-json "$work/check.json" \
-        "$b check --quiet" "$ref" 2>&1 | grep -v -e Warning -e '^ *$' | sed 's/^/  /'
-    python3 - "$work/check.json" <<'PY'
+plugins_cmd="sh -c '$plugins/check_load -r -w 2,2,2 -c 4,4,4 >/dev/null; $plugins/check_disk -w 10% -c 5% -p / >/dev/null; $plugins/check_http -H 127.0.0.1 -p $port -u /api/health >/dev/null'"
+echo "== hyperfine, $runs runs each; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Inside a real systemd, also what the probe spared: one `systemctl show`.
+extra=()
+[ -z "${UNIT:-}" ] || extra=("systemctl show $UNIT -p ActiveState,SubState,NRestarts,MainPID --timestamp=unix")
+hyperfine --warmup 10 --runs "$runs" -N -i --export-json "$work/check.json" \
+    "$bin check --quiet" "$plugins_cmd" "sh -c :" "${extra[@]}" 2>&1 | grep -v -e Warning -e '^ *$' | sed 's/^/  /'
+python3 - "$work/check.json" <<'PY'
 import json, sys, statistics
 res = json.load(open(sys.argv[1]))["results"]
-ref = statistics.median(res[-1]["times"])
-for r in res:
-    med = statistics.median(r["times"])
-    print(f"{r['command']}: median {med*1000:.2f} ms, min {r['min']*1000:.2f} ms, "
-          f"mean {r['mean']*1000:.2f} ms, max {r['max']*1000:.2f} ms over {len(r['times'])} runs; "
-          f"median/reference {med/ref:.2f}")
+med = [statistics.median(r["times"]) for r in res]
+names = ["grokmon check", "check_load + check_disk + check_http", "sh -c :", "systemctl show"]
+for n, r, m in zip(names, res, med):
+    print(f"{n}: median {m*1000:.2f} ms, min {r['min']*1000:.2f} ms, mean {r['mean']*1000:.2f} ms over {len(r['times'])} runs")
+print(f"plugins / grokmon: {med[1]/med[0]:.2f}x (without the shell's own start: {(med[1]-med[2])/med[0]:.2f}x)")
 PY
-    max=0
-    for _ in $(seq 20); do
-        /usr/bin/time -v -o "$work/time.txt" "$b" check --quiet >/dev/null 2>&1 || true
-        kb=$(awk '/Maximum resident set size/ {print $6}' "$work/time.txt")
-        [ "$kb" -gt "$max" ] && max=$kb
-    done
-    echo "peak RSS over 20 runs (/usr/bin/time -v): ${max} KiB ($(awk -v k="$max" 'BEGIN{printf "%.1f", k/1024}') MiB)"
-    if [ "${CALLGRIND:-0}" = 1 ]; then
-        valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$b" check --quiet \
-            >/dev/null 2>"$work/cg.txt" || true
-        echo "instructions of one warm check (callgrind, all threads, not children): $(awk '/Collected :/ {print $4}' "$work/cg.txt")"
-    fi
-    i=$((i + 1))
+max=0
+for _ in $(seq 20); do
+    /usr/bin/time -v -o "$work/time.txt" "$bin" check --quiet >/dev/null 2>&1 || true
+    kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
+    [ "$kb" -gt "$max" ] && max=$kb
 done
-
-if [ ${#bins[@]} -gt 1 ]; then
-    # Runs alternate between the binaries, so a change of machine load hits
-    # all of them alike; the paired ratio is the figure to trust.
-    echo "== interleaved: $runs rounds of one run each; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-    python3 - "$runs" "$work" "${bins[@]}" <<'PY'
-import os, sys, time, statistics
-runs, work, bins = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-null = os.open(os.devnull, os.O_WRONLY)
-wall = [[] for _ in bins]
-cpu = [[] for _ in bins]  # user + system of the check and its systemctl
-for _ in range(runs):
-    for i, b in enumerate(bins):
-        env = dict(os.environ, XDG_STATE_HOME=f"{work}/state-{i}")
-        t = time.perf_counter()
-        pid = os.posix_spawn(b, [b, "check", "--quiet"], env,
-                             file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
-        _, _, ru = os.wait4(pid, 0)
-        wall[i].append(time.perf_counter() - t)
-        cpu[i].append(ru.ru_utime + ru.ru_stime)
-for i, b in enumerate(bins):
-    ratio = statistics.median(t / a for t, a in zip(wall[i], wall[0]))
-    print(f"{b}: median {statistics.median(wall[i])*1000:.2f} ms, min {min(wall[i])*1000:.2f} ms, "
-          f"median CPU {statistics.median(cpu[i])*1000:.2f} ms; median of paired wall ratios to the first {ratio:.3f}")
-PY
-fi
+echo "peak RSS over 20 runs (/usr/bin/time -v): ${max} KiB ($((max / 1024)).$((max * 10 / 1024 % 10)) MiB)"

@@ -55,6 +55,9 @@ _grokmon() {
             grokmon__subcmd__alerts,help)
                 cmd="grokmon__subcmd__alerts__subcmd__help"
                 ;;
+            grokmon__subcmd__alerts,silence)
+                cmd="grokmon__subcmd__alerts__subcmd__silence"
+                ;;
             grokmon__subcmd__alerts,tail)
                 cmd="grokmon__subcmd__alerts__subcmd__tail"
                 ;;
@@ -63,6 +66,9 @@ _grokmon() {
                 ;;
             grokmon__subcmd__alerts__subcmd__help,help)
                 cmd="grokmon__subcmd__alerts__subcmd__help__subcmd__help"
+                ;;
+            grokmon__subcmd__alerts__subcmd__help,silence)
+                cmd="grokmon__subcmd__alerts__subcmd__help__subcmd__silence"
                 ;;
             grokmon__subcmd__alerts__subcmd__help,tail)
                 cmd="grokmon__subcmd__alerts__subcmd__help__subcmd__tail"
@@ -138,6 +144,9 @@ _grokmon() {
                 ;;
             grokmon__subcmd__help__subcmd__alerts,ack)
                 cmd="grokmon__subcmd__help__subcmd__alerts__subcmd__ack"
+                ;;
+            grokmon__subcmd__help__subcmd__alerts,silence)
+                cmd="grokmon__subcmd__help__subcmd__alerts__subcmd__silence"
                 ;;
             grokmon__subcmd__help__subcmd__alerts,tail)
                 cmd="grokmon__subcmd__help__subcmd__alerts__subcmd__tail"
@@ -215,7 +224,7 @@ _grokmon() {
             return 0
             ;;
         grokmon__subcmd__alerts)
-            opts="-h -V --config --help --version tail ack help"
+            opts="-h -V --config --help --version tail ack silence help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,7 +260,7 @@ _grokmon() {
             return 0
             ;;
         grokmon__subcmd__alerts__subcmd__help)
-            opts="tail ack help"
+            opts="tail ack silence help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -292,6 +301,20 @@ _grokmon() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        grokmon__subcmd__alerts__subcmd__help__subcmd__silence)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         grokmon__subcmd__alerts__subcmd__help__subcmd__tail)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -299,6 +322,36 @@ _grokmon() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        grokmon__subcmd__alerts__subcmd__silence)
+            opts="-h -V --reason --source --list --clear --config --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --clear)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -631,7 +684,7 @@ _grokmon() {
             return 0
             ;;
         grokmon__subcmd__help__subcmd__alerts)
-            opts="tail ack"
+            opts="tail ack silence"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -645,6 +698,20 @@ _grokmon() {
             return 0
             ;;
         grokmon__subcmd__help__subcmd__alerts__subcmd__ack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        grokmon__subcmd__help__subcmd__alerts__subcmd__silence)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

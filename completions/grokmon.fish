@@ -47,12 +47,13 @@ complete -c grokmon -n "__fish_grokmon_using_subcommand check" -s q -l quiet -d 
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -l stateless -d 'Probe and report only: neither read nor write the state database or the alerts log (no alert lines, no trends; CPU from a short sample). For a scheduler that keeps its own soft/hard states (Nagios, NRPE)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c grokmon -n "__fish_grokmon_using_subcommand check" -s V -l version -d 'Print version'
-complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack help" -l config -d 'Configuration file (TOML). Default: $GROKMON_CONFIG, then $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml; no file at all means built-in defaults' -r -F
-complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack help" -s h -l help -d 'Print help'
-complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack help" -s V -l version -d 'Print version'
-complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack help" -f -a "tail" -d 'Show the last alerts (across rotated files)'
-complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack help" -f -a "ack" -d 'Mark every alert so far as reviewed'
-complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack silence help" -l config -d 'Configuration file (TOML). Default: $GROKMON_CONFIG, then $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml; no file at all means built-in defaults' -r -F
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack silence help" -s h -l help -d 'Print help'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack silence help" -s V -l version -d 'Print version'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack silence help" -f -a "tail" -d 'Show the last alerts (across rotated files)'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack silence help" -f -a "ack" -d 'Mark every alert so far as reviewed'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack silence help" -f -a "silence" -d 'Silence alerts for planned work (a maintenance window)'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and not __fish_seen_subcommand_from tail ack silence help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from tail" -s n -l lines -d 'How many events to show, the newest [default: 20; with --since or --unreviewed: all they select]' -r
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from tail" -l since -d 'Only events since a duration ago (1h, 2d) or a time (2026-11-28T10:00:00Z)' -r
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from tail" -l level -d 'Only events at this level or above' -r -f -a "warn\t'WARN and CRIT'
@@ -67,8 +68,16 @@ complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l config -d 'Configuration file (TOML). Default: $GROKMON_CONFIG, then $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml; no file at all means built-in defaults' -r -F
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from ack" -s h -l help -d 'Print help'
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from ack" -s V -l version -d 'Print version'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from silence" -l reason -d 'Why (recorded in the alerts log). Required with DURATION' -r
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from silence" -l source -d 'Only lines from this source (a probe, heartbeat, check, sensor, sensor.NAME, store, ai, backup); repeat for several. Default: all' -r
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from silence" -l clear -d 'End silence ID, or every active silence without an ID' -r
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from silence" -l config -d 'Configuration file (TOML). Default: $GROKMON_CONFIG, then $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml; no file at all means built-in defaults' -r -F
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from silence" -l list -d 'List the active silences'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from silence" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from silence" -s V -l version -d 'Print version'
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "tail" -d 'Show the last alerts (across rotated files)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "ack" -d 'Mark every alert so far as reviewed'
+complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "silence" -d 'Silence alerts for planned work (a maintenance window)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune restore help" -l config -d 'Configuration file (TOML). Default: $GROKMON_CONFIG, then $XDG_CONFIG_HOME/grokmon/config.toml, then /etc/grokmon/config.toml; no file at all means built-in defaults' -r -F
 complete -c grokmon -n "__fish_grokmon_using_subcommand backup; and not __fish_seen_subcommand_from create list verify prune restore help" -s h -l help -d 'Print help'
@@ -165,6 +174,7 @@ complete -c grokmon -n "__fish_grokmon_using_subcommand help; and not __fish_see
 complete -c grokmon -n "__fish_grokmon_using_subcommand help; and not __fish_seen_subcommand_from check alerts backup restart status run units cron completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "tail" -d 'Show the last alerts (across rotated files)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "ack" -d 'Mark every alert so far as reviewed'
+complete -c grokmon -n "__fish_grokmon_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "silence" -d 'Silence alerts for planned work (a maintenance window)'
 complete -c grokmon -n "__fish_grokmon_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "create" -d 'Take a consistent backup now (the default), then apply retention'
 complete -c grokmon -n "__fish_grokmon_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "list" -d 'List backups, newest first'
 complete -c grokmon -n "__fish_grokmon_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "verify" -d 'Check a backup (default: the newest): integrity and row counts'

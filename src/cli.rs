@@ -113,6 +113,36 @@ pub enum AlertsCommand {
     Tail(AlertsTailArgs),
     /// Mark every alert so far as reviewed.
     Ack(AlertsAckArgs),
+    /// Silence alerts for planned work (a maintenance window).
+    ///
+    /// Matching alert lines are still written, marked `(silenced)`, but not
+    /// notified, and send no heartbeat /fail. When the silence ends, each
+    /// alert still failing is notified once. Recorded in the alerts log
+    /// (INFO silence: who, why, until) and in the state database.
+    Silence(AlertsSilenceArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "EXAMPLES:\n  grokmon alerts silence 30m --reason \"firmware upgrade\" --source api --source service\n  grokmon alerts silence --list\n  grokmon alerts silence --clear 3\n\nEXIT CODES:\n  0   done\n  1   failure (no such silence, state or log not writable)\n  2   usage error (DURATION 0 or over 7 days, no --reason, unknown --source)\n  78  configuration error"
+)]
+pub struct AlertsSilenceArgs {
+    /// How long (humantime: 30m, 2h, 1d); more than 0, at most 7 days.
+    #[arg(value_name = "DURATION", required_unless_present_any = ["list", "clear"])]
+    pub duration: Option<String>,
+    /// Why (recorded in the alerts log). Required with DURATION.
+    #[arg(long, value_name = "TEXT", required_unless_present_any = ["list", "clear"])]
+    pub reason: Option<String>,
+    /// Only lines from this source (a probe, heartbeat, check, sensor,
+    /// sensor.NAME, store, ai, backup); repeat for several. Default: all.
+    #[arg(long, value_name = "NAME")]
+    pub source: Vec<String>,
+    /// List the active silences.
+    #[arg(long, conflicts_with_all = ["duration", "reason", "source", "clear"])]
+    pub list: bool,
+    /// End silence ID, or every active silence without an ID.
+    #[arg(long, value_name = "ID", num_args = 0..=1, conflicts_with_all = ["duration", "reason", "source"])]
+    pub clear: Option<Option<u64>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]

@@ -149,6 +149,11 @@ The probes that run.
 \fBforecast_horizon\fR = "14d", \fBkeep_samples\fR = "30d"
 Warn when the disk is forecast to fill within the horizon; how long trend samples are kept.
 .TP
+\fBinterval\fR = "5m"
+How often the check runs: the period \fBgrokmon units install\fR puts in \fBgrokmon\-check.timer\fR
+(and \fBgrokmon cron\fR in the crontab); \fBgrokmon run\fR writes one WARN \fBcheck\fR line when no
+check ran for 3 intervals, and one OK line when checks resume.
+.TP
 \fBflap_detection\fR = true, \fBflap_thresholds\fR = [15, 30]
 Percent of state changes over the last 20 checks: at or above the second a probe is flapping (one
 line, then quiet), at or below the first it has settled (one line with its state).
@@ -213,7 +218,7 @@ The prompt (text, or \fB@/path/to/file\fR); record decisions without running act
 \fBwait\fR = "90s"
 How long \fBgrokmon restart\fR waits for the unit to be active and the API healthy.
 .SH [[sensor]]
-\fBname\fR, \fBkind\fR (\fBcommand\fR, \fBhttp\fR, \fBfile\fR or \fBsim\fR), \fBinterval\fR = "60s",
+\fBname\fR, \fBkind\fR (\fBcommand\fR, \fBhttp\fR, \fBfile\fR or \fBsim\fR), \fBinterval\fR = "60s" (at least "100ms"),
 \fBtimeout\fR = "10s", \fBunit\fR; \fBcommand\fR = [argv] (run without a shell),
 \fBurl\fR and \fBjson_pointer\fR, \fBpath\fR and \fBscale\fR, \fBreconnect\fR = [argv];
 for \fBsim\fR: \fBseed\fR, \fBstart\fR, \fBfail_every\fR, \fBhang_every\fR, \fBgarbage_every\fR.
@@ -223,6 +228,20 @@ The AI may only choose an action by name; the command is fixed here.
 .SH [[notify]]
 \fBkind\fR = "webhook", \fBformat\fR = "json" (\fBdiscord\fR, \fBslack\fR, \fBntfy\fR, \fBjson\fR),
 \fBurl\fR (may hold a token: never printed), \fBmin_level\fR = "warn", \fBtimeout\fR = "5s".
+.SH [heartbeat]
+\fBurl\fR (a secret: never printed, logged or quoted in an error), \fBformat\fR = "healthchecks"
+(\fBhealthchecks\fR: POST \fIurl\fR when the check is OK or WARNING, \fIurl\fR/fail when CRITICAL
+or UNKNOWN, with the summary as the body; \fBuptime\-kuma\fR: GET
+\fIurl\fR?status=up|down&msg=\fISUMMARY\fR&ping=\fIMS\fR), \fBtimeout\fR = "5s".
+Sent after each check, retried like notifications; it never changes the check's status. A failed
+ping is confirmed like a probe, then one WARN \fBheartbeat\fR line. Failures of silenced sources
+do not send /fail.
+.SH SILENCES
+\fBgrokmon alerts silence\fR \fIDURATION\fR \fB\-\-reason\fR \fITEXT\fR [\fB\-\-source\fR \fINAME\fR]...
+records an INFO \fBsilence\fR line (who, why, until) and keeps the silence in the state database.
+While it lasts, matching alert lines are written with \fB(silenced)\fR at the end and not notified.
+When it ends, each alert still failing is notified once. \fBgrokmon restart\fR silences
+\fBapi\fR and \fBservice\fR for \fBrestart.wait\fR plus a minute.
 .SH ALERTS LOG
 Plain text, one event a line:
 .PP
@@ -233,7 +252,8 @@ Plain text, one event a line:
 .fi
 .PP
 Fields: the UTC RFC 3339 time, the level (\fBINFO\fR, \fBOK\fR, \fBWARN\fR, \fBCRIT\fR), the source
-(a probe, \fBrestart\fR, \fBbackup\fR, \fBsensor.\fR\fINAME\fR, \fBai\fR) and the message.
+(a probe, \fBrestart\fR, \fBbackup\fR, \fBsensor.\fR\fINAME\fR, \fBai\fR, \fBcheck\fR, \fBheartbeat\fR,
+\fBsilence\fR) and the message.
 Control characters, newlines and ANSI escapes in outside text are escaped, so no input can forge a
 line. Appends hold an exclusive lock. The file must be a regular file owned by the user (no
 symbolic link) and is created mode 0600. \fBgrokmon alerts tail\fR reads across rotated files;

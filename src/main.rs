@@ -143,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check(a) => grokmon::check::run(a, &ctx),
         Command::Alerts(AlertsCommand::Tail(a)) => grokmon::alerts::tail::run(a, &ctx),
         Command::Alerts(AlertsCommand::Ack(a)) => grokmon::alerts::ack::run(a, &ctx),
+        Command::Alerts(AlertsCommand::Silence(a)) => grokmon::alerts::silence::run(a, &ctx),
         Command::Backup(a) => grokmon::backup::run(a, &ctx),
         Command::Restart(a) => grokmon::restart::run(a, &ctx),
         Command::Status(a) => grokmon::status::run(a, &ctx),

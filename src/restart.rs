@@ -427,12 +427,25 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     }
 
     let confirmed = Confirmed::by_person();
+    let at = |t: Instant| ctx.now + chrono::Duration::from_std(t.elapsed()).unwrap_or_default();
+    let mut warnings = Vec::new();
+    // The restart is planned: the API and service failures it causes are
+    // silenced for its wait and a minute more, so that it pages no one.
+    let hold = cfg.restart.wait + AUTO_SILENCE_MARGIN;
+    if let Err(e) = crate::alerts::silence::add(
+        cfg,
+        at(t0),
+        hold,
+        AUTO_SILENCE_SOURCES.iter().map(|s| s.to_string()).collect(),
+        &format!("automatic, for the restart of {unit}"),
+        &format!("grokmon restart ({})", caller.user),
+    ) {
+        warnings.push(format!("{e:#}; the restart may page"));
+    }
     crate::print_stdout(&format!("\nrestarting {unit} (systemctl restart)...\n"))?;
     let res = sc.restart(unit, &confirmed);
-    let at = |t: Instant| ctx.now + chrono::Duration::from_std(t.elapsed()).unwrap_or_default();
     // The cooldown counts attempts, failed ones too.
     let restarted_at = at(t0);
-    let mut warnings = Vec::new();
     if let Err(e) = record_last_restart(&cfg.paths.state, restarted_at) {
         warnings.push(format!("{e:#}"));
     }
@@ -502,6 +515,11 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     }
 }
 
+/// The probes a restart's automatic silence covers.
+pub const AUTO_SILENCE_SOURCES: &[&str] = &["api", "service"];
+
+/// How long the automatic silence outlasts `restart.wait`.
+pub const AUTO_SILENCE_MARGIN: Duration = Duration::from_secs(60);
 /// Takes the restart lock (`restart.lock` beside the state database, an
 /// exclusive `flock` the kernel releases when the process ends), or refuses
 /// at once when another restart holds it.

@@ -31,7 +31,7 @@ pub(crate) fn fake_proc(env: &TestEnv, busy: u64) -> String {
 }
 
 /// The protections of the shipped unit, in force (what `units verify` wants).
-const PROTECTED: &str = "ExecStart={ path=/usr/bin/grokmon ; argv[]=/usr/bin/grokmon run ; ignore_errors=no }\nRestartUSec=30s\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n";
+pub(crate) const PROTECTED: &str = "ExecStart={ path=/usr/bin/grokmon ; argv[]=/usr/bin/grokmon run ; ignore_errors=no }\nRestartUSec=30s\nStartLimitBurst=5\nStartLimitIntervalUSec=10min\nRestart=on-failure\nRestartPreventExitStatus=78\nTimeoutStopUSec=15s\nMemoryMax=524288000\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\nControlGroup=/user.slice/grokmon.service\n";
 
 /// A fixture cgroup tree with the memory and cpu controllers enabled.
 fn fake_cgroup(env: &TestEnv) -> String {

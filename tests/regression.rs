@@ -288,11 +288,14 @@ fn backup_and_restart_lines_are_notified_like_check_lines() {
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
     let lines = env.alert_lines();
-    assert_eq!(sent.len(), 2, "{sent:?}\n{lines:?}");
+    // The restart's automatic silence is an INFO line, sent at min_level info.
+    assert_eq!(sent.len(), 3, "{sent:?}\n{lines:?}");
     assert_eq!(sent[0]["source"], "backup");
     assert_eq!(sent[0]["level"], "CRIT");
-    assert_eq!(sent[1]["source"], "restart");
-    assert_eq!(sent[1]["level"], "CRIT");
+    assert_eq!(sent[1]["source"], "silence");
+    assert_eq!(sent[1]["level"], "INFO");
+    assert_eq!(sent[2]["source"], "restart");
+    assert_eq!(sent[2]["level"], "CRIT");
     for s in &sent {
         assert!(
             lines.contains(&s["line"].as_str().unwrap().to_string()),

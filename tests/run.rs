@@ -358,7 +358,9 @@ fn store_locked_by_another_process_for_5s_loses_no_reading() {
     env.write_bin(
         "counter",
         &format!(
-            "#!/bin/sh\nf='{}'\nn=$(( $(cat \"$f\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$f\"\necho $n\n",
+            // Written under a temporary name then renamed: the test reads
+            // it meanwhile, and must never see it empty.
+            "#!/bin/sh\nf='{}'\nn=$(( $(cat \"$f\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$f.tmp\" && mv \"$f.tmp\" \"$f\"\necho $n\n",
             count.display()
         ),
     );
@@ -404,6 +406,14 @@ fn store_locked_by_another_process_for_5s_loses_no_reading() {
         WAIT,
         || run.json("/api/health")["components"]["store"]["status"] == "ok"
     ));
+    // The reading whose count was last read may still be in flight (the
+    // script writes its count before it prints it): stop only once the
+    // store has caught up with it, so that the stop cannot cut it off.
+    assert!(wait_until(WAIT, || {
+        db_rows(&env, "SELECT value, stale FROM readings")
+            .iter()
+            .any(|(v, _)| *v >= during)
+    }));
     assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
     assert!(
         run.stderr().contains("Store write failed:"),
@@ -712,9 +722,64 @@ fn half_requests_and_silent_connections_are_closed_after_the_header_read_timeout
     assert!(run.stderr().contains("stopped cleanly"), "{}", run.stderr());
 }
 
+/// One request on a kept-alive connection; `None` when the server closed it.
+fn keep_alive_get(r: &mut std::io::BufReader<std::net::TcpStream>, path: &str) -> Option<u16> {
+    use std::io::{BufRead, Read, Write};
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    r.get_mut().write_all(req.as_bytes()).ok()?;
+    let mut line = String::new();
+    r.read_line(&mut line).ok().filter(|n| *n > 0)?;
+    let code = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        r.read_line(&mut line).ok().filter(|n| *n > 0)?;
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    Some(code)
+}
+
+/// A fresh connection's `GET /api/health`, bounded by `within` (connect,
+/// send, answer): the status line, or why there was none.
+fn fresh_health(port: u16, within: Duration) -> Result<String, String> {
+    let t = Instant::now();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut c = std::net::TcpStream::connect_timeout(&addr, within).map_err(|e| e.to_string())?;
+    std::io::Write::write_all(
+        &mut c,
+        b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.saturating_sub(t.elapsed());
+        if left.is_zero() {
+            return Err(format!("no answer within {within:?}"));
+        }
+        c.set_read_timeout(Some(left)).unwrap();
+        match std::io::Read::read(&mut c, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("{e} after {:?}", t.elapsed())),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    Ok(text.lines().next().unwrap_or("").to_string())
+}
+
 #[test]
-fn the_api_serves_at_most_max_connections_at_once_and_recovers() {
-    use grokmon::orchestrator::api::MAX_CONNECTIONS;
+fn past_max_connections_a_new_client_is_served_and_the_longest_idle_closed() {
+    use grokmon::orchestrator::api::{EVICT_GRACE, MAX_CONNECTIONS};
     let env = TestEnv::new();
     let port = free_port();
     config(
@@ -723,33 +788,99 @@ fn the_api_serves_at_most_max_connections_at_once_and_recovers() {
         "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
     );
     let mut run = Running::start(&env, port);
-    // MAX_CONNECTIONS idle connections take every slot: the next request
-    // waits in the backlog instead of costing a descriptor...
-    let idle: Vec<_> = (0..MAX_CONNECTIONS)
+    // MAX_CONNECTIONS idle connections take every slot, the first one
+    // opened first...
+    let mut idle: Vec<_> = (0..MAX_CONNECTIONS)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
-    let mut waiting = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    std::io::Write::write_all(
-        &mut waiting,
-        b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    waiting
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let mut buf = [0u8; 16];
-    let early = std::io::Read::read(&mut waiting, &mut buf);
+    std::thread::sleep(EVICT_GRACE + Duration::from_millis(300));
+    // ...a new client is answered at once...
+    let status = fresh_health(port, WAIT).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // ...and the connection idle the longest was closed for it.
     assert!(
-        early.is_err(),
-        "answered beyond {MAX_CONNECTIONS} connections: {early:?}"
+        closed_by_server(&mut idle[0], WAIT),
+        "the oldest idle connection is still open"
     );
-    // ...and is served once a slot frees.
+    let last = idle.last_mut().unwrap();
+    assert!(
+        !closed_by_server(last, Duration::from_millis(200)),
+        "the newest idle connection was closed instead"
+    );
     drop(idle);
-    waiting.set_read_timeout(Some(WAIT)).unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut waiting, &mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+}
+
+#[test]
+fn a_new_client_gets_health_within_1s_while_300_keep_alive_clients_are_busy() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+    );
+    let mut run = Running::start(&env, port);
+    // 300 clients, each asking again as soon as it has its answer on its
+    // kept-alive connection (reconnecting when the server closes it).
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..300)
+        .map(|i| {
+            let (stop, answered) = (stop.clone(), answered.clone());
+            std::thread::Builder::new()
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    let path = if i % 2 == 0 {
+                        "/api/health"
+                    } else {
+                        "/api/status"
+                    };
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                            std::thread::sleep(Duration::from_millis(10));
+                            continue;
+                        };
+                        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                        let mut r = std::io::BufReader::new(c);
+                        while !stop.load(Ordering::Relaxed)
+                            && keep_alive_get(&mut r, path).is_some()
+                        {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    // Every client has been answered at least a few times over.
+    assert!(
+        wait_until(WAIT, || answered.load(Ordering::Relaxed) >= 3000),
+        "the busy clients got only {} answers",
+        answered.load(Ordering::Relaxed)
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let before = answered.load(Ordering::Relaxed);
+    // The check's own request: within 1 s (its functional timeout here),
+    // ten times in a row.
+    for round in 0..10 {
+        match fresh_health(port, Duration::from_secs(1)) {
+            Ok(status) => assert!(
+                status.starts_with("HTTP/1.1 200"),
+                "round {round}: {status}"
+            ),
+            Err(e) => panic!("round {round}: {e}"),
+        }
+    }
+    // The busy clients were busy all along.
+    let during = answered.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(during > 100, "the load stopped: {during} answers");
     assert_eq!(run.stop(libc::SIGTERM), 0);
 }
 
@@ -845,4 +976,115 @@ fn a_deleted_database_is_recreated_and_written_again() {
         "ok"
     );
     assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
+}
+
+/// Whether a process is gone (or dead and not yet reaped).
+fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+/// Kills a process a test started indirectly, even when the test fails.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
+    if std::process::Command::new("setsid")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this: setsid missing"
+        );
+        eprintln!("skipped: setsid (util-linux) not installed");
+        return;
+    }
+    let env = TestEnv::new();
+    let port = free_port();
+    let pidfile = env.path("detached.pid");
+    // The sensor's shell starts a child in a session (and group) of its
+    // own, which records its pid and sleeps; then the shell hangs.
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"hang\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"setsid /bin/sh -c 'echo $$ > {}.tmp && mv {0}.tmp {0}; exec sleep 300' & sleep 300\"]\ninterval = \"1h\"\ntimeout = \"500ms\"\n",
+            pidfile.display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    assert!(
+        wait_until(WAIT, || pidfile.exists()),
+        "the sensor never started its child: {}",
+        run.stderr()
+    );
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = KillOnDrop(pid);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // It really left the command's group: its own session.
+    assert!(
+        stat.rsplit_once(')').is_none_or(|(_, rest)| {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            f.get(3) == Some(&pid.to_string().as_str())
+        }),
+        "not a session leader: {stat}"
+    );
+    // The read times out after 500 ms: the detached child dies with it.
+    assert!(
+        wait_until(WAIT, || dead(pid)),
+        "the detached child {pid} outlived its sensor's timeout"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+}
+
+#[test]
+fn a_keep_alive_connection_is_closed_after_max_requests() {
+    use grokmon::orchestrator::api::MAX_REQUESTS_PER_CONNECTION;
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        "[[sensor]]\nname = \"s\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+    );
+    let mut run = Running::start(&env, port);
+    let c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = std::io::BufReader::new(c);
+    for i in 0..MAX_REQUESTS_PER_CONNECTION {
+        assert_eq!(
+            keep_alive_get(&mut r, "/api/health"),
+            Some(200),
+            "request {i} on one connection"
+        );
+    }
+    // The last answer was the connection's last: the server closed it at
+    // once, well before an idle keep-alive connection would be closed.
+    use grokmon::orchestrator::api::HEADER_READ_TIMEOUT;
+    let bound = Duration::from_secs(2);
+    assert!(HEADER_READ_TIMEOUT > bound);
+    assert!(
+        closed_by_server(r.get_mut(), bound),
+        "still open after the cap"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0);
 }

@@ -10,6 +10,7 @@ pub mod ack;
 pub mod log;
 pub mod notify;
 pub mod read;
+pub mod silence;
 pub mod tail;
 
 use std::fmt;

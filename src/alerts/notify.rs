@@ -20,7 +20,7 @@ use crate::config::{Config, MinLevel, Notify, NotifyFormat};
 /// Attempts per alert line, the first included.
 pub const ATTEMPTS: u32 = 3;
 /// Pause before the 2nd and 3rd attempts.
-const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
+pub(crate) const BACKOFF: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(2)];
 /// Discord refuses `content` over 2000 characters.
 const DISCORD_MAX: usize = 2000;
 
@@ -113,7 +113,7 @@ pub fn shape(format: NotifyFormat, url: &str, e: &Event) -> Result<Shaped, Strin
 }
 
 /// Removes the URL, and its path and query (where tokens live), from text.
-fn redact(text: &str, url: &str) -> String {
+pub(crate) fn redact(text: &str, url: &str) -> String {
     let mut out = text.replace(url, "<url>");
     if let Ok(u) = reqwest::Url::parse(url) {
         for part in [
@@ -137,7 +137,7 @@ pub struct Failure {
 }
 
 /// Describes a request error without the URL.
-fn describe(e: reqwest::Error, timeout: Duration) -> Failure {
+pub(crate) fn describe(e: reqwest::Error, timeout: Duration) -> Failure {
     let e = e.without_url();
     if e.is_timeout() {
         return Failure {

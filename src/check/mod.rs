@@ -6,9 +6,11 @@
 //! It only observes. Nothing here can start, stop or restart anything: the
 //! systemd module's restart call needs a token only `restart` can build.
 
+pub mod heartbeat;
 pub mod policy;
 pub mod report;
 pub mod stateless;
+pub mod stopped;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -300,10 +302,16 @@ pub fn record(
                 last_notified: next.last_notified,
             });
         }
+        // Silences: mark their lines, and notify what outlived one.
+        crate::alerts::silence::apply(tx, now, &new_rows, &mut events)?;
         for r in &new_rows {
             tx.put_probe(r)?;
         }
-        let keys: Vec<String> = new_rows.into_iter().map(|r| r.key).collect();
+        let mut keys: Vec<String> = new_rows.into_iter().map(|r| r.key).collect();
+        if cfg.heartbeat.is_some() {
+            // Written after this transaction, by the heartbeat.
+            keys.push(heartbeat::SOURCE.to_string());
+        }
         tx.drop_probes_except(&keys)?;
         if let Some(c) = carry.cpu {
             tx.set(state::keys::CPU_COUNTERS, &c.encode())?;
@@ -351,6 +359,7 @@ const WAL_FRAMES: u64 = 24;
 /// Runs a whole check: probes, policy, log, notifications. Never fails: the
 /// checker's own failures are in `Report::errors`.
 pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
+    let started = std::time::Instant::now();
     let mut errors = Vec::new();
     let mut st = None;
     // The state is opened while the probes do their I/O: neither needs the other.
@@ -381,6 +390,16 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
             )),
         }
     }
+    // After the lines are recorded; never changes the check's status.
+    events.extend(heartbeat::after_check(
+        cfg,
+        st.as_mut(),
+        &log,
+        now,
+        &observations,
+        &errors,
+        started,
+    ));
     if let Some(s) = &st {
         // A check that appended lines makes the state behind them durable
         // (the lines are synced): rolled back by a power loss, it would
@@ -390,8 +409,14 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
         let max = if events.is_empty() { WAL_FRAMES } else { 0 };
         let _ = s.trim_wal(max);
     }
-    if !events.is_empty() && !cfg.notify.is_empty() {
-        crate::alerts::notify::dispatch(cfg, &events, &log, now, Duration::from_secs(20));
+    // Silenced lines are in the log, not sent.
+    let notified: Vec<Event> = events
+        .iter()
+        .filter(|e| !crate::alerts::silence::is_marked(e))
+        .cloned()
+        .collect();
+    if !notified.is_empty() && !cfg.notify.is_empty() {
+        crate::alerts::notify::dispatch(cfg, &notified, &log, now, Duration::from_secs(20));
     }
     Report {
         checked_at: now,

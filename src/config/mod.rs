@@ -345,6 +345,10 @@ pub struct Check {
     /// How long trend samples are kept in the state database.
     #[serde(deserialize_with = "de_duration")]
     pub keep_samples: Duration,
+    /// How often the check runs: the period `units install` puts in the
+    /// check timer, and what `run` uses to notice that checks stopped.
+    #[serde(deserialize_with = "de_duration")]
+    pub interval: Duration,
     /// Detect flapping: a probe whose state changes too often gets one
     /// `flapping` line instead of a line per change.
     pub flap_detection: bool,
@@ -366,6 +370,7 @@ impl Default for Check {
                 .collect(),
             forecast_horizon: Duration::from_secs(14 * 86400),
             keep_samples: Duration::from_secs(30 * 86400),
+            interval: Duration::from_secs(300),
             flap_detection: true,
             flap_thresholds: Thresholds(15.0, 30.0),
         }
@@ -556,6 +561,10 @@ pub struct Sensor {
     pub garbage_every: Option<u64>,
 }
 
+/// The shortest sensor interval: `1ns` on a command sensor started about
+/// 450 processes a second.
+pub const MIN_SENSOR_INTERVAL: Duration = Duration::from_millis(100);
+
 fn default_sensor_interval() -> Duration {
     Duration::from_secs(60)
 }
@@ -625,6 +634,53 @@ pub struct Notify {
     pub timeout: Duration,
 }
 
+/// The heartbeat receiver's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeartbeatFormat {
+    /// healthchecks.io (and self-hosted healthchecks): POST `url`, or
+    /// `url/fail`, with the summary as the body.
+    #[default]
+    Healthchecks,
+    /// Uptime Kuma's push monitor: GET `url?status=up|down&msg=…&ping=…`.
+    UptimeKuma,
+}
+
+impl<'de> Deserialize<'de> for HeartbeatFormat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "healthchecks" => Ok(HeartbeatFormat::Healthchecks),
+            "uptime-kuma" => Ok(HeartbeatFormat::UptimeKuma),
+            other => Err(serde::de::Error::custom(format!(
+                "heartbeat.format: unknown format {:?}: expected \"healthchecks\" or \"uptime-kuma\"",
+                redact_urls(other)
+            ))),
+        }
+    }
+}
+
+/// `[heartbeat]`. The URL is a secret (whoever has it can ping, or stay
+/// silent for us): never printed, logged or quoted in an error.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub url: String,
+    #[serde(default)]
+    pub format: HeartbeatFormat,
+    #[serde(default = "default_notify_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heartbeat")
+            .field("url", &"<redacted>")
+            .field("format", &self.format)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 fn default_notify_timeout() -> Duration {
     Duration::from_secs(5)
 }
@@ -654,6 +710,7 @@ struct Raw {
     sensor: Vec<Sensor>,
     action: Vec<Action>,
     notify: Vec<Notify>,
+    heartbeat: Option<Heartbeat>,
 }
 
 /// The whole configuration, defaults applied and paths resolved.
@@ -671,6 +728,8 @@ pub struct Config {
     pub sensors: Vec<Sensor>,
     pub actions: Vec<Action>,
     pub notify: Vec<Notify>,
+    /// `[heartbeat]`: an outside dead man's switch pinged after each check.
+    pub heartbeat: Option<Heartbeat>,
 }
 
 impl Config {
@@ -769,6 +828,7 @@ impl Config {
             sensors,
             actions: raw.action,
             notify: raw.notify,
+            heartbeat: raw.heartbeat,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -1017,12 +1077,35 @@ mod tests {
                 "twice",
             ),
             ("[[action]]\nname = \"fan\"\ncommand = []\n", "non-empty"),
+            (
+                "[[sensor]]\nname = \"t\"\nkind = \"command\"\ncommand = [\"/bin/true\"]\ninterval = \"1ns\"\n",
+                "sensor \"t\": interval 1ns is below the minimum of 100ms",
+            ),
+            (
+                "[[sensor]]\nname = \"t\"\nkind = \"sim\"\ninterval = \"99ms\"\n",
+                "interval 99ms is below",
+            ),
+            (
+                "[[sensor]]\nname = \"t\"\nkind = \"sim\"\ntimeout = \"0s\"\n",
+                "timeout must be greater than 0",
+            ),
         ] {
             let err = Config::parse(text, Source::Defaults, &env())
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{text:?} gave {err}");
         }
+    }
+
+    #[test]
+    fn the_sensor_interval_floor_is_inclusive() {
+        let c = Config::parse(
+            "[[sensor]]\nname = \"t\"\nkind = \"sim\"\ninterval = \"100ms\"\n",
+            Source::Defaults,
+            &env(),
+        )
+        .unwrap();
+        assert_eq!(c.sensors[0].interval, MIN_SENSOR_INTERVAL);
     }
 
     #[test]

@@ -9,6 +9,11 @@ use std::time::Duration;
 use super::*;
 use crate::probe_names;
 
+/// The shortest and longest `check.interval`: the timer's period, and 3
+/// times it is how long `run` waits before it says checks stopped.
+pub const MIN_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+pub const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(86400);
+
 /// The most rotated alerts log files kept.
 const MAX_ALERTS_KEEP: u32 = 1000;
 
@@ -49,6 +54,28 @@ impl Config {
         self.validate_actions()?;
         self.validate_notify()?;
         self.validate_ai_section()?;
+        self.validate_watcher()?;
+        Ok(())
+    }
+
+    /// `check.interval` and `[heartbeat]`.
+    fn validate_watcher(&self) -> Result<(), ConfigError> {
+        let i = self.check.interval;
+        if !(MIN_CHECK_INTERVAL..=MAX_CHECK_INTERVAL).contains(&i) {
+            return Err(self.err(format_args!(
+                "check.interval = {}: expected between 10s and 1d (the check timer's period)",
+                humantime::format_duration(i)
+            )));
+        }
+        if let Some(h) = &self.heartbeat {
+            // Never echo the URL: it is the secret that lets anyone ping.
+            if check_http_url(&h.url).is_err() || reqwest::Url::parse(&h.url).is_err() {
+                return Err(self.err("heartbeat.url must be an http:// or https:// URL"));
+            }
+            if h.timeout.is_zero() || h.timeout > Duration::from_secs(60) {
+                return Err(self.err("heartbeat.timeout must be between 1ms and 60s"));
+            }
+        }
         Ok(())
     }
 
@@ -226,9 +253,13 @@ impl Config {
             if !names.insert(s.name.clone()) {
                 return Err(self.err(format_args!("{what} is defined twice")));
             }
-            if s.interval.is_zero() || s.timeout.is_zero() {
+            if s.timeout.is_zero() {
+                return Err(self.err(format_args!("{what}: timeout must be greater than 0")));
+            }
+            if s.interval < MIN_SENSOR_INTERVAL {
                 return Err(self.err(format_args!(
-                    "{what}: interval and timeout must be greater than 0"
+                    "{what}: interval {} is below the minimum of 100ms (a command sensor would start a process every {0})",
+                    humantime::format_duration(s.interval)
                 )));
             }
             let need = |ok: bool, key: &str| {

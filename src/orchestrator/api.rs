@@ -12,9 +12,10 @@
 //! no connection limit, so clients that open connections and never finish a
 //! request held them (and their file descriptors) forever.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -25,10 +26,11 @@ use axum::routing::get;
 use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::hub::{Hub, Phase, lock};
@@ -36,12 +38,43 @@ use super::shutdown::Shutdown;
 use crate::text::prom_label;
 
 /// A connection that has not sent a whole request head this long after it
-/// opened (or after its previous answer) is closed.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// opened (or after its previous answer: the idle keep-alive time) is
+/// closed. A real client sends its head in milliseconds.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections served at once; further ones wait in the kernel's backlog, so
-/// that the API cannot run the process out of file descriptors.
+/// Connections kept open at once. A new connection beyond it is still
+/// accepted and served, and the connection idle the longest is closed
+/// (when none is idle, the oldest is closed after its current answer), so
+/// that busy or idle keep-alive clients never starve a new one, such as
+/// `grokmon check` probing `/api/health`.
 pub const MAX_CONNECTIONS: usize = 256;
+
+/// Connections open at once (not counting closing ones) from which even a
+/// new connection may be closed for another: a flood of connections that send
+/// nothing cannot hold the API.
+pub const EVICT_NEW_FROM: usize = 2 * MAX_CONNECTIONS;
+
+/// Descriptors the API may hold at all: beyond this, new connections wait
+/// in the kernel's backlog. Below the usual soft `ulimit -n` of 1024, and
+/// far above what eviction lets stay open, so that accepting never waits
+/// in practice: a queue of thousands of connections in the backlog is what
+/// made a fresh client wait there for seconds.
+pub const MAX_OPEN: usize = 3 * MAX_CONNECTIONS;
+
+/// The listening socket's accept queue (see `orchestrator::bind`).
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// An evicted connection has this long to finish its answer (a client that
+/// does not read it cannot hold the descriptor).
+pub const EVICTED_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Requests answered on one keep-alive connection before it is closed, so
+/// that no client holds a slot for ever.
+pub const MAX_REQUESTS_PER_CONNECTION: u64 = 1000;
+
+/// A connection this new is not closed for another (unless `EVICT_NEW_FROM`
+/// are open): it has not had the time to send its request yet.
+pub const EVICT_GRACE: Duration = Duration::from_secs(1);
 
 /// `/api/status` may be served from a cache this long, then revalidated in
 /// the background, and served stale for a day while the origin errors.
@@ -57,10 +90,70 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .with_state(hub)
 }
 
+/// One open connection, as the accept loop sees it.
+struct Conn {
+    accepted: Instant,
+    /// Microseconds after `epoch` when it last became idle (accepted, or
+    /// its last answer given); 0 while it is answering a request.
+    idle_since: AtomicU64,
+    /// Asked to close (evicted, or at its request cap).
+    closing: AtomicBool,
+    close: Notify,
+    served: AtomicU64,
+}
+
+impl Conn {
+    /// Counts a request; returns how many this connection has had.
+    fn served_one(&self) -> u64 {
+        self.served.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn evict(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+        self.close.notify_one();
+    }
+}
+
+/// What the choice of a connection to close looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnView {
+    pub accepted: Instant,
+    /// `None` while it is answering a request.
+    pub idle_since: Option<Instant>,
+    pub closing: bool,
+}
+
+/// The connection to close for a new one (pure): the one idle the longest,
+/// among those past `grace`; when none is idle, the oldest busy one (it
+/// finishes its answer first). `None` when every open connection is new or
+/// already closing.
+pub fn pick_victim(conns: &[ConnView], now: Instant, grace: Duration) -> Option<usize> {
+    let open = |c: &&ConnView| !c.closing;
+    let idle = conns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| open(c))
+        .filter(|(_, c)| now.saturating_duration_since(c.accepted) >= grace)
+        .filter_map(|(i, c)| c.idle_since.map(|t| (i, t)))
+        .min_by_key(|(_, t)| *t);
+    if let Some((i, _)) = idle {
+        return Some(i);
+    }
+    conns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| open(c) && c.idle_since.is_none())
+        .min_by_key(|(_, c)| c.accepted)
+        .map(|(i, _)| i)
+}
+
 /// Serves `app` on `listener` until `shutdown` fires, then asks every open
 /// connection to finish its answer and close, and returns when all have.
 pub async fn serve(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limit = Arc::new(Semaphore::new(MAX_OPEN));
+    let epoch = Instant::now();
+    let registry: Arc<Mutex<HashMap<u64, Arc<Conn>>>> = Arc::default();
+    let mut next_id = 0u64;
     let mut conns = JoinSet::new();
     loop {
         // Reap finished connections so that the set does not grow.
@@ -92,27 +185,102 @@ pub async fn serve(listener: TcpListener, app: Router, mut shutdown: Shutdown) {
             },
             _ = shutdown.wait() => break,
         };
+        let now = Instant::now();
+        let conn = Arc::new(Conn {
+            accepted: now,
+            idle_since: AtomicU64::new(micros(epoch, now)),
+            closing: AtomicBool::new(false),
+            close: Notify::new(),
+            served: AtomicU64::new(0),
+        });
+        next_id += 1;
+        let id = next_id;
+        {
+            let mut reg = lock(&registry);
+            reg.insert(id, conn.clone());
+            make_room(&reg, epoch, now);
+        }
         let service = TowerToHyperService::new(app.clone());
         let mut stop = shutdown.clone();
+        let registry = registry.clone();
         conns.spawn(async move {
             let _permit = permit;
-            let conn = hyper::server::conn::http1::Builder::new()
+            let state = conn.clone();
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                state.idle_since.store(0, Ordering::Relaxed);
+                let served = state.served_one();
+                if served >= MAX_REQUESTS_PER_CONNECTION {
+                    state.evict();
+                }
+                let answer = hyper::service::Service::call(&service, req);
+                async move {
+                    let r = answer.await;
+                    state
+                        .idle_since
+                        .store(micros(epoch, Instant::now()), Ordering::Relaxed);
+                    r
+                }
+            });
+            let c = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(sock), service);
-            tokio::pin!(conn);
+                .serve_connection(TokioIo::new(sock), svc);
+            tokio::pin!(c);
             // A connection's errors (timeouts, resets) are the client's.
             tokio::select! {
-                _ = conn.as_mut() => {}
+                _ = c.as_mut() => {}
+                _ = conn.close.notified() => {
+                    c.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(EVICTED_CLOSE_TIMEOUT, c).await;
+                }
                 _ = stop.wait() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    c.as_mut().graceful_shutdown();
+                    let _ = c.await;
                 }
             }
+            lock(&registry).remove(&id);
         });
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
+}
+
+/// `t` as microseconds after `epoch`, never 0 (0 means busy).
+fn micros(epoch: Instant, t: Instant) -> u64 {
+    t.duration_since(epoch).as_micros() as u64 + 1
+}
+
+/// Closes a connection when more than `MAX_CONNECTIONS` are open and not
+/// already closing; from `EVICT_NEW_FROM` open, even a new one.
+fn make_room(reg: &HashMap<u64, Arc<Conn>>, epoch: Instant, now: Instant) {
+    if reg.len() <= MAX_CONNECTIONS {
+        return;
+    }
+    let conns: Vec<&Arc<Conn>> = reg.values().collect();
+    let views: Vec<ConnView> = conns
+        .iter()
+        .map(|c| ConnView {
+            accepted: c.accepted,
+            idle_since: match c.idle_since.load(Ordering::Relaxed) {
+                0 => None,
+                us => Some(epoch + Duration::from_micros(us - 1)),
+            },
+            closing: c.closing.load(Ordering::Relaxed),
+        })
+        .collect();
+    let open = views.iter().filter(|v| !v.closing).count();
+    if open <= MAX_CONNECTIONS {
+        return;
+    }
+    let victim = pick_victim(&views, now, EVICT_GRACE).or_else(|| {
+        (open >= EVICT_NEW_FROM)
+            .then(|| pick_victim(&views, now, Duration::ZERO))
+            .flatten()
+    });
+    if let Some(i) = victim {
+        conns[i].evict();
+    }
 }
 
 fn round(v: f64, digits: i32) -> f64 {
@@ -391,6 +559,16 @@ pub fn render_metrics(hub: &Hub) -> String {
         "grokmon_alerts_dropped_total {}",
         hub.alerts_dropped.load(Ordering::Relaxed)
     );
+    let last_check = hub.last_check.load(Ordering::Relaxed);
+    if last_check > 0 {
+        family(
+            &mut out,
+            "grokmon_check_last_run_timestamp_seconds",
+            "gauge",
+            "Unix time of the last grokmon check, from the state database.",
+        );
+        let _ = writeln!(out, "grokmon_check_last_run_timestamp_seconds {last_check}");
+    }
     let ai = lock(&hub.ai).clone();
     family(
         &mut out,
@@ -491,6 +669,37 @@ mod tests {
             cc.contains("public") && cc.contains("stale-if-error"),
             "{cc}"
         );
+    }
+
+    #[test]
+    fn the_connection_closed_for_a_new_one() {
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_secs(10);
+        let s = Duration::from_secs;
+        let v = |accepted: u64, idle: Option<u64>, closing: bool| ConnView {
+            accepted: t0 + s(accepted),
+            idle_since: idle.map(|i| t0 + s(i)),
+            closing,
+        };
+        let grace = Duration::from_secs(1);
+        // The one idle the longest, not the oldest.
+        let conns = [
+            v(0, Some(8), false),
+            v(1, Some(3), false),
+            v(2, None, false),
+        ];
+        assert_eq!(pick_victim(&conns, now, grace), Some(1));
+        // One already closing is not chosen twice.
+        let conns = [v(0, Some(8), false), v(1, Some(3), true)];
+        assert_eq!(pick_victim(&conns, now, grace), Some(0));
+        // A new connection (within grace) is spared while idle...
+        let conns = [v(10, Some(10), false), v(5, None, false), v(3, None, false)];
+        assert_eq!(pick_victim(&conns, now, grace), Some(2));
+        // ...unless there is nothing else (from EVICT_NEW_FROM, grace zero).
+        let conns = [v(10, Some(10), false)];
+        assert_eq!(pick_victim(&conns, now, grace), None);
+        assert_eq!(pick_victim(&conns, now, Duration::ZERO), Some(0));
+        assert_eq!(pick_victim(&[], now, grace), None);
     }
 
     #[test]

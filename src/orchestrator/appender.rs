@@ -53,8 +53,14 @@ pub async fn appender_loop(hub: Arc<Hub>, mut rx: Receiver<Event>, mut shutdown:
             batch.push(ev);
         }
         let log = hub.alerts.clone();
-        let lines = batch.clone();
-        let mut write = tokio::task::spawn_blocking(move || log.append(&lines));
+        let state = hub.state_path.clone();
+        let count = batch.len();
+        let mut write = tokio::task::spawn_blocking(move || {
+            // Lines under a silence are written marked, and not notified.
+            let list = crate::alerts::silence::load_path(&state);
+            crate::alerts::silence::mark(&list, &mut batch, chrono::Utc::now());
+            log.append(&batch).map(|()| batch)
+        });
         let done = loop {
             match until {
                 None => tokio::select! {
@@ -65,7 +71,12 @@ pub async fn appender_loop(hub: Arc<Hub>, mut rx: Receiver<Event>, mut shutdown:
             }
         };
         match done {
-            Some(Ok(Ok(()))) => hub.notify_written(batch),
+            Some(Ok(Ok(batch))) => hub.notify_written(
+                batch
+                    .into_iter()
+                    .filter(|e| !crate::alerts::silence::is_marked(e))
+                    .collect(),
+            ),
             Some(Ok(Err(e))) => crate::errln!("cannot write the alerts log: {}", chain(&e)),
             Some(Err(e)) => crate::errln!("cannot write the alerts log: {e}"),
             None => {
@@ -74,7 +85,7 @@ pub async fn appender_loop(hub: Arc<Hub>, mut rx: Receiver<Event>, mut shutdown:
                 crate::errln!(
                     "alerts log still not written after {} of shutdown: {} lines left unwritten",
                     humantime::format_duration(DRAIN),
-                    batch.len() + rx.len()
+                    count + rx.len()
                 );
                 return;
             }

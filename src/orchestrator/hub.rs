@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -197,6 +197,11 @@ pub struct Hub {
     /// Alert lines dropped because the appender's queue was full (or the
     /// appender had stopped).
     pub alerts_dropped: AtomicU64,
+    /// Unix time of the last `grokmon check` (0: none seen yet), from
+    /// `checkwatch_loop`.
+    pub last_check: AtomicI64,
+    /// The state database, whose silences the appender applies.
+    pub state_path: std::path::PathBuf,
     /// What the status page at `/` reads, and its chart cache.
     pub page: super::page::sources::Page,
 }
@@ -257,6 +262,8 @@ impl Hub {
             alert_tx,
             alert_rx: Mutex::new(Some(alert_rx)),
             alerts_dropped: AtomicU64::new(0),
+            last_check: AtomicI64::new(0),
+            state_path: cfg.paths.state.clone(),
             page: super::page::sources::Page::new(cfg),
         }
     }

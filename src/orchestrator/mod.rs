@@ -16,6 +16,7 @@ pub mod ai;
 pub mod api;
 pub mod appender;
 pub mod backoff;
+pub mod checkwatch;
 pub mod forward;
 pub mod hub;
 pub mod page;
@@ -25,6 +26,7 @@ pub mod sensor;
 pub mod shutdown;
 pub mod store;
 pub mod supervisor;
+pub mod tree;
 pub mod watchdog;
 
 use std::future::Future;
@@ -91,6 +93,16 @@ fn bind(cfg: &Config) -> anyhow::Result<std::net::TcpListener> {
     })?;
     l.set_nonblocking(true)
         .with_context(|| format!("cannot configure the socket on {addr}"))?;
+    // std listens with a backlog of 128: with more clients connecting at
+    // once the kernel drops their SYNs, and a fresh client (a check) waits
+    // for its retransmission, 1 s then 3 s. Listening again sets a longer
+    // queue (capped by net.core.somaxconn), which the accept loop drains
+    // without waiting.
+    // SAFETY: the descriptor is a bound socket owned by `l`.
+    if unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&l), api::LISTEN_BACKLOG) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot listen on {addr}"));
+    }
     Ok(l)
 }
 
@@ -219,6 +231,13 @@ pub async fn serve(
         ));
     }
     tasks.spawn(watchdog::watchdog_loop(hub.clone(), sd.clone()));
+    tasks.spawn(checkwatch::checkwatch_loop(
+        hub.clone(),
+        cfg.paths.state.clone(),
+        cfg.check.interval,
+        cfg.service.scope,
+        sd.clone(),
+    ));
     // Alert lines are written by one task: a hung filesystem stalls it
     // alone, never the loops that raise them.
     if let Some(rx) = hub.take_alert_rx() {

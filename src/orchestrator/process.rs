@@ -1,7 +1,7 @@
 //! Child processes for sensors and actions: an argv (never a shell) run in
-//! its own process group with bounded output, and the group killed whenever
-//! the run ends (done, timed out, cancelled by shutdown), so a hung script
-//! cannot leave children behind. Also the error type of one read and the
+//! its own process group with bounded output, and the group, with what left
+//! it (`setsid`, see `tree`), killed whenever the run ends (done, timed out,
+//! cancelled by shutdown), so a hung script cannot leave children behind. Also the error type of one read and the
 //! quoting of outside text in its messages.
 
 use std::sync::Arc;
@@ -72,14 +72,17 @@ pub trait Children: Send + Sync + 'static {
 
 /// Kills the command's whole process group when dropped: on completion (to
 /// reap stragglers), on timeout and on shutdown (the future is dropped).
+/// Also what left the group (`setsid`): see `tree`.
 struct GroupGuard<H: Children> {
     pgid: i32,
+    token: String,
+    since: Option<u64>,
     hub: Arc<H>,
 }
 
 impl<H: Children> Drop for GroupGuard<H> {
     fn drop(&mut self) {
-        kill_group(self.pgid);
+        super::tree::kill_all(self.pgid, &self.token, self.since);
         self.hub.remove_child(self.pgid);
     }
 }
@@ -108,6 +111,10 @@ pub async fn run_argv<H: Children>(
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Inherited by all it starts, even through setsid: see `tree`.
+    let token = super::tree::new_token();
+    cmd.env(super::tree::MARK, &token);
+    let since = super::tree::ticks_now();
     if let Some(k) = hub.hidden_env() {
         // The AI key is for the Authorization header only: a command that
         // dumps its environment would put it in errors, the database, /api/*.
@@ -120,6 +127,8 @@ pub async fn run_argv<H: Children>(
     hub.add_child(pgid);
     let _guard = GroupGuard {
         pgid,
+        token,
+        since,
         hub: hub.clone(),
     };
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {

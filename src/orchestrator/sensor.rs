@@ -4,8 +4,9 @@
 //!
 //! Every read is bounded: output beyond `OUTPUT_LIMIT` is an error, not a
 //! buffer that grows; a command runs in its own process group, and that whole
-//! group is killed when the read ends for any reason (done, timed out,
-//! cancelled by shutdown), so a hung sensor script cannot leave children behind.
+//! group, with what left it (`setsid`, see `tree`), is killed when the read
+//! ends for any reason (done, timed out, cancelled by shutdown), so a hung
+//! sensor script cannot leave children behind (`process`).
 //! The timeout itself is applied by the supervisor around `read`.
 
 use std::future::Future;

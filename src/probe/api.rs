@@ -176,7 +176,7 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::blocking::Client> {
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::limited(5))
         .no_proxy()
-        .user_agent(concat!("grokmon/", env!("CARGO_PKG_VERSION")))
+        .user_agent(USER_AGENT)
         .build()
 }
 
@@ -203,29 +203,72 @@ pub fn combine(origin: &Probed, edge: Option<&Probed>) -> (Status, String) {
     }
 }
 
-pub fn probe(ctx: &Context<'_>) -> Outcome {
-    let cfg = &ctx.config.check.api;
-    let client = match client(cfg.timeout) {
-        Ok(c) => c,
-        Err(e) => {
-            return Observation::new(
-                "api",
-                Status::Unknown,
-                format!("cannot build HTTP client: {e}"),
-            )
-            .into();
+/// One GET of a plain `http://` URL on this thread (`plain_http`); `None`
+/// when reqwest must do it.
+fn get_plain(url: &str, timeout: Duration, rules: &Rules) -> Option<Probed> {
+    let start = Instant::now();
+    let got = super::plain_http::get(url, timeout, BODY_LIMIT as usize, USER_AGENT)?;
+    let (status, message, reachable) = match got {
+        super::plain_http::Got::Answer { code, body } => {
+            let truncated = body.len() as u64 > BODY_LIMIT;
+            let (s, m) = judge(code, &body, truncated, rules);
+            (s, m, true)
+        }
+        super::plain_http::Got::Failed(e) => {
+            let why = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                    format!("timed out after {}", crate::text::human_duration(timeout))
+                }
+                _ => e.to_string(),
+            };
+            (Status::Crit, format!("unreachable: {why}"), false)
         }
     };
+    Some(Probed {
+        status,
+        message,
+        latency: start.elapsed(),
+        reachable,
+    })
+}
+
+const USER_AGENT: &str = concat!("grokmon/", env!("CARGO_PKG_VERSION"));
+
+pub fn probe(ctx: &Context<'_>) -> Outcome {
+    let cfg = &ctx.config.check.api;
     let rules = Rules::from_config(cfg);
-    let (origin, edge) = std::thread::scope(|s| {
-        let edge = cfg.edge_url.as_deref().map(|u| {
-            let client = client.clone();
-            let rules = &rules;
-            s.spawn(move || get_with(&client, u, cfg.timeout, rules))
-        });
-        let origin = get_with(&client, &cfg.url, cfg.timeout, &rules);
-        (origin, edge.map(|h| h.join().expect("edge probe thread")))
-    });
+    // The usual case, a plain-HTTP origin and no edge: one GET on this
+    // thread, no client to build (the check's critical path).
+    let plain = match cfg.edge_url {
+        None => get_plain(&cfg.url, cfg.timeout, &rules),
+        Some(_) => None,
+    };
+    let (origin, edge) = match plain {
+        Some(origin) => (origin, None),
+        None => {
+            let client = match client(cfg.timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Observation::new(
+                        "api",
+                        Status::Unknown,
+                        format!("cannot build HTTP client: {e}"),
+                    )
+                    .into();
+                }
+            };
+            std::thread::scope(|s| {
+                let edge = cfg.edge_url.as_deref().map(|u| {
+                    let client = client.clone();
+                    let rules = &rules;
+                    s.spawn(move || get_with(&client, u, cfg.timeout, rules))
+                });
+                let origin = get_with(&client, &cfg.url, cfg.timeout, &rules);
+                (origin, edge.map(|h| h.join().expect("edge probe thread")))
+            })
+        }
+    };
     let (status, message) = combine(&origin, edge.as_ref());
     let mut obs = Observation::new("api", status, message);
     if origin.reachable {

@@ -10,6 +10,7 @@ pub mod database;
 pub mod disk;
 pub mod health;
 pub mod memory;
+pub mod plain_http;
 pub mod service;
 pub mod units;
 

@@ -227,7 +227,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
                 .filter(|p| !PROPS.contains(p)),
         );
     }
-    match sc.show(&cfg.service.unit, &props_wanted) {
+    match sc.properties(&cfg.service.unit, &props_wanted) {
         Ok(props) => {
             let (obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
             let mut samples = Vec::new();

@@ -65,7 +65,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         return Outcome::default();
     }
     let sc = Systemctl::new(cfg.service.scope);
-    match sc.show(&cfg.service.unit, rules::PROPS) {
+    match sc.properties(&cfg.service.unit, rules::PROPS) {
         Ok(props) => observe(&props, ctx).into(),
         Err(SystemctlError::Unavailable(note)) => {
             Observation::new(UNITS, Status::Skipped, note).into()

@@ -146,8 +146,20 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
 
     let (mut last_check, mut probes, mut acked, mut trends, mut forecasts) =
         (None, Vec::new(), None, Vec::new(), Vec::new());
+    let mut silences = Vec::new();
     if let Some(st) = &st {
         let r = st.read();
+        match crate::alerts::silence::load(&r) {
+            Ok(list) => {
+                let text = crate::alerts::silence::render_list(&list, now);
+                silences = text
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .map(String::from)
+                    .collect();
+            }
+            Err(e) => unknown.push(format!("silences: {e}")),
+        }
         let mut note = |what: &str, e: crate::state::StateError| {
             unknown.push(format!("{what}: {}", chain(&e)));
         };
@@ -221,6 +233,12 @@ pub fn gather(cfg: &Config, now: DateTime<Utc>) -> Report {
         service,
         last_check: last_check.map(ts),
         last_check_age_seconds: last_check.map(|t| age(now, t).as_secs()),
+        silences,
+        checks_stopped: last_check.and_then(|t| {
+            crate::check::stopped::overdue(Some(t), t, now, cfg.check.interval).map(|a| {
+                crate::check::stopped::message(a, cfg.check.interval, Some(t), cfg.service.scope)
+            })
+        }),
         probes,
         alerts,
         backups,

@@ -120,6 +120,10 @@ pub struct Report {
     pub service: ServiceInfo,
     pub last_check: Option<String>,
     pub last_check_age_seconds: Option<u64>,
+    /// Set when no check ran for 3 × `check.interval` (the timer stopped?).
+    pub checks_stopped: Option<String>,
+    /// The active silences, one line each (`grokmon alerts silence --list`).
+    pub silences: Vec<String>,
     pub probes: Vec<ProbeInfo>,
     pub alerts: Alerts,
     pub backups: BackupInfo,

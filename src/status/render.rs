@@ -84,6 +84,9 @@ fn checks(o: &mut String, r: &Report, color: bool) {
                 bold("checks"),
                 human_duration(Duration::from_secs(a))
             );
+            if let Some(m) = &r.checks_stopped {
+                let _ = writeln!(o, "  WARN {m}");
+            }
         }
         _ if r.state_unreadable => {
             let _ = writeln!(
@@ -168,6 +171,9 @@ fn alerts(o: &mut String, r: &Report, color: bool) {
                 &line
             )
         );
+    }
+    for s in &r.silences {
+        let _ = writeln!(o, "  silenced: {}", sanitize(s));
     }
 }
 

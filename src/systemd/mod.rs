@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::Scope;
 
 pub mod cgroup;
+pub mod dbus;
 pub mod limits;
 pub mod notify;
 pub mod ownership;
@@ -31,6 +32,8 @@ pub enum SystemctlError {
     Unavailable(String),
     #[error("systemctl timed out after {}s", QUERY_TIMEOUT.as_secs())]
     Timeout,
+    #[error("systemd did not answer over D-Bus within {}s", QUERY_TIMEOUT.as_secs())]
+    BusTimeout,
     #[error("systemctl {args} failed: {stderr}")]
     Failed { args: String, stderr: String },
     #[error("cannot run systemctl")]
@@ -182,6 +185,25 @@ impl Systemctl {
             });
         }
         Ok(parse_show(&o.stdout))
+    }
+
+    /// A unit's properties as `show` gives them: asked over D-Bus when
+    /// systemd's private socket or a bus is reachable (no process to spawn:
+    /// ~0.3 ms instead of 4-6 ms), else from `systemctl show`. Both give the
+    /// same text, read by the same code.
+    pub fn properties(
+        &self,
+        unit: &str,
+        props: &[&str],
+    ) -> Result<BTreeMap<String, String>, SystemctlError> {
+        match dbus::unit_properties(self.scope, unit, props, QUERY_TIMEOUT) {
+            Ok(m) => Ok(m),
+            // Asking systemctl would wait as long again.
+            Err(dbus::BusError::Timeout) => Err(SystemctlError::BusTimeout),
+            // No bus, no systemd on it, or an answer not understood:
+            // systemctl knows other ways in, and says why it cannot.
+            Err(_) => self.show(unit, props),
+        }
     }
 
     /// `systemctl is-active UNIT`: the state word, whatever the exit code

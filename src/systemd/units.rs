@@ -9,6 +9,7 @@
 //! systemctl.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -395,7 +396,10 @@ pub fn run(args: &UnitsCommand, ctx: &Ctx) -> anyhow::Result<u8> {
                 .into());
             };
             let target = target_of(ctx, ctx.config.service.scope)?;
-            let text = render(u.template, &target).map_err(anyhow::Error::msg)?;
+            let mut text = render(u.template, &target).map_err(anyhow::Error::msg)?;
+            if u.name == CHECK_TIMER {
+                text = with_check_interval(&text, ctx.config.check.interval);
+            }
             crate::print_stdout(&text)?;
             Ok(exit::OK)
         }
@@ -456,8 +460,15 @@ fn install(ctx: &Ctx, scope: Scope, opts: Options) -> anyhow::Result<u8> {
         env_path("HOME").as_deref(),
         env_path("XDG_CONFIG_HOME").as_deref(),
     );
-    let steps = plan(&target, &dir, super::systemd_version(), opts.timers_only)
+    let mut steps = plan(&target, &dir, super::systemd_version(), opts.timers_only)
         .map_err(anyhow::Error::msg)?;
+    for step in &mut steps {
+        if let Step::Write { path, content } = step
+            && path.ends_with(CHECK_TIMER)
+        {
+            *content = with_check_interval(content, ctx.config.check.interval);
+        }
+    }
     let taken = takeovers(&steps, &dir, scope)?;
     if !taken.is_empty() && !opts.replace {
         let list: Vec<String> = taken
@@ -637,10 +648,98 @@ pub fn crontab(target: &Target) -> String {
     )
 }
 
+/// The check timer, whose period is `check.interval`.
+pub const CHECK_TIMER: &str = "grokmon-check.timer";
+
+/// A systemd time span for a period: `5min`, `90s`.
+fn systemd_span(d: Duration) -> String {
+    let s = d.as_secs().max(1);
+    if s.is_multiple_of(60) {
+        format!("{}min", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The rendered check timer with `check.interval` as its period (pure); the
+/// shipped file says 5 minutes, the default.
+pub fn with_check_interval(timer: &str, interval: Duration) -> String {
+    let every = crate::text::human_duration(interval);
+    let mut out = String::with_capacity(timer.len() + 16);
+    for line in timer.lines() {
+        if line.starts_with("OnUnitActiveSec=") {
+            out.push_str(&format!("OnUnitActiveSec={}", systemd_span(interval)));
+        } else if line.starts_with("Description=") {
+            out.push_str(&format!(
+                "Description=grokmon check every {every} (check.interval)"
+            ));
+        } else if line.starts_with("# Runs grokmon-check.service every ") {
+            out.push_str(&format!(
+                "# Runs grokmon-check.service every {every} (check.interval), starting 2 minutes after boot."
+            ));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The cron schedule closest to `interval` (cron counts whole minutes that
+/// divide an hour, or whole hours that divide a day), and a note when it
+/// is not exactly `interval`.
+pub fn cron_schedule(interval: Duration) -> (String, Option<String>) {
+    let mins = (interval.as_secs() / 60).max(1);
+    let pick = |m: u64| -> String {
+        match m {
+            1 => "* * * * *".into(),
+            m if m < 60 => format!("*/{m} * * * *"),
+            60 => "0 * * * *".into(),
+            m if m / 60 >= 24 => "0 0 * * *".into(),
+            m => format!("0 */{} * * *", m / 60),
+        }
+    };
+    let exact = interval.as_secs().is_multiple_of(60)
+        && ((mins < 60 && 60u64.is_multiple_of(mins))
+            || (mins.is_multiple_of(60) && 24u64.is_multiple_of(mins / 60))
+            || mins == 1440);
+    if exact {
+        return (pick(mins), None);
+    }
+    // The largest cron step not longer than the interval.
+    let steps = [
+        1u64, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440,
+    ];
+    let m = steps
+        .iter()
+        .copied()
+        .filter(|s| *s <= mins)
+        .max()
+        .unwrap_or(1);
+    (
+        pick(m),
+        Some(format!(
+            "# check.interval is {}; cron runs the check every {} instead\n",
+            crate::text::human_duration(interval),
+            crate::text::human_duration(Duration::from_secs(m * 60))
+        )),
+    )
+}
+
+/// `crontab`, with the check every `check.interval` (pure).
+pub fn crontab_every(target: &Target, interval: Duration) -> String {
+    let (schedule, note) = cron_schedule(interval);
+    let text = crontab(target).replacen("*/5 * * * * ", &format!("{schedule} "), 1);
+    match note {
+        Some(n) => n + &text,
+        None => text,
+    }
+}
+
 /// `grokmon cron`.
 pub fn cron(_args: &CronArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let target = target_of(ctx, ctx.config.service.scope)?;
-    crate::print_stdout(&crontab(&target))?;
+    crate::print_stdout(&crontab_every(&target, ctx.config.check.interval))?;
     Ok(exit::OK)
 }
 
@@ -654,6 +753,39 @@ mod tests {
             exe: exe.into(),
             config: config.map(PathBuf::from),
         }
+    }
+
+    #[test]
+    fn the_check_timer_and_crontab_follow_check_interval() {
+        let t = render(find(CHECK_TIMER).unwrap().template, &user("/x", None)).unwrap();
+        let five = with_check_interval(&t, Duration::from_secs(300));
+        assert!(five.contains("\nOnUnitActiveSec=5min\n"), "{five}");
+        let two = with_check_interval(&t, Duration::from_secs(120));
+        assert!(two.contains("\nOnUnitActiveSec=2min\n"), "{two}");
+        assert!(
+            two.contains("Description=grokmon check every 2m (check.interval)"),
+            "{two}"
+        );
+        assert!(!two.contains("5 minutes") && !two.contains("5min"), "{two}");
+        let odd = with_check_interval(&t, Duration::from_secs(90));
+        assert!(odd.contains("\nOnUnitActiveSec=90s\n"), "{odd}");
+        assert_eq!(
+            cron_schedule(Duration::from_secs(300)),
+            ("*/5 * * * *".into(), None)
+        );
+        assert_eq!(
+            cron_schedule(Duration::from_secs(3600)),
+            ("0 * * * *".into(), None)
+        );
+        assert_eq!(
+            cron_schedule(Duration::from_secs(7200)),
+            ("0 */2 * * *".into(), None)
+        );
+        let (s, note) = cron_schedule(Duration::from_secs(7 * 60));
+        assert_eq!(s, "*/6 * * * *");
+        assert!(note.unwrap().contains("every 6m instead"));
+        let c = crontab_every(&user("/x", None), Duration::from_secs(600));
+        assert!(c.contains("\n*/10 * * * * /x check --quiet\n"), "{c}");
     }
 
     #[test]

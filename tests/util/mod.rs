@@ -3,6 +3,7 @@
 //! `systemctl` on PATH that records its calls, and a loopback HTTP server.
 #![allow(dead_code)]
 
+pub mod bus;
 mod run;
 pub use run::*;
 
@@ -102,6 +103,12 @@ impl TestEnv {
                 format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin.display()),
             )
             .env("LANG", "C.UTF-8")
+            // No real system bus: a test reaches systemd only through the
+            // fake systemctl, or the private bus it starts itself.
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                format!("unix:path={}", self.path("no-system-bus").display()),
+            )
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
         for (k, v) in &self.extra_env {

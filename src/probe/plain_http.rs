@@ -1,0 +1,323 @@
+//! One plain-HTTP GET on the probe's own thread, for the common case of a
+//! health endpoint on `http://` (usually loopback): no HTTP client to build,
+//! no runtime thread to start and hand the request to, so the check's
+//! critical path is one connect, one write and one read. Anything else
+//! (`https://`, a redirect, credentials in the URL, an answer that is not
+//! plain HTTP/1.x) returns `None` and the caller asks reqwest instead.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// The parts of an `http://` URL a request needs (pure); `None` for any
+/// other URL or one with credentials.
+pub fn parse_url(url: &str) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let rest = rest.split('#').next()?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => 80,
+            None => return None,
+        };
+        (format!("[{h}]"), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().ok()?),
+            None => (authority.to_string(), 80),
+        }
+    };
+    let path = if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    Some((host, port, path))
+}
+
+/// A response head: status code and whether the body is chunked, and its
+/// length when given (pure). `None` when it is not an HTTP/1.x head.
+pub fn parse_head(head: &str) -> Option<(u16, bool, Option<u64>)> {
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?;
+    let mut words = status.splitn(3, ' ');
+    if !words.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    let code: u16 = words.next()?.parse().ok()?;
+    let (mut chunked, mut len) = (false, None);
+    for l in lines {
+        let Some((k, v)) = l.split_once(':') else {
+            continue;
+        };
+        let v = v.trim();
+        if k.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = v.to_ascii_lowercase().contains("chunked");
+        } else if k.eq_ignore_ascii_case("content-length") {
+            len = Some(v.parse().ok()?);
+        }
+    }
+    Some((code, chunked, len))
+}
+
+/// Decodes a chunked body as far as `raw` goes, keeping at most `limit`
+/// bytes (pure). Returns the body and whether the last chunk was seen.
+pub fn dechunk(raw: &[u8], limit: usize) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        let Some(eol) = raw[i..].windows(2).position(|w| w == b"\r\n") else {
+            return (out, false);
+        };
+        let line = String::from_utf8_lossy(&raw[i..i + eol]);
+        let Ok(n) = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16) else {
+            return (out, false);
+        };
+        if n == 0 {
+            return (out, true);
+        }
+        let start = i + eol + 2;
+        let end = start.saturating_add(n).min(raw.len());
+        out.extend_from_slice(&raw[start..end]);
+        if out.len() > limit || end < start + n {
+            out.truncate(limit + 1);
+            return (out, false);
+        }
+        i = end + 2;
+        if i > raw.len() {
+            return (out, false);
+        }
+    }
+}
+
+/// What one GET gave: a status code and up to `limit + 1` body bytes, or
+/// the I/O error that stopped it.
+pub enum Got {
+    Answer { code: u16, body: Vec<u8> },
+    Failed(std::io::Error),
+}
+
+/// GETs `url` within `timeout`, reading at most `limit + 1` body bytes.
+/// `None`: not a case for this client (see the module doc).
+pub fn get(url: &str, timeout: Duration, limit: usize, user_agent: &str) -> Option<Got> {
+    let (host, port, path) = parse_url(url)?;
+    let deadline = Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match (bare, port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return Some(Got::Failed(e)),
+    };
+    let mut last = std::io::Error::from(std::io::ErrorKind::AddrNotAvailable);
+    let mut stream = None;
+    for a in addrs {
+        if left().is_zero() {
+            return Some(Got::Failed(timed_out()));
+        }
+        match TcpStream::connect_timeout(&a, left()) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let Some(mut s) = stream else {
+        return Some(Got::Failed(last));
+    };
+    let host_header = if port == 80 {
+        host.clone()
+    } else {
+        format!("{host}:{port}")
+    };
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    let _ = s.set_nodelay(true);
+    if let Err(e) = s
+        .set_write_timeout(Some(left().max(Duration::from_millis(1))))
+        .and_then(|_| s.write_all(req.as_bytes()))
+    {
+        return Some(Got::Failed(e));
+    }
+    // Read the head, then the body up to the limit (or the end).
+    let mut raw: Vec<u8> = Vec::with_capacity(4096);
+    let mut buf = [0u8; 16 * 1024];
+    let mut head_end = None;
+    let mut framing: Option<(u16, bool, Option<u64>)> = None;
+    loop {
+        if let (Some(h), Some((_, chunked, len))) = (head_end, framing) {
+            let body = &raw[h..];
+            if chunked {
+                let (b, done) = dechunk(body, limit);
+                if done || b.len() > limit {
+                    return framing.map(|(code, _, _)| Got::Answer { code, body: b });
+                }
+            } else if let Some(n) = len
+                && body.len() as u64 >= n.min(limit as u64 + 1)
+            {
+                let mut b = body.to_vec();
+                b.truncate(n.min(limit as u64 + 1) as usize);
+                return framing.map(|(code, _, _)| Got::Answer { code, body: b });
+            } else if body.len() > limit {
+                let b = body[..limit + 1].to_vec();
+                return framing.map(|(code, _, _)| Got::Answer { code, body: b });
+            }
+        }
+        let t = left();
+        if t.is_zero() {
+            return Some(Got::Failed(timed_out()));
+        }
+        if let Err(e) = s.set_read_timeout(Some(t)) {
+            return Some(Got::Failed(e));
+        }
+        let n = match s.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock) => {
+                return Some(Got::Failed(timed_out()));
+            }
+            Err(e) => return Some(Got::Failed(e)),
+        };
+        if n == 0 {
+            // The end: a body without a length ends here; anything short
+            // of its framing is not plain HTTP for this client.
+            let (Some(h), Some((code, chunked, len))) = (head_end, framing) else {
+                return None;
+            };
+            if chunked || len.is_some() {
+                return None;
+            }
+            return Some(Got::Answer {
+                code,
+                body: raw[h..].to_vec(),
+            });
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if head_end.is_none() {
+            match raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(p) => {
+                    head_end = Some(p + 4);
+                    let head = String::from_utf8_lossy(&raw[..p]);
+                    let f = parse_head(&head)?;
+                    // Redirects and informational answers: reqwest's job.
+                    if (100..200).contains(&f.0) || (300..400).contains(&f.0) {
+                        return None;
+                    }
+                    framing = Some(f);
+                }
+                None if raw.len() > 64 * 1024 => return None,
+                None => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split() {
+        let p = |u: &str| parse_url(u);
+        assert_eq!(
+            p("http://127.0.0.1:8000/api/health"),
+            Some(("127.0.0.1".into(), 8000, "/api/health".into()))
+        );
+        assert_eq!(
+            p("http://localhost"),
+            Some(("localhost".into(), 80, "/".into()))
+        );
+        assert_eq!(
+            p("http://[::1]:9/x?y=1#frag"),
+            Some(("[::1]".into(), 9, "/x?y=1".into()))
+        );
+        assert_eq!(p("http://h?q"), Some(("h".into(), 80, "/?q".into())));
+        assert_eq!(p("https://example.org/"), None);
+        assert_eq!(p("http://user:pw@h/"), None);
+        assert_eq!(p("http://h:notaport/"), None);
+        assert_eq!(p("http:///x"), None);
+    }
+
+    #[test]
+    fn heads_parse() {
+        assert_eq!(
+            parse_head("HTTP/1.1 200 OK\r\nContent-Length: 20\r\nX: y"),
+            Some((200, false, Some(20)))
+        );
+        assert_eq!(
+            parse_head("HTTP/1.1 503 Service Unavailable\r\ntransfer-encoding: chunked"),
+            Some((503, true, None))
+        );
+        assert_eq!(parse_head("HTTP/1.0 204"), Some((204, false, None)));
+        assert_eq!(parse_head("SSH-2.0-OpenSSH"), None);
+        assert_eq!(parse_head("HTTP/1.1 200 OK\r\nContent-Length: x"), None);
+    }
+
+    #[test]
+    fn chunked_bodies_decode_within_the_limit() {
+        assert_eq!(
+            dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n", 100),
+            (b"Wikipedia".to_vec(), true)
+        );
+        // Incomplete: what arrived, not done.
+        assert_eq!(dechunk(b"4\r\nWi", 100), (b"Wi".to_vec(), false));
+        // Over the limit: limit + 1 bytes, enough to say "too large".
+        let (b, _) = dechunk(b"a\r\n0123456789\r\n0\r\n\r\n", 4);
+        assert_eq!(b, b"01234");
+        assert_eq!(dechunk(b"zz\r\n", 4), (Vec::new(), false));
+    }
+
+    #[test]
+    fn a_loopback_get_reads_the_answer() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"status\":\"healthy\"}".to_string(),
+                "HTTP/1.1 503 x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n".into(),
+                "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n".into(),
+                "HTTP/1.0 200 OK\r\n\r\nno length".into(),
+            ] {
+                let (mut c, _) = l.accept().unwrap();
+                let mut req = [0u8; 1024];
+                let n = c.read(&mut req).unwrap();
+                assert!(String::from_utf8_lossy(&req[..n]).starts_with("GET /h HTTP/1.1\r\n"));
+                c.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let url = format!("http://127.0.0.1:{port}/h");
+        let get = || get(&url, Duration::from_secs(5), 100, "t");
+        match get() {
+            Some(Got::Answer { code, body }) => {
+                assert_eq!(
+                    (code, body.as_slice()),
+                    (200, &br#"{"status":"healthy"}"#[..])
+                )
+            }
+            _ => panic!("no answer"),
+        }
+        match get() {
+            Some(Got::Answer { code, body }) => {
+                assert_eq!((code, body.as_slice()), (503, &b"abc"[..]))
+            }
+            _ => panic!("no answer"),
+        }
+        assert!(get().is_none(), "a redirect is reqwest's");
+        match get() {
+            Some(Got::Answer { code, body }) => {
+                assert_eq!((code, body.as_slice()), (200, &b"no length"[..]))
+            }
+            _ => panic!("no answer"),
+        }
+        server.join().unwrap();
+    }
+}

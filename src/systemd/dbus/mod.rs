@@ -1,0 +1,639 @@
+//! A minimal synchronous D-Bus client: just enough to read one unit's
+//! properties from systemd (`org.freedesktop.DBus.Properties.GetAll` on the
+//! unit and on its type's interface) without spawning `systemctl`, which
+//! costs 4-6 ms of process start and library loading per check.
+//!
+//! It connects the way `systemctl` does: systemd's private socket first
+//! (`$XDG_RUNTIME_DIR/systemd/private` for the user manager,
+//! `/run/systemd/private` for the system manager when root), then the bus
+//! (`$DBUS_SESSION_BUS_ADDRESS` or `$XDG_RUNTIME_DIR/bus`; `$DBUS_SYSTEM_BUS_ADDRESS`
+//! or `/run/dbus/system_bus_socket`). The unit's object path is computed
+//! from its name, as `systemctl show` does (systemd loads the unit on
+//! access), so the calls go out in one write and come back in one round
+//! trip. No threads, no polling: blocking reads with the deadline as the
+//! socket timeout.
+//!
+//! The values are rendered as `systemctl show --timestamp=unix` prints them
+//! (`show_text`), so that one parser of properties (`parse_show`'s map, read
+//! by the service probe and `units verify`) serves both paths.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::config::Scope;
+
+mod show;
+mod wire;
+pub use show::*;
+pub use wire::*;
+
+/// Why the bus could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// No socket to connect to (no systemd, no bus): the caller falls back
+    /// to `systemctl`.
+    #[error("no D-Bus to ask: {0}")]
+    Unreachable(String),
+    #[error("D-Bus call timed out")]
+    Timeout,
+    /// An error reply (`org.freedesktop.DBus.Error.ServiceUnknown` when no
+    /// systemd is on the bus, `AccessDenied`, ...).
+    #[error("D-Bus error {name}: {message}")]
+    Remote { name: String, message: String },
+    #[error("D-Bus protocol error: {0}")]
+    Protocol(String),
+}
+
+fn io_err(e: std::io::Error) -> BusError {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => BusError::Timeout,
+        _ => BusError::Protocol(e.to_string()),
+    }
+}
+
+/// A socket address from a D-Bus address string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SockAddr {
+    Path(PathBuf),
+    Abstract(Vec<u8>),
+}
+
+/// Where to connect, and whether it is a bus (which wants `Hello` first)
+/// or systemd itself (peer to peer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: SockAddr,
+    pub peer_to_peer: bool,
+}
+
+/// The endpoints to try, in order, for a scope (pure: `env` reads a
+/// variable, `root` is whether the effective uid is 0).
+pub fn endpoints(scope: Scope, env: impl Fn(&str) -> Option<String>, root: bool) -> Vec<Endpoint> {
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    let bus = |addr: SockAddr| Endpoint {
+        addr,
+        peer_to_peer: false,
+    };
+    match scope {
+        Scope::User => {
+            // Without XDG_RUNTIME_DIR there is no user manager to find
+            // (systemctl says "No medium found").
+            let rt = env("XDG_RUNTIME_DIR").map(PathBuf::from);
+            if let Some(rt) = &rt {
+                out.push(Endpoint {
+                    addr: SockAddr::Path(rt.join("systemd/private")),
+                    peer_to_peer: true,
+                });
+            }
+            match env("DBUS_SESSION_BUS_ADDRESS") {
+                Some(a) => out.extend(parse_address(&a).into_iter().map(bus)),
+                None => out.extend(rt.map(|rt| bus(SockAddr::Path(rt.join("bus"))))),
+            }
+        }
+        Scope::System => {
+            if root {
+                out.push(Endpoint {
+                    addr: SockAddr::Path("/run/systemd/private".into()),
+                    peer_to_peer: true,
+                });
+            }
+            let a = env("DBUS_SYSTEM_BUS_ADDRESS")
+                .unwrap_or_else(|| "unix:path=/run/dbus/system_bus_socket".into());
+            out.extend(parse_address(&a).into_iter().map(bus));
+        }
+    }
+    out
+}
+
+/// The unix socket addresses of a D-Bus address list
+/// (`unix:path=/run/user/1000/bus;unix:abstract=/tmp/x,guid=...`); other
+/// transports are skipped.
+pub fn parse_address(s: &str) -> Vec<SockAddr> {
+    let mut out = Vec::new();
+    for one in s.split(';') {
+        let Some(("unix", kvs)) = one.split_once(':') else {
+            continue;
+        };
+        for kv in kvs.split(',') {
+            match kv.split_once('=') {
+                Some(("path", v)) => {
+                    use std::os::unix::ffi::OsStringExt;
+                    let bytes = unescape(v);
+                    out.push(SockAddr::Path(std::ffi::OsString::from_vec(bytes).into()));
+                    break;
+                }
+                Some(("abstract", v)) => {
+                    out.push(SockAddr::Abstract(unescape(v)));
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Undoes the `%XX` escaping of D-Bus address values.
+fn unescape(v: &str) -> Vec<u8> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// systemd's object path for a unit (`bus_label_escape`: every byte but
+/// ASCII letters and digits as `_xx`).
+pub fn unit_path(unit: &str) -> String {
+    let mut p = String::from("/org/freedesktop/systemd1/unit/");
+    if unit.is_empty() {
+        p.push('_');
+    }
+    for b in unit.bytes() {
+        if b.is_ascii_alphanumeric() {
+            p.push(b as char);
+        } else {
+            p.push_str(&format!("_{b:02x}"));
+        }
+    }
+    p
+}
+
+/// The unit name as systemd knows it (`grokmon` is `grokmon.service`) and
+/// its type's interface.
+fn unit_and_interface(unit: &str) -> (String, &'static str) {
+    const TYPES: &[(&str, &str)] = &[
+        ("service", "Service"),
+        ("socket", "Socket"),
+        ("target", "Target"),
+        ("device", "Device"),
+        ("mount", "Mount"),
+        ("automount", "Automount"),
+        ("swap", "Swap"),
+        ("timer", "Timer"),
+        ("path", "Path"),
+        ("slice", "Slice"),
+        ("scope", "Scope"),
+    ];
+    if let Some((_, suffix)) = unit.rsplit_once('.')
+        && let Some((_, iface)) = TYPES.iter().find(|(t, _)| *t == suffix)
+    {
+        return (unit.to_string(), iface);
+    }
+    (format!("{unit}.service"), "Service")
+}
+
+/// Reads `props` of `unit` from the systemd manager of `scope`, rendered as
+/// `systemctl show -p ... --timestamp=unix` prints them. Properties the
+/// manager does not have are absent from the map, as with systemctl.
+pub fn unit_properties(
+    scope: Scope,
+    unit: &str,
+    props: &[&str],
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, BusError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let eps = endpoints(scope, |k| std::env::var(k).ok(), euid == 0);
+    let deadline = Instant::now() + timeout;
+    let mut why = Vec::new();
+    for ep in &eps {
+        let stream = match connect(&ep.addr) {
+            Ok(s) => s,
+            Err(e) => {
+                why.push(format!("{}: {e}", show_addr(&ep.addr)));
+                continue;
+            }
+        };
+        return query(stream, ep.peer_to_peer, euid, unit, props, deadline);
+    }
+    if why.is_empty() {
+        why.push(match scope {
+            Scope::User => "XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS are unset".into(),
+            Scope::System => "no system bus address".into(),
+        });
+    }
+    Err(BusError::Unreachable(why.join("; ")))
+}
+
+fn show_addr(a: &SockAddr) -> String {
+    match a {
+        SockAddr::Path(p) => p.display().to_string(),
+        SockAddr::Abstract(n) => format!("@{}", String::from_utf8_lossy(n)),
+    }
+}
+
+fn connect(a: &SockAddr) -> std::io::Result<UnixStream> {
+    match a {
+        SockAddr::Path(p) => UnixStream::connect(p),
+        SockAddr::Abstract(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            UnixStream::connect_addr(&addr)
+        }
+    }
+}
+
+const SYSTEMD: &str = "org.freedesktop.systemd1";
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+
+fn query(
+    stream: UnixStream,
+    peer_to_peer: bool,
+    euid: u32,
+    unit: &str,
+    props: &[&str],
+    deadline: Instant,
+) -> Result<BTreeMap<String, String>, BusError> {
+    let set_timeouts = |s: &UnixStream| -> Result<(), BusError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(BusError::Timeout);
+        }
+        s.set_read_timeout(Some(left)).map_err(io_err)?;
+        s.set_write_timeout(Some(left)).map_err(io_err)
+    };
+    set_timeouts(&stream)?;
+    let mut w = &stream;
+    // EXTERNAL authentication: the kernel vouches for our uid.
+    let hex: String = euid
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    w.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
+        .map_err(io_err)?;
+    let mut r = BufReader::with_capacity(64 * 1024, &stream);
+    let mut line = Vec::new();
+    (&mut r)
+        .take(512)
+        .read_until(b'\n', &mut line)
+        .map_err(io_err)?;
+    if !line.starts_with(b"OK ") {
+        return Err(BusError::Protocol(format!(
+            "authentication refused: {}",
+            String::from_utf8_lossy(&line).trim()
+        )));
+    }
+    let (unit, iface) = unit_and_interface(unit);
+    let path = unit_path(&unit);
+    let type_iface = format!("{SYSTEMD}.{iface}");
+    let mut out = b"BEGIN\r\n".to_vec();
+    let mut serial = 0u32;
+    let mut next = || {
+        serial += 1;
+        serial
+    };
+    let hello = if peer_to_peer {
+        None
+    } else {
+        let s = next();
+        out.extend(method_call(
+            s,
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "Hello",
+            None,
+        ));
+        Some(s)
+    };
+    let unit_call = next();
+    out.extend(method_call(
+        unit_call,
+        SYSTEMD,
+        &path,
+        PROPERTIES,
+        "GetAll",
+        Some(&format!("{SYSTEMD}.Unit")),
+    ));
+    let type_call = next();
+    out.extend(method_call(
+        type_call,
+        SYSTEMD,
+        &path,
+        PROPERTIES,
+        "GetAll",
+        Some(&type_iface),
+    ));
+    set_timeouts(&stream)?;
+    w.write_all(&out).map_err(io_err)?;
+
+    let mut unit_reply = None;
+    let mut type_reply = None;
+    let mut hello_done = hello.is_none();
+    while unit_reply.is_none() || type_reply.is_none() || !hello_done {
+        set_timeouts(&stream)?;
+        let msg = read_message(&mut r)?;
+        let Some(to) = msg.reply_serial else {
+            continue; // a signal (NameAcquired) or a stray call
+        };
+        let result = match msg.kind {
+            MSG_RETURN => Ok(msg),
+            MSG_ERROR => Err(msg.error()),
+            _ => continue,
+        };
+        if Some(to) == hello {
+            result?;
+            hello_done = true;
+        } else if to == unit_call {
+            unit_reply = Some(result);
+        } else if to == type_call {
+            type_reply = Some(result);
+        }
+    }
+    let mut map = BTreeMap::new();
+    let unit_msg = unit_reply.expect("loop ends with it")?;
+    collect(&unit_msg, props, &mut map)?;
+    match type_reply.expect("loop ends with it") {
+        Ok(m) => collect(&m, props, &mut map)?,
+        // A unit that is not loaded may lack its type's properties; what
+        // the Unit interface said (LoadState=not-found) is the answer.
+        Err(_) if map.get("LoadState").is_some_and(|s| s != "loaded") => {}
+        Err(e) => return Err(e),
+    }
+    Ok(map)
+}
+
+/// Adds the wanted properties of a `GetAll` reply (`a{sv}`) to `map`.
+fn collect(
+    msg: &Message,
+    props: &[&str],
+    map: &mut BTreeMap<String, String>,
+) -> Result<(), BusError> {
+    if msg.signature != "a{sv}" {
+        return Err(BusError::Protocol(format!(
+            "GetAll answered with signature {:?}",
+            msg.signature
+        )));
+    }
+    let Value::Array(entries) = msg.body()? else {
+        return Err(BusError::Protocol("GetAll reply is not an array".into()));
+    };
+    for e in entries {
+        if let Value::Struct(kv) = e
+            && let [Value::Str(name), Value::Variant(v)] = kv.as_slice()
+            && props.contains(&name.as_str())
+            && let Some(text) = show_text(name, v)
+        {
+            map.insert(name.clone(), text);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timespans_as_systemd_formats_them() {
+        // Each pair as `systemd-analyze timespan` (systemd 252) prints it.
+        for (usec, text) in [
+            (1_500_000, "1.500000s"),
+            (90_000_000, "1min 30s"),
+            (600_000_000, "10min"),
+            (15_000_000, "15s"),
+            (100_000, "100ms"),
+            (2_000_000, "2s"),
+            (3_600_000_001, "1h 1us"),
+            (0, "0"),
+            (u64::MAX, "infinity"),
+            (195_000_000, "3min 15s"),
+            (61_000_000, "1min 1s"),
+            (31_557_600_000_000, "1y"),
+            (3_024_000_000_000, "1month 4d 13h 30min"),
+        ] {
+            assert_eq!(format_timespan(usec), text, "{usec}");
+        }
+    }
+
+    #[test]
+    fn values_render_as_systemctl_show() {
+        let t = |n: &str, v: Value| show_text(n, &v).unwrap();
+        assert_eq!(
+            t("ActiveEnterTimestamp", Value::U64(1_732_790_413_123_456)),
+            "@1732790413"
+        );
+        assert_eq!(t("ActiveEnterTimestamp", Value::U64(0)), "");
+        assert_eq!(t("StartLimitIntervalUSec", Value::U64(10_000_000)), "10s");
+        assert_eq!(t("MemoryMax", Value::U64(u64::MAX)), "infinity");
+        assert_eq!(t("MemoryMax", Value::U64(524_288_000)), "524288000");
+        assert_eq!(t("MemoryCurrent", Value::U64(u64::MAX)), "[not set]");
+        assert_eq!(t("CPUQuotaPerSecUSec", Value::U64(u64::MAX)), "infinity");
+        assert_eq!(t("NRestarts", Value::U32(3)), "3");
+        assert_eq!(t("UMask", Value::U32(0o22)), "0022");
+        assert_eq!(t("Delegate", Value::Bool(true)), "yes");
+        let exit = |codes: &[i32], sigs: &[i32]| {
+            Value::Struct(vec![
+                Value::Array(codes.iter().map(|c| Value::I32(*c)).collect()),
+                Value::Array(sigs.iter().map(|c| Value::I32(*c)).collect()),
+            ])
+        };
+        assert_eq!(t("RestartPreventExitStatus", exit(&[78], &[])), "78");
+        assert_eq!(
+            t("SuccessExitStatus", exit(&[1, 2], &[libc::SIGTERM])),
+            "1 2 TERM"
+        );
+        // As systemd 252 printed `RestartPreventExitStatus=78 SIGUSR1`.
+        assert_eq!(
+            t("RestartPreventExitStatus", exit(&[78], &[libc::SIGUSR1])),
+            "78 USR1"
+        );
+        assert_eq!(show_text("ExecStart", &Value::Struct(vec![])), None);
+        let exec = |argv: &[&str], start: u64, pid: u32, code: i32, status: i32| {
+            Value::Array(vec![Value::Struct(vec![
+                Value::Str(argv[0].into()),
+                Value::Array(argv.iter().map(|a| Value::Str(a.to_string())).collect()),
+                Value::Bool(false),
+                Value::U64(start),
+                Value::U64(1),
+                Value::U64(0),
+                Value::U64(0),
+                Value::U32(pid),
+                Value::I32(code),
+                Value::I32(status),
+            ])])
+        };
+        assert_eq!(
+            t("ExecStart", exec(&["/bin/sleep", "1000"], 0, 0, 0, 0)),
+            "{ path=/bin/sleep ; argv[]=/bin/sleep 1000 ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }"
+        );
+        assert_eq!(
+            t(
+                "ExecStart",
+                exec(&["/bin/false"], 1_796_280_105_000_000, 70, 1, 1)
+            ),
+            "{ path=/bin/false ; argv[]=/bin/false ; ignore_errors=no ; start_time=[@1796280105] ; stop_time=[n/a] ; pid=70 ; code=exited ; status=1 }"
+        );
+    }
+
+    #[test]
+    fn unit_paths_escape_as_systemd() {
+        assert_eq!(
+            unit_path("grokmon.service"),
+            "/org/freedesktop/systemd1/unit/grokmon_2eservice"
+        );
+        assert_eq!(
+            unit_path("my-app@1.service"),
+            "/org/freedesktop/systemd1/unit/my_2dapp_401_2eservice"
+        );
+        assert_eq!(unit_and_interface("web").0, "web.service");
+        assert_eq!(unit_and_interface("web.socket").1, "Socket");
+    }
+
+    #[test]
+    fn endpoints_follow_systemctl() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let p2p = |p: &str| Endpoint {
+            addr: SockAddr::Path(p.into()),
+            peer_to_peer: true,
+        };
+        let bus = |p: &str| Endpoint {
+            addr: SockAddr::Path(p.into()),
+            peer_to_peer: false,
+        };
+        assert_eq!(
+            endpoints(
+                Scope::User,
+                env(&[("XDG_RUNTIME_DIR", "/run/user/1000")]),
+                false
+            ),
+            vec![
+                p2p("/run/user/1000/systemd/private"),
+                bus("/run/user/1000/bus")
+            ]
+        );
+        assert_eq!(endpoints(Scope::User, env(&[]), false), vec![]);
+        assert_eq!(
+            endpoints(
+                Scope::User,
+                env(&[(
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    "unix:abstract=/tmp/dbus-x%2cy,guid=00"
+                )]),
+                false
+            ),
+            vec![Endpoint {
+                addr: SockAddr::Abstract(b"/tmp/dbus-x,y".to_vec()),
+                peer_to_peer: false
+            }]
+        );
+        assert_eq!(
+            endpoints(Scope::System, env(&[]), true),
+            vec![
+                p2p("/run/systemd/private"),
+                bus("/run/dbus/system_bus_socket")
+            ]
+        );
+        assert_eq!(
+            endpoints(
+                Scope::System,
+                env(&[("DBUS_SYSTEM_BUS_ADDRESS", "tcp:host=x;unix:path=/b")]),
+                false
+            ),
+            vec![bus("/b")]
+        );
+    }
+
+    #[test]
+    fn a_marshalled_call_reads_back() {
+        let m = method_call(
+            7,
+            SYSTEMD,
+            "/org/freedesktop/systemd1/unit/a_2eservice",
+            PROPERTIES,
+            "GetAll",
+            Some("org.freedesktop.systemd1.Unit"),
+        );
+        let msg = read_message(&mut m.as_slice()).unwrap();
+        assert_eq!(msg.kind, MSG_CALL);
+        assert_eq!(msg.signature, "s");
+        assert_eq!(
+            msg.body().unwrap(),
+            Value::Str("org.freedesktop.systemd1.Unit".into())
+        );
+    }
+
+    #[test]
+    fn nested_values_parse_and_bad_ones_fail() {
+        // a{sv} with one entry "N" => variant u32 5, then a second entry
+        // "X" => variant a(st) with one element ("p", 9).
+        let mut w = Wr::default();
+        w.u32(0); // array length placeholder
+        w.pad(8);
+        let start = w.0.len();
+        w.pad(8);
+        w.string("N");
+        w.signature("u");
+        w.u32(5);
+        w.pad(8);
+        w.string("X");
+        w.signature("a(st)");
+        w.u32(16);
+        w.pad(8);
+        w.string("p");
+        w.pad(8);
+        w.0.extend(9u64.to_le_bytes());
+        let len = (w.0.len() - start) as u32;
+        w.0[0..4].copy_from_slice(&len.to_le_bytes());
+        let mut c = Cur {
+            b: &w.0,
+            pos: 0,
+            le: true,
+            depth: 0,
+        };
+        let v = c.value(b"a{sv}").unwrap();
+        assert_eq!(
+            v,
+            Value::Array(vec![
+                Value::Struct(vec![
+                    Value::Str("N".into()),
+                    Value::Variant(Box::new(Value::U32(5)))
+                ]),
+                Value::Struct(vec![
+                    Value::Str("X".into()),
+                    Value::Variant(Box::new(Value::Array(vec![Value::Struct(vec![
+                        Value::Str("p".into()),
+                        Value::U64(9)
+                    ])])))
+                ]),
+            ])
+        );
+        // Truncated: an error, never a panic.
+        for cut in 0..w.0.len() {
+            let mut c = Cur {
+                b: &w.0[..cut],
+                pos: 0,
+                le: true,
+                depth: 0,
+            };
+            assert!(c.value(b"a{sv}").is_err(), "cut at {cut}");
+        }
+        assert!(type_end(b"a(st", 0).is_err());
+        assert!(type_end(b"z", 0).is_err());
+    }
+}

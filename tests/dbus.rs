@@ -1,0 +1,162 @@
+//! The service probe over D-Bus: a private `dbus-daemon` with a fake
+//! systemd served by libdbus (python3-dbus), so the wire format is checked
+//! against an implementation other than grokmon's own.
+
+use crate::check::{healthy_env, healthy_server, probe};
+use crate::util::bus::{self, PrivateBus};
+use crate::util::*;
+
+/// What systemd 252's `systemctl show -p ... --timestamp=unix` prints for
+/// the unit that `PROPS_JSON` describes in D-Bus types.
+fn show_text(started: i64) -> String {
+    format!(
+        "LoadState=loaded\nActiveState=active\nSubState=running\nResult=success\n\
+         ActiveEnterTimestamp=@{started}\nNRestarts=2\nMainPID=4242\n\
+         MemoryCurrent=104857600\nMemoryMax=524288000\n\
+         FragmentPath=/etc/systemd/user/grokmon.service\nStartLimitBurst=5\n\
+         StartLimitIntervalUSec=10s\nRestart=on-failure\nRestartPreventExitStatus=78\n\
+         TimeoutStopUSec=15s\nCPUQuotaPerSecUSec=2s\nWatchdogUSec=1min\n\
+         ControlGroup=/user.slice/grokmon.service\nRestartUSec=30s\nDropInPaths=\n\
+         ExecStart={{ path=/usr/bin/grokmon ; argv[]=/usr/bin/grokmon run ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }}\n"
+    )
+}
+
+/// The same unit as D-Bus values, plus properties of other shapes that
+/// the client must step over (arrays of structs, string arrays, booleans).
+fn props_json(started: i64) -> String {
+    let usec = started * 1_000_000 + 123_456;
+    format!(
+        r#"{{"unit": "grokmon.service",
+  "Unit": {{
+    "Id": ["s", "grokmon.service"], "Names": ["as", ["grokmon.service"]],
+    "LoadState": ["s", "loaded"], "ActiveState": ["s", "active"], "SubState": ["s", "running"],
+    "ActiveEnterTimestamp": ["t", {usec}], "ActiveEnterTimestampMonotonic": ["t", 5000],
+    "FragmentPath": ["s", "/etc/systemd/user/grokmon.service"], "DropInPaths": ["as", []],
+    "CanStart": ["b", true], "StartLimitBurst": ["u", 5],
+    "StartLimitIntervalUSec": ["t", 10000000],
+    "Conditions": ["a(sbbsi)", [["ConditionPathExists", false, false, "/x", 0]]]
+  }},
+  "Service": {{
+    "Result": ["s", "success"], "NRestarts": ["u", 2], "MainPID": ["u", 4242],
+    "ExecStart": ["a(sasbttttuii)", [["/usr/bin/grokmon", ["/usr/bin/grokmon", "run"], false, 0, 0, 0, 0, 0, 0, 0]]],
+    "RestartUSec": ["t", 30000000],
+    "MemoryCurrent": ["t", 104857600], "MemoryMax": ["t", 524288000],
+    "Restart": ["s", "on-failure"], "RestartPreventExitStatus": ["(aiai)", [[78], []]],
+    "TimeoutStopUSec": ["t", 15000000], "CPUQuotaPerSecUSec": ["t", 2000000],
+    "WatchdogUSec": ["t", 60000000], "ControlGroup": ["s", "/user.slice/grokmon.service"],
+    "Environment": ["as", []], "OOMScoreAdjust": ["i", -100], "CPUUsageNSec": ["t", 18446744073709551615]
+  }}
+}}"#
+    )
+}
+
+/// A check whose service probe may reach `bus` (and systemd's private
+/// socket would be in an empty runtime dir).
+fn on_bus(env: &mut TestEnv, bus: &PrivateBus) {
+    let rt = env.path("run");
+    std::fs::create_dir_all(&rt).unwrap();
+    env.set_env("XDG_RUNTIME_DIR", rt.to_str().unwrap());
+    env.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+}
+
+#[test]
+fn the_service_probe_reads_dbus_as_systemctl_show() {
+    if !bus::available() {
+        return;
+    }
+    let started = chrono::Utc::now().timestamp() - 3 * 3600;
+    let server = healthy_server();
+
+    // Over the bus: the fake systemctl would say "failed", so an answer
+    // from it would show.
+    let mut env = healthy_env(&server);
+    env.fake_systemctl_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n");
+    let json = env.path("props.json");
+    std::fs::write(&json, props_json(started)).unwrap();
+    let mut b = PrivateBus::start(env.dir.path());
+    b.serve_systemd(&json);
+    on_bus(&mut env, &b);
+    let v = env.run(&["check", "--format", "json"]).json();
+    // The service and units observations, without their times.
+    let rows = |v: &serde_json::Value| {
+        ["service", "units"].map(|name| {
+            let mut row = probe(v, name).clone();
+            row.as_object_mut().unwrap().remove("duration_ms");
+            row
+        })
+    };
+    let over_bus = rows(&v);
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new(), "{over_bus:?}");
+
+    // The same unit through `systemctl show`'s text.
+    let env2 = healthy_env(&server);
+    env2.fake_systemctl_show(&show_text(started));
+    let v = env2.run(&["check", "--format", "json"]).json();
+    let over_show = rows(&v);
+    assert_eq!(env2.systemctl_calls().len(), 1);
+
+    assert_eq!(over_bus, over_show);
+    let [service, units] = &over_bus;
+    assert_eq!(service["status"], "ok", "{service}");
+    let msg = service["message"].as_str().unwrap();
+    for part in [
+        "active (running) for 3h",
+        "pid 4242",
+        "memory 100.0 MiB of its MemoryMax 500.0 MiB",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in {msg}");
+    }
+    assert_eq!(units["status"], "warn", "{units}");
+    assert!(
+        units["message"]
+            .as_str()
+            .unwrap()
+            .contains("StartLimitIntervalSec"),
+        "{units}"
+    );
+}
+
+#[test]
+fn a_unit_systemd_cannot_load_is_not_found_over_dbus() {
+    if !bus::available() {
+        return;
+    }
+    let server = healthy_server();
+    let mut env = healthy_env(&server);
+    env.write_config(&format!(
+        "[service]\nunit = \"other-app.service\"\n[check.api]\nurl = \"{}\"\n",
+        server.url("/api/health")
+    ));
+    let json = env.path("props.json");
+    std::fs::write(&json, props_json(1)).unwrap();
+    let mut b = PrivateBus::start(env.dir.path());
+    b.serve_systemd(&json);
+    on_bus(&mut env, &b);
+    let v = env.run(&["check", "--format", "json"]).json();
+    let svc = probe(&v, "service");
+    assert_eq!(svc["status"], "warn", "{svc}");
+    assert!(
+        svc["message"]
+            .as_str()
+            .unwrap()
+            .contains("unit other-app.service not found"),
+        "{svc}"
+    );
+    assert!(env.systemctl_calls().is_empty());
+}
+
+#[test]
+fn a_bus_without_systemd_falls_back_to_systemctl() {
+    if !bus::available() {
+        return;
+    }
+    let server = healthy_server();
+    let mut env = healthy_env(&server);
+    let b = PrivateBus::start(env.dir.path());
+    on_bus(&mut env, &b);
+    let v = env.run(&["check", "--format", "json"]).json();
+    let svc = probe(&v, "service");
+    assert_eq!(svc["status"], "ok", "{svc}");
+    assert!(svc["message"].as_str().unwrap().contains("pid 42"), "{svc}");
+    assert_eq!(env.systemctl_calls().len(), 1);
+}
