@@ -127,6 +127,13 @@ The alerts log (see \fBALERTS LOG\fR).
 .TP
 \fBstate\fR = "$XDG_STATE_HOME/grokmon/state.db"
 The checker's state: per\-probe counters, trend samples, the review mark, the last restart.
+.PP
+With \fBscope\fR = "system" (a system install) the defaults of \fBdatabase\fR, \fBbackups\fR and
+\fBstate\fR are \fI/var/lib/grokmon/grokmon.db\fR, \fI/var/lib/grokmon/backups\fR and
+\fI/var/lib/grokmon/state.db\fR, whoever runs the command: the system units' state directory,
+owned by the \fBgrokmon\fR user they run as. Root running a command that needs nothing of root
+(\fBcheck\fR, \fBstatus\fR, \fBalerts\fR, \fBbackup\fR, \fBrun\fR) on such an install acts as that user;
+\fBrestart\fR writes its records as that user.
 .SH [service]
 .TP
 \fBunit\fR = "grokmon.service", \fBscope\fR = "user"
@@ -255,8 +262,10 @@ Fields: the UTC RFC 3339 time, the level (\fBINFO\fR, \fBOK\fR, \fBWARN\fR, \fBC
 (a probe, \fBrestart\fR, \fBbackup\fR, \fBsensor.\fR\fINAME\fR, \fBai\fR, \fBcheck\fR, \fBheartbeat\fR,
 \fBsilence\fR) and the message.
 Control characters, newlines and ANSI escapes in outside text are escaped, so no input can forge a
-line. Appends hold an exclusive lock. The file must be a regular file owned by the user (no
-symbolic link) and is created mode 0600. \fBgrokmon alerts tail\fR reads across rotated files;
+line. Appends hold an exclusive lock. The file must be a regular file owned by the user, root
+or (with \fBscope\fR = "system") the \fBgrokmon\fR user (no symbolic link); an existing file is opened
+without \fBO_CREAT\fR (which \fBfs.protected_regular\fR refuses in \fI/tmp\fR, even to root) and a
+missing one is created mode 0600. \fBgrokmon alerts tail\fR reads across rotated files;
 \fBgrokmon alerts ack\fR marks everything so far as reviewed.
 .SH SEE ALSO
 \fBgrokmon\fR(1), \fBgrokmon\-check\fR(1), \fBgrokmon\-restart\fR(1), \fBgrokmon\-units\fR(1),

@@ -122,6 +122,29 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let env = Env::from_process();
     let config = Config::load(cli.config.as_deref(), &env)?;
+    // Root on a system install works as the service user for every command
+    // that needs nothing of root, so the files it writes (state, database,
+    // backups, the alerts log) stay the service's. `restart` (systemctl
+    // restart needs root) writes as that user only around its records;
+    // `units` writes system directories.
+    if matches!(
+        cli.command,
+        Command::Check(_)
+            | Command::Alerts(_)
+            | Command::Backup(_)
+            | Command::Status(_)
+            | Command::Run(_)
+    ) && grokmon::systemd::sysuser::is_root()
+        && let Some(ids) = grokmon::systemd::sysuser::install_owner(&config)
+    {
+        grokmon::systemd::sysuser::become_user(ids).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot act as the {} user (uid {}): {e}",
+                grokmon::systemd::sysuser::NAME,
+                ids.uid
+            )
+        })?;
+    }
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let ctx = Ctx {
         config,

@@ -386,12 +386,19 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot restart {unit}"))),
     };
+    // Root on a system install opens (and records into) the service's state
+    // as the service user: the files it creates stay the service's.
+    let as_owner = |f: &mut dyn FnMut()| crate::systemd::sysuser::as_owner(cfg, f);
     // One restart at a time, from the cooldown guard to the record of the
     // attempt: concurrent `grokmon restart`s would each pass the guard
     // before any recorded its restart.
-    let _lock = lock_restarts(&cfg.paths.state)?;
+    let mut locked = None;
+    as_owner(&mut || locked = Some(lock_restarts(&cfg.paths.state)));
+    let _lock = locked.expect("set")?;
     crate::failpoint::hit("restart.locked");
-    let st = match State::open_existing(&cfg.paths.state) {
+    let mut opened = None;
+    as_owner(&mut || opened = Some(State::open_existing(&cfg.paths.state)));
+    let st = match opened.expect("set") {
         Ok(s) => s,
         // The cooldown cannot be checked; --force is the way past it.
         Err(e) if args.force => {
@@ -434,21 +441,27 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     // The restart is planned: the API and service failures it causes are
     // silenced for its wait and a minute more, so that it pages no one.
     let hold = cfg.restart.wait + AUTO_SILENCE_MARGIN;
-    if let Err(e) = crate::alerts::silence::add(
-        cfg,
-        at(t0),
-        hold,
-        AUTO_SILENCE_SOURCES.iter().map(|s| s.to_string()).collect(),
-        &format!("automatic, for the restart of {unit}"),
-        &format!("grokmon restart ({})", caller.user),
-    ) {
+    let mut silenced = None;
+    as_owner(&mut || {
+        silenced = Some(crate::alerts::silence::add(
+            cfg,
+            at(t0),
+            hold,
+            AUTO_SILENCE_SOURCES.iter().map(|s| s.to_string()).collect(),
+            &format!("automatic, for the restart of {unit}"),
+            &format!("grokmon restart ({})", caller.user),
+        ))
+    });
+    if let Some(Err(e)) = silenced {
         warnings.push(format!("{e:#}; the restart may page"));
     }
     crate::print_stdout(&format!("\nrestarting {unit} (systemctl restart)...\n"))?;
     let res = sc.restart(unit, &confirmed);
     // The cooldown counts attempts, failed ones too.
     let restarted_at = at(t0);
-    if let Err(e) = record_last_restart(&cfg.paths.state, restarted_at) {
+    let mut recorded = Ok(());
+    as_owner(&mut || recorded = record_last_restart(&cfg.paths.state, restarted_at));
+    if let Err(e) = recorded {
         warnings.push(format!("{e:#}"));
     }
     let waited = match res {
@@ -489,7 +502,9 @@ pub fn run(args: &RestartArgs, ctx: &Ctx) -> anyhow::Result<u8> {
         )
     };
     let log = AlertLog::from_config(cfg);
-    match log.append(std::slice::from_ref(&event)) {
+    let mut appended = Ok(());
+    as_owner(&mut || appended = log.append(std::slice::from_ref(&event)));
+    match appended {
         Ok(()) => crate::alerts::notify::written(cfg, &event, &log, event.ts),
         Err(e) => warnings.push(format!(
             "the restart was not recorded in the alerts log: {}",

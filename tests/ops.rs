@@ -175,14 +175,42 @@ fn units_install_system_dry_run_names_the_system_paths() {
         .stdout_has("would write /etc/systemd/system/grokmon.service.d/restart-steps.conf")
         .stdout_has("would run: systemctl daemon-reload\n")
         .stdout_has("would run: systemctl enable --now grokmon-check.timer grokmon-backup.timer")
-        // The config still says scope = user: say so.
+        // The grokmon user comes first, from its sysusers.d file.
+        .stdout_has("would write /etc/sysusers.d/grokmon.conf\n")
+        .stdout_has("would run: systemd-sysusers /etc/sysusers.d/grokmon.conf\n")
+        // The config says scope = user: say so, and write none.
         .stdout_has("service.scope is \"user\"");
     assert_eq!(env.systemctl_calls(), vec!["--version"]);
+    // No configuration in use: a system install gets one, and the units
+    // name it.
+    std::fs::remove_file(env.config_path()).unwrap();
+    let o = env.run(&["units", "install", "--system", "--dry-run"]);
+    o.code(0)
+        .stdout_has("would write /etc/grokmon/config.toml\n")
+        .stdout_has("would write /etc/sysusers.d/grokmon.conf\n");
+    assert!(!o.stdout.contains("service.scope is"), "{}", o.stdout);
+    let order: Vec<usize> = [
+        "/etc/grokmon/config.toml",
+        "sysusers.d/grokmon.conf",
+        "would run: systemd-sysusers",
+        "would run: install -d -m 0750 -o grokmon -g grokmon /var/lib/grokmon\n",
+        "system/grokmon.service\n",
+        "daemon-reload",
+    ]
+    .iter()
+    .map(|k| {
+        o.stdout
+            .find(k)
+            .unwrap_or_else(|| panic!("{k}: {}", o.stdout))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", o.stdout);
     env.write_config("[service]\nscope = \"system\"\n");
     env.run(&["units", "print", "grokmon.service"])
         .code(0)
         .stdout_has("WantedBy=multi-user.target")
-        .stdout_has("ProtectSystem=full");
+        .stdout_has("ProtectSystem=full")
+        .stdout_has("\nUser=grokmon\n");
 }
 
 #[test]

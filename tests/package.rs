@@ -128,6 +128,30 @@ fn the_package_is_lintian_clean_and_installs_under_real_systemd() {
         c.sh(&format!("test -s {f}")).ok();
     }
     c.sh("grokmon --version").ok();
+    // The postinst created the units' user from the shipped sysusers.d file
+    // and its state directory; the system configuration is a conffile.
+    c.sh("test -s /usr/lib/sysusers.d/grokmon.conf").ok();
+    let pw = c.sh("getent passwd grokmon");
+    pw.ok();
+    assert!(pw.stdout.contains(":/var/lib/grokmon:"), "{}", pw.dump());
+    assert_eq!(
+        c.sh("stat -c '%U:%G %a' /var/lib/grokmon").stdout.trim(),
+        "grokmon:grokmon 750"
+    );
+    let conf = c.sh("dpkg-query -W -f='${Conffiles}' grokmon");
+    assert!(
+        conf.stdout.contains("/etc/grokmon/config.toml"),
+        "{}",
+        conf.dump()
+    );
+    assert!(
+        c.sh("cat /etc/grokmon/config.toml")
+            .stdout
+            .contains("scope = \"system\""),
+        "the package is a system install"
+    );
+    // Without `units install`, the packaged units run as grokmon too.
+    assert_eq!(c.show(svc, "User"), "grokmon");
 
     // The mission on the installed binary.
     scenario(&c);

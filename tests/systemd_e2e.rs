@@ -461,6 +461,26 @@ pub fn scenario(c: &Container) {
         "{}",
         r.dump()
     );
+    // Item 7: the grokmon user, created the Debian way (sysusers.d), owns
+    // the units' state directory.
+    assert!(r.stdout.contains("run: systemd-sysusers "), "{}", r.dump());
+    let pw = c.sh("getent passwd grokmon");
+    pw.ok();
+    assert!(
+        pw.stdout.contains(":/var/lib/grokmon:/usr/sbin/nologin"),
+        "{}",
+        pw.dump()
+    );
+    let uid: u32 = c.sh("id -u grokmon").stdout.trim().parse().unwrap();
+    assert_ne!(uid, 0);
+    assert_eq!(
+        c.sh("stat -c '%U:%G %a' /var/lib/grokmon").stdout.trim(),
+        "grokmon:grokmon 750"
+    );
+    for u in [svc, "grokmon-check.service", "grokmon-backup.service"] {
+        assert_eq!(c.show(u, "User"), "grokmon", "{u}");
+        assert_eq!(c.show(u, "Group"), "grokmon", "{u}");
+    }
     for t in ["grokmon-check.timer", "grokmon-backup.timer"] {
         assert_eq!(c.show(t, "UnitFileState"), "enabled", "{t}");
         assert_eq!(c.show(t, "ActiveState"), "active", "{t}");
@@ -527,6 +547,21 @@ pub fn scenario(c: &Container) {
     );
     let pid = main_pid(c);
     assert!(pid > 0);
+    // It really runs as the grokmon user: real, effective, saved and file
+    // system ids, and no supplementary group but its own.
+    let status = c.sh(&format!("cat /proc/{pid}/status")).stdout;
+    let ids = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {status}"))
+            .split_whitespace()
+            .map(|v| v.parse::<u32>().unwrap())
+            .collect::<Vec<u32>>()
+    };
+    assert_eq!(ids("Uid:"), vec![uid; 4], "{status}");
+    let gid: u32 = c.sh("id -g grokmon").stdout.trim().parse().unwrap();
+    assert_eq!(ids("Gid:"), vec![gid; 4], "{status}");
 
     // --- the timers' services: check (observe only) and backup.
     c.sh("systemctl start grokmon-check.service").ok();
@@ -534,14 +569,23 @@ pub fn scenario(c: &Container) {
     assert_eq!(main_pid(c), pid, "check restarted nothing");
     c.sh("systemctl start grokmon-backup.service").ok();
     assert_eq!(c.show("grokmon-backup.service", "Result"), "success");
-    let backups = c.sh("ls /root/.local/share/grokmon/backups");
+    // The service's backups are in the state directory, and root's check
+    // (the probe below) sees them there: one set of paths for both.
+    let backups = c.sh("ls -l /var/lib/grokmon/backups");
     assert!(
-        backups.stdout.contains("grokmon-") && backups.stdout.contains(".db"),
+        backups.stdout.contains("grokmon-")
+            && backups.stdout.contains(".db")
+            && backups.stdout.contains(" grokmon grokmon "),
         "{}",
         backups.dump()
     );
     let (st, msg) = c.check_probe("backups");
     assert_eq!(st, "ok", "{msg}");
+    // The check service ran as grokmon and wrote its state there.
+    assert_eq!(
+        c.sh("stat -c %U /var/lib/grokmon/state.db").stdout.trim(),
+        "grokmon"
+    );
 
     // --- kill -9: a real crash, restarted by systemd (on-failure).
     c.sh(&format!("kill -9 {pid}")).ok();
@@ -674,6 +718,25 @@ pub fn scenario(c: &Container) {
         log.contains("restart") && log.contains("e2e: cause fixed"),
         "the reviewed restart is recorded\n{log}"
     );
+    // Root's restarts and checks and the grokmon user's services share one
+    // log and one state directory, all the service user's: nothing root
+    // wrote is root's.
+    for (line, writer) in [
+        (
+            "INFO backup: backup grokmon-",
+            "grokmon-backup.service, as grokmon",
+        ),
+        (
+            "CRIT service: failed: systemd gave up",
+            "root's `grokmon check`",
+        ),
+        ("restarted by uid 0", "root's `grokmon restart`"),
+    ] {
+        assert!(log.contains(line), "no line of {writer}\n{log}");
+    }
+    let foreign = c.sh("find /var/lib/grokmon /tmp/grokmon_alerts.log ! -user grokmon");
+    foreign.ok();
+    assert_eq!(foreign.stdout.trim(), "", "files not the service user's");
 
     // --- a configuration error: exit 78, and systemd does not restart it.
     let restarts = c.show(svc, "NRestarts");

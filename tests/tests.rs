@@ -11,6 +11,7 @@ mod escape;
 mod faults;
 mod ops;
 mod package;
+mod page;
 mod regression;
 mod run;
 mod status;

@@ -2,7 +2,11 @@
 //!
 //! The default log sits in `/tmp`, a world-writable directory, so the file is
 //! opened without following symlinks, must be a regular file owned by the
-//! current user, and is created mode 0600. Appends hold an exclusive lock, so
+//! current user, root, or (on a system install) the grokmon service user, and
+//! is created mode 0600. An existing log is opened without `O_CREAT`: with
+//! `fs.protected_regular` (1 or 2, Debian's default is 2) the kernel refuses
+//! an `O_CREAT` open of someone else's file in a sticky directory, even to
+//! root, so root appending to the service's log needs a plain open. Appends hold an exclusive lock, so
 //! concurrent writers never interleave; size rotation happens under the same
 //! lock, and a writer that waited on a file that was meanwhile rotated away
 //! notices (inode changed) and reopens.
@@ -24,7 +28,7 @@ pub enum LogError {
     #[error("alerts log {0} is not a regular file (remove it, or set paths.alerts_log)")]
     NotRegular(PathBuf),
     #[error(
-        "alerts log {path} is owned by uid {owner}, not by this user (uid {me}); refusing to write to it (remove it, or set paths.alerts_log)"
+        "alerts log {path} is owned by uid {owner}, not by this user (uid {me}), root or the grokmon service user; refusing to write to it (remove it, or set paths.alerts_log)"
     )]
     Owner { path: PathBuf, owner: u32, me: u32 },
     #[error("cannot write alerts log {path}")]
@@ -57,6 +61,12 @@ struct Present {
 /// neither this user nor root is refused: it is not grokmon's record (the
 /// default log sits in `/tmp`, where anyone can plant a file).
 pub fn open_for_reading(path: &Path) -> io::Result<File> {
+    open_for_reading_as(path, None)
+}
+
+/// `open_for_reading` that also accepts a file of `service_uid` (the
+/// grokmon user of a system install: root reads the service's log).
+pub fn open_for_reading_as(path: &Path, service_uid: Option<u32>) -> io::Result<File> {
     let f = OpenOptions::new()
         .read(true)
         // O_NONBLOCK: a FIFO planted at the path must not hang the reader.
@@ -78,9 +88,9 @@ pub fn open_for_reading(path: &Path) -> io::Result<File> {
     }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    if md.uid() != me && md.uid() != 0 {
+    if md.uid() != me && md.uid() != 0 && Some(md.uid()) != service_uid {
         return Err(io::Error::other(format!(
-            "alerts log {} is owned by uid {}, neither this user (uid {me}) nor root: not grokmon's record, refusing to show it (remove it, or set paths.alerts_log)",
+            "alerts log {} is owned by uid {}, neither this user (uid {me}), root nor the grokmon service user: not grokmon's record, refusing to show it (remove it, or set paths.alerts_log)",
             path.display(),
             md.uid()
         )));
@@ -94,6 +104,8 @@ pub struct AlertLog {
     path: PathBuf,
     max_size: u64,
     keep: u32,
+    /// The service user of a system install, whose log this may be.
+    service_uid: Option<u32>,
 }
 
 impl AlertLog {
@@ -102,7 +114,15 @@ impl AlertLog {
             path: path.into(),
             max_size,
             keep,
+            service_uid: None,
         }
+    }
+
+    /// Also accepts a log owned by `uid` (the service user of a system
+    /// install: root appends to the log the service created).
+    pub fn with_service_uid(mut self, uid: Option<u32>) -> AlertLog {
+        self.service_uid = uid;
+        self
     }
 
     /// From the configuration.
@@ -112,10 +132,16 @@ impl AlertLog {
             cfg.alerts.max_size.0,
             cfg.alerts.keep,
         )
+        .with_service_uid(crate::systemd::sysuser::service_user(cfg).map(|i| i.uid))
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Opens one of this log's files for reading (`open_for_reading_as`).
+    pub fn open_for_reading(&self, path: &Path) -> io::Result<File> {
+        open_for_reading_as(path, self.service_uid)
     }
 
     /// The rotated file number `n` (1 is the most recent).
@@ -145,7 +171,8 @@ impl AlertLog {
         }
     }
 
-    /// Opens (creating 0600) without following symlinks and checks what was opened.
+    /// Opens an existing log, or creates it 0600 (`O_EXCL`), without
+    /// following symlinks, and checks what was opened.
     fn open(&self) -> Result<File, LogError> {
         if let Some(dir) = self.path.parent()
             && !dir.as_os_str().is_empty()
@@ -153,27 +180,44 @@ impl AlertLog {
         {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
-        let f = OpenOptions::new()
+        let map = |e: io::Error| match e.raw_os_error() {
+            Some(libc::ELOOP) => LogError::Symlink(self.path.clone()),
+            Some(libc::EISDIR) | Some(libc::ENXIO) => LogError::NotRegular(self.path.clone()),
+            _ => self.io(e),
+        };
+        let open = |create: bool| {
+            let mut o = OpenOptions::new();
             // read: to see whether the last line was left without its newline.
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
+            o.read(true).append(true);
+            if create {
+                o.create_new(true).mode(0o600);
+            }
             // O_NONBLOCK: opening a FIFO planted at the path must not hang.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-            .open(&self.path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => LogError::Symlink(self.path.clone()),
-                Some(libc::EISDIR) | Some(libc::ENXIO) => LogError::NotRegular(self.path.clone()),
-                _ => self.io(e),
-            })?;
+            o.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+                .open(&self.path)
+        };
+        // An existing log without O_CREAT (fs.protected_regular); a missing
+        // one with O_EXCL, and if another writer created it in between, the
+        // plain open again.
+        let mut opened = open(false);
+        for _ in 0..4 {
+            match &opened {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                _ => break,
+            }
+            opened = match open(true) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open(false),
+                r => r,
+            };
+        }
+        let f = opened.map_err(map)?;
         let md = f.metadata().map_err(|e| self.io(e))?;
         if !md.file_type().is_file() {
             return Err(LogError::NotRegular(self.path.clone()));
         }
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
-        if md.uid() != me {
+        if md.uid() != me && md.uid() != 0 && Some(md.uid()) != self.service_uid {
             return Err(LogError::Owner {
                 path: self.path.clone(),
                 owner: md.uid(),
@@ -491,6 +535,89 @@ mod tests {
             .append(&[ev("x")])
             .unwrap_err();
         assert!(matches!(err, LogError::NotRegular(_)), "{err}");
+    }
+
+    /// Sets `fs.protected_regular` and puts the old value back on drop.
+    struct ProtectedRegular(String);
+
+    impl ProtectedRegular {
+        const PATH: &str = "/proc/sys/fs/protected_regular";
+        fn set(v: &str) -> std::io::Result<ProtectedRegular> {
+            let old = std::fs::read_to_string(Self::PATH)?;
+            std::fs::write(Self::PATH, v)?;
+            Ok(ProtectedRegular(old.trim().to_string()))
+        }
+    }
+
+    impl Drop for ProtectedRegular {
+        fn drop(&mut self) {
+            let _ = std::fs::write(Self::PATH, &self.0);
+        }
+    }
+
+    /// Root appends to the service user's log in a sticky, world-writable
+    /// directory (the default `/tmp/grokmon_alerts.log` of a system install)
+    /// under Debian's `fs.protected_regular = 2`: the kernel refuses an
+    /// `O_CREAT` open there, even to root; the writer's plain open is not
+    /// refused. Needs root (to set the sysctl and own files as another user).
+    #[test]
+    fn root_appends_to_the_service_users_log_under_protected_regular() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root: this test must run"
+            );
+            eprintln!("skipped: needs root (fs.protected_regular, chown)");
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir_in("/tmp").unwrap();
+        // Like /tmp: root's, sticky and world-writable.
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let p = d.path().join("alerts.log");
+        let service = 65534;
+        let log = AlertLog::new(&p, 1 << 20, 5).with_service_uid(Some(service));
+        let Ok(_guard) = ProtectedRegular::set("2") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "cannot set fs.protected_regular"
+            );
+            eprintln!("skipped: cannot set fs.protected_regular here");
+            return;
+        };
+        // The service created the log (as its user, 0600).
+        std::fs::write(&p, "").unwrap();
+        std::os::unix::fs::chown(&p, Some(service), Some(service)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The mechanism is in force: an O_CREAT open is refused to root.
+        let refused = OpenOptions::new().append(true).create(true).open(&p);
+        assert_eq!(
+            refused.err().and_then(|e| e.raw_os_error()),
+            Some(libc::EACCES),
+            "fs.protected_regular=2 refuses root an O_CREAT open of another user's file"
+        );
+        log.append(&[ev("root's reviewed restart")]).unwrap();
+        log.append(&[ev("and root's check")]).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        let md = std::fs::metadata(&p).unwrap();
+        assert_eq!(md.uid(), service, "the log stays the service's");
+        // Owned by anyone else, it is still refused.
+        let other = d.path().join("other.log");
+        std::fs::write(&other, "").unwrap();
+        std::os::unix::fs::chown(&other, Some(65533), Some(65533)).unwrap();
+        let err = AlertLog::new(&other, 1 << 20, 5)
+            .with_service_uid(Some(service))
+            .append(&[ev("x")])
+            .unwrap_err();
+        assert!(matches!(err, LogError::Owner { owner: 65533, .. }), "{err}");
+        // A missing log is created (O_EXCL), 0600, by the writer.
+        let fresh = d.path().join("fresh.log");
+        AlertLog::new(&fresh, 1 << 20, 5)
+            .append(&[ev("first")])
+            .unwrap();
+        assert_eq!(std::fs::metadata(&fresh).unwrap().mode() & 0o777, 0o600);
     }
 
     #[test]

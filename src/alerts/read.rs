@@ -389,7 +389,7 @@ pub fn open_files(log: &AlertLog) -> io::Result<Vec<Opened>> {
     for path in log.files_oldest_first() {
         // The writer's rules: no symlink, a regular file, owned by this
         // user or root (`log::open_for_reading`).
-        match super::log::open_for_reading(&path) {
+        match log.open_for_reading(&path) {
             Ok(file) => {
                 let len = file.metadata()?.len();
                 v.push(Opened { path, file, len });

@@ -263,7 +263,7 @@ fn follow(
         {
             // Rotated (or created): drain what the old file got before the
             // rename, then what was rotated after it, then the new file.
-            let new = match super::log::open_for_reading(path) {
+            let new = match log.open_for_reading(path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(anyhow::Error::new(e).context(ctx_err())),
@@ -305,7 +305,7 @@ fn rotated_after(log: &AlertLog, old: &File, current: &std::fs::Metadata) -> Vec
     };
     (1..k)
         .rev()
-        .filter_map(|n| super::log::open_for_reading(&log.rotated(n)).ok())
+        .filter_map(|n| log.open_for_reading(&log.rotated(n)).ok())
         .filter(|f| f.metadata().is_ok_and(|m| !same_file(&m, current)))
         .map(|f| (f, 0))
         .collect()

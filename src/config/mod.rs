@@ -154,6 +154,11 @@ struct RawPaths {
     state: Option<PathBuf>,
 }
 
+/// Where a system-scope configuration (`[service] scope = "system"`) keeps
+/// its database, backups and state unless `[paths]` says otherwise: the
+/// system units' `StateDirectory=grokmon`, owned by the grokmon user.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/grokmon";
+
 /// Resolved paths, `~` expanded.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -699,7 +704,19 @@ impl Config {
     }
 
     fn from_raw(raw: Raw, source: Source, env: &Env) -> Result<Config, ConfigError> {
-        let data = env.data_home().join("grokmon");
+        // A system install keeps its data in the units' StateDirectory,
+        // whoever runs the command: the service (as the grokmon user) and a
+        // person (as root) see the same files.
+        let system = raw.service.scope == Scope::System;
+        let (data, state_dir) = if system {
+            let d = PathBuf::from(SYSTEM_STATE_DIR);
+            (d.clone(), d)
+        } else {
+            (
+                env.data_home().join("grokmon"),
+                env.state_home().join("grokmon"),
+            )
+        };
         let p = raw.paths;
         let paths = Paths {
             database: env.expand(&p.database.unwrap_or_else(|| data.join("grokmon.db"))),
@@ -708,10 +725,7 @@ impl Config {
                 &p.alerts_log
                     .unwrap_or_else(|| PathBuf::from("/tmp/grokmon_alerts.log")),
             ),
-            state: env.expand(
-                &p.state
-                    .unwrap_or_else(|| env.state_home().join("grokmon/state.db")),
-            ),
+            state: env.expand(&p.state.unwrap_or_else(|| state_dir.join("state.db"))),
         };
         let mut sensors = raw.sensor;
         for s in &mut sensors {
@@ -795,6 +809,32 @@ mod tests {
         assert_eq!(c.orchestrator.backoff.0.len(), 3);
         assert!(!c.ai.enabled);
         assert_eq!(c.check.probes.len(), 9);
+    }
+
+    #[test]
+    fn a_system_scope_keeps_its_data_in_the_state_directory_for_everyone() {
+        for home in ["/root", "/var/lib/grokmon", "/home/u"] {
+            let e = Env {
+                home: Some(home.into()),
+                xdg_data_home: Some("/d".into()),
+                xdg_state_home: Some("/s".into()),
+                ..Env::default()
+            };
+            let c = Config::parse("[service]\nscope = \"system\"\n", Source::Defaults, &e).unwrap();
+            assert_eq!(c.paths.database, Path::new("/var/lib/grokmon/grokmon.db"));
+            assert_eq!(c.paths.backups, Path::new("/var/lib/grokmon/backups"));
+            assert_eq!(c.paths.state, Path::new("/var/lib/grokmon/state.db"));
+            assert_eq!(c.paths.alerts_log, Path::new("/tmp/grokmon_alerts.log"));
+            // Explicit paths still win.
+            let c = Config::parse(
+                "[service]\nscope = \"system\"\n[paths]\nstate = \"/x/s.db\"\n",
+                Source::Defaults,
+                &e,
+            )
+            .unwrap();
+            assert_eq!(c.paths.state, Path::new("/x/s.db"));
+            assert_eq!(c.paths.database, Path::new("/var/lib/grokmon/grokmon.db"));
+        }
     }
 
     #[test]

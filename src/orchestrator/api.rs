@@ -5,7 +5,8 @@
 //!   edge-cache headers so a CDN in front keeps answering during an origin
 //!   restart (DESIGN.md, Layer 3); `no-store` while starting, so that no
 //!   cache keeps (and serves for a day) a snapshot without readings;
-//! - `GET /metrics`: Prometheus text format.
+//! - `GET /metrics`: Prometheus text format;
+//! - `GET /`: the status page for people (`super::page`).
 //!
 //! `serve` is its accept loop: `axum::serve` has no header read timeout and
 //! no connection limit, so clients that open connections and never finish a
@@ -85,6 +86,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/health", get(health))
         .route("/api/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/", get(super::page::handler))
         .with_state(hub)
 }
 

@@ -202,6 +202,8 @@ pub struct Hub {
     pub last_check: AtomicI64,
     /// The state database, whose silences the appender applies.
     pub state_path: std::path::PathBuf,
+    /// What the status page at `/` reads, and its chart cache.
+    pub page: super::page::sources::Page,
 }
 
 /// Alert lines waiting for their notification; more are dropped (counted on
@@ -262,6 +264,7 @@ impl Hub {
             alerts_dropped: AtomicU64::new(0),
             last_check: AtomicI64::new(0),
             state_path: cfg.paths.state.clone(),
+            page: super::page::sources::Page::new(cfg),
         }
     }
 

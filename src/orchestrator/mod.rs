@@ -19,6 +19,7 @@ pub mod backoff;
 pub mod checkwatch;
 pub mod forward;
 pub mod hub;
+pub mod page;
 pub mod process;
 pub mod record;
 pub mod sensor;

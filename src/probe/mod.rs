@@ -414,16 +414,16 @@ mod tests {
                 &["crate::restart", "crate::check", "crate::probe"][..],
             ),
         ] {
-            // Files in subfolders too (`systemd/dbus/`).
+            // Every file, also in submodule directories (systemd/dbus/).
             let mut files = Vec::new();
             let mut dirs = vec![src.join(dir)];
             while let Some(d) = dirs.pop() {
                 for e in std::fs::read_dir(d).unwrap() {
                     let p = e.unwrap().path();
                     if p.is_dir() {
-                        dirs.push(p)
+                        dirs.push(p);
                     } else {
-                        files.push(p)
+                        files.push(p);
                     }
                 }
             }

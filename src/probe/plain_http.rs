@@ -182,6 +182,8 @@ pub fn get(url: &str, timeout: Duration, limit: usize, user_agent: &str) -> Opti
         }
         let n = match s.read(&mut buf) {
             Ok(n) => n,
+            // A signal landed during the read (seen once under load): read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock) => {
                 return Some(Got::Failed(timed_out()));
             }

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod notify;
 pub mod ownership;
 pub mod rules;
+pub mod sysuser;
 pub mod unitfile;
 pub mod units;
 pub mod verify;

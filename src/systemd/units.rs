@@ -86,6 +86,7 @@ const SYSTEM_ONLY: &[&str] = &[
     "PrivateIPC",
     "PrivateDevices",
     "ProtectSystem",
+    "ProtectHome",
     "ProtectKernelTunables",
     "ProtectKernelModules",
     "ProtectKernelLogs",
@@ -93,6 +94,11 @@ const SYSTEM_ONLY: &[&str] = &[
     "ProtectClock",
     "ProtectHostname",
 ];
+
+/// The system units' identity: the grokmon user and its state directory. A
+/// user unit runs as its user and keeps its data in the XDG directories, so
+/// these lines (and the comment above them) are left out of user units.
+const SYSTEM_IDENTITY: &[&str] = &["User", "Group", "StateDirectory", "StateDirectoryMode"];
 
 /// Where a unit is rendered for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,8 +165,22 @@ pub fn render(template: &str, target: &Target) -> Result<String, String> {
     let user = target.scope == Scope::User;
     let mut out = String::with_capacity(template.len() + 64);
     let mut noted = false;
+    // Comment lines are held until the line they describe: they go where it
+    // goes.
+    let mut comments = String::new();
     for line in template.lines() {
+        if line.starts_with('#') {
+            comments.push_str(line);
+            comments.push('\n');
+            continue;
+        }
         let key = line.split_once('=').map(|(k, _)| k.trim());
+        if user && key.is_some_and(|k| SYSTEM_IDENTITY.contains(&k)) {
+            comments.clear();
+            continue;
+        }
+        out.push_str(&comments);
+        comments.clear();
         if let Some(rest) = line.strip_prefix("ExecStart=") {
             let args = rest.strip_prefix(CANONICAL_BIN).ok_or_else(|| {
                 format!("template ExecStart= does not start with {CANONICAL_BIN}")
@@ -195,6 +215,7 @@ pub fn render(template: &str, target: &Target) -> Result<String, String> {
         out.push_str(line);
         out.push('\n');
     }
+    out.push_str(&comments);
     Ok(out)
 }
 
@@ -216,6 +237,8 @@ pub enum Step {
     },
     /// A `systemctl [--user] ARGS...` call.
     Systemctl(Vec<String>),
+    /// Another program (argv, never a shell): `systemd-sysusers FILE`.
+    Run(Vec<String>),
     Note(String),
 }
 
@@ -236,17 +259,77 @@ fn user_flag(scope: Scope) -> &'static str {
     if scope == Scope::User { " --user" } else { "" }
 }
 
-/// The install plan (pure): write the units, the drop-in where systemd
-/// knows it, reload, enable and start the timers, and say how to start the
-/// orchestrator (a person's decision, and `service.unit` may be another
-/// service altogether).
+/// The configuration `units install --system` writes when none is in use:
+/// a system install, so that the service (as the grokmon user) and a person
+/// (as root) share the state directory and the checks ask the system manager.
+pub const SYSTEM_CONFIG: &str = "/etc/grokmon/config.toml";
+
+/// Its text.
+pub const SYSTEM_CONFIG_TEXT: &str = include_str!("../../debian/config.toml");
+
+/// The sysusers.d file the package ships (`/usr/lib`); `units install
+/// --system` writes `sysuser::SYSUSERS_PATH` (`/etc`) when it is absent.
+pub const VENDOR_SYSUSERS: &str = "/usr/lib/sysusers.d/grokmon.conf";
+
+/// What a system install adds before the units: the configuration (when
+/// none is in use), the grokmon user's sysusers.d file and its creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemSetup {
+    /// The configuration to write, if any.
+    pub config: Option<PathBuf>,
+    /// Whether the package already installed the sysusers.d file.
+    pub vendor_sysusers: bool,
+}
+
+/// The install plan (pure): for a system install, the grokmon user (and a
+/// configuration when none is in use) first; write the units, the drop-in
+/// where systemd knows it, reload, enable and start the timers, and say how
+/// to start the orchestrator (a person's decision, and `service.unit` may be
+/// another service altogether).
 pub fn plan(
     target: &Target,
     dir: &Path,
     systemd_version: Option<u32>,
     timers_only: bool,
+    system: Option<&SystemSetup>,
 ) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
+    if let Some(sys) = system {
+        if let Some(c) = &sys.config {
+            steps.push(Step::Write {
+                path: c.clone(),
+                content: SYSTEM_CONFIG_TEXT.to_string(),
+            });
+        }
+        let file = if sys.vendor_sysusers {
+            VENDOR_SYSUSERS
+        } else {
+            steps.push(Step::Write {
+                path: PathBuf::from(super::sysuser::SYSUSERS_PATH),
+                content: super::sysuser::SYSUSERS_CONF.to_string(),
+            });
+            super::sysuser::SYSUSERS_PATH
+        };
+        steps.push(Step::Run(vec!["systemd-sysusers".into(), file.into()]));
+        // The units' StateDirectory=, made now (systemd would at the first
+        // start): from here on root's commands act as its owner.
+        let u = super::sysuser::NAME;
+        steps.push(Step::Run(
+            [
+                "install",
+                "-d",
+                "-m",
+                "0750",
+                "-o",
+                u,
+                "-g",
+                u,
+                crate::config::SYSTEM_STATE_DIR,
+            ]
+            .map(String::from)
+            .to_vec(),
+        ));
+    }
     for u in UNITS {
         if timers_only && u.name == ORCHESTRATOR {
             continue;
@@ -424,6 +507,9 @@ fn takeovers(steps: &[Step], dir: &Path, scope: Scope) -> anyhow::Result<Vec<(Pa
         let Step::Write { path, content } = step else {
             continue;
         };
+        if !path.starts_with(dir) {
+            continue;
+        }
         let name = path
             .strip_prefix(dir)
             .map(|p| p.to_string_lossy().into_owned())
@@ -454,14 +540,30 @@ fn takeovers(steps: &[Step], dir: &Path, scope: Scope) -> anyhow::Result<Vec<(Pa
 
 fn install(ctx: &Ctx, scope: Scope, opts: Options) -> anyhow::Result<u8> {
     let dry_run = opts.dry_run;
-    let target = target_of(ctx, scope)?;
+    let mut target = target_of(ctx, scope)?;
     let dir = unit_dir(
         scope,
         env_path("HOME").as_deref(),
         env_path("XDG_CONFIG_HOME").as_deref(),
     );
-    let mut steps = plan(&target, &dir, super::systemd_version(), opts.timers_only)
-        .map_err(anyhow::Error::msg)?;
+    // A system install with no configuration in use gets one that says so
+    // (the lookup found no /etc/grokmon/config.toml), and its units name it.
+    let wrote_config = scope == Scope::System && ctx.config.source == Source::Defaults;
+    let system = (scope == Scope::System).then(|| SystemSetup {
+        config: wrote_config.then(|| PathBuf::from(SYSTEM_CONFIG)),
+        vendor_sysusers: Path::new(VENDOR_SYSUSERS).exists(),
+    });
+    if wrote_config {
+        target.config = Some(PathBuf::from(SYSTEM_CONFIG));
+    }
+    let mut steps = plan(
+        &target,
+        &dir,
+        super::systemd_version(),
+        opts.timers_only,
+        system.as_ref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     for step in &mut steps {
         if let Step::Write { path, content } = step
             && path.ends_with(CHECK_TIMER)
@@ -511,7 +613,17 @@ fn install(ctx: &Ctx, scope: Scope, opts: Options) -> anyhow::Result<u8> {
             "note: the units will run {exe}, a build directory; install the binary first (`cargo install --path .` or the .deb) and run `grokmon units install` from there"
         ))?;
     }
-    if ctx.config.service.scope != scope {
+    if scope == Scope::System
+        && let Source::File(p) = &ctx.config.source
+        && (p.starts_with("/root") || p.starts_with("/home"))
+    {
+        say(format!(
+            "note: the system units run as the {} user, which cannot read {} in a home directory; move it to {SYSTEM_CONFIG}",
+            super::sysuser::NAME,
+            p.display()
+        ))?;
+    }
+    if ctx.config.service.scope != scope && !wrote_config {
         say(format!(
             "note: the config's service.scope is {:?}: check and restart ask that manager about {}; set [service] scope = {:?} to match",
             ctx.config.service.scope.as_str(),
@@ -578,6 +690,34 @@ fn install(ctx: &Ctx, scope: Scope, opts: Options) -> anyhow::Result<u8> {
                         TIMERS.join(" ")
                     ),
                     Err(e) => return Err(anyhow::Error::new(e).context(format!("{line} failed"))),
+                }
+            }
+            Step::Run(argv) => {
+                let line = argv.join(" ");
+                if dry_run {
+                    say(format!("would run: {line}"))?;
+                    continue;
+                }
+                say(format!("run: {line}"))?;
+                let mut c = std::process::Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                match super::run_with_timeout(&mut c, std::time::Duration::from_secs(60)) {
+                    Ok(Some(o)) if o.status.success() => {}
+                    Ok(Some(o)) => anyhow::bail!(
+                        "{line} failed ({}): {}; the system units need the {} user",
+                        o.status,
+                        crate::text::sanitize(o.stderr.trim()),
+                        super::sysuser::NAME
+                    ),
+                    Ok(None) => anyhow::bail!("{line} timed out after 60s"),
+                    Err(e) => anyhow::bail!(
+                        "cannot run {}: {e}; the system units need the {} user (create it with `systemd-sysusers {}` or `adduser --system --group --home {} {}`)",
+                        argv[0],
+                        super::sysuser::NAME,
+                        argv.last().map(String::as_str).unwrap_or_default(),
+                        crate::config::SYSTEM_STATE_DIR,
+                        super::sysuser::NAME
+                    ),
                 }
             }
             Step::Note(n) => say(format!("note: {n}"))?,
@@ -815,6 +955,37 @@ mod tests {
         assert!(!u.contains("multi-user.target"), "{u}");
         assert!(!u.contains("network-online"), "{u}");
         assert!(!u.contains("ProtectSystem="), "{u}");
+        // A user unit runs as its user, with its XDG data: no grokmon user,
+        // no state directory, and not the comment that explains them.
+        for k in [
+            "User=",
+            "Group=",
+            "StateDirectory",
+            "sysusers",
+            "ProtectHome",
+        ] {
+            assert!(!u.contains(k), "{k} in a user unit: {u}");
+        }
+        for name in [
+            "grokmon.service",
+            "grokmon-check.service",
+            "grokmon-backup.service",
+        ] {
+            let sys = render(
+                find(name).unwrap().template,
+                &Target::canonical(Scope::System),
+            )
+            .unwrap();
+            for k in [
+                "User=grokmon",
+                "Group=grokmon",
+                "StateDirectory=grokmon",
+                "StateDirectoryMode=0750",
+                "ProtectHome=read-only",
+            ] {
+                assert!(sys.lines().any(|l| l == k), "{name}: {k} missing");
+            }
+        }
         assert!(u.contains("NoNewPrivileges=yes"), "{u}");
         // The limits survive the user rendering, in [Unit].
         let unit_section = u.split("\n[Service]\n").next().unwrap();
@@ -884,15 +1055,15 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        let old = plan(&t, dir, Some(252), false).unwrap();
+        let old = plan(&t, dir, Some(252), false, None).unwrap();
         assert_eq!(writes(&old).len(), 5);
         assert!(
             old.iter()
                 .any(|s| matches!(s, Step::Note(n) if n.contains("systemd 252")))
         );
-        let new = plan(&t, dir, Some(255), false).unwrap();
+        let new = plan(&t, dir, Some(255), false, None).unwrap();
         assert!(writes(&new).contains(&dir.join("grokmon.service.d/restart-steps.conf")));
-        assert!(writes(&plan(&t, dir, None, false).unwrap()).len() == 5);
+        assert!(writes(&plan(&t, dir, None, false, None).unwrap()).len() == 5);
         let calls: Vec<&Vec<String>> = new
             .iter()
             .filter_map(|s| match s {
@@ -906,7 +1077,7 @@ mod tests {
             "enable --now grokmon-check.timer grokmon-backup.timer"
         );
         assert_eq!(calls.len(), 2, "nothing restarts or starts grokmon.service");
-        let timers = plan(&t, dir, Some(255), true).unwrap();
+        let timers = plan(&t, dir, Some(255), true, None).unwrap();
         assert_eq!(
             writes(&timers),
             vec![
