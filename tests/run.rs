@@ -153,7 +153,14 @@ fn failing_command_sensor_serves_last_value_retries_reconnects_and_recovers() {
     assert!(stderr.contains("Sensor read failed: temp:"), "{stderr}");
     assert!(stderr.contains("exit status 3"), "{stderr}");
 
-    // One WARN line for the episode, one OK line for the recovery.
+    // One WARN line for the episode, one OK line for the recovery. The lines
+    // are written by the appender task after the API shows the recovery, so
+    // wait for the OK line (seen missing once in CI without this wait).
+    wait_until(WAIT, || {
+        env.alert_lines()
+            .iter()
+            .any(|l| l.contains(" OK   sensor.temp: "))
+    });
     let lines = env.alert_lines();
     let warns: Vec<_> = lines
         .iter()

@@ -132,9 +132,22 @@ pub const NAGIOS_SEPARATOR: &str = " / ";
 
 /// The Nagios line for a failure of the checker itself (bad config, bad
 /// flag): NRPE passes only stdout, so the reason goes there too.
+///
+/// `reason` is the text `main` prints on stderr, whose outside pieces are
+/// already escaped once: only what is still raw and unsafe on a status line
+/// (control, bidi and zero-width characters) is escaped here, never a
+/// backslash, so nothing is escaped twice.
 pub fn nagios_unknown(reason: &str) -> String {
     let one = reason.trim().replace('\n', " ");
-    format!("GROKMON UNKNOWN - {}\n", sanitize(&one).replace('|', "/"))
+    let mut safe = String::with_capacity(one.len());
+    for c in one.chars() {
+        match c {
+            '|' => safe.push('/'),
+            c if crate::text::needs_escape(c) => safe.push_str(&sanitize(&c.to_string())),
+            c => safe.push(c),
+        }
+    }
+    format!("GROKMON UNKNOWN - {safe}\n")
 }
 
 /// The Nagios plugin output: `STATUS - text | perfdata`.
@@ -395,6 +408,12 @@ mod tests {
         assert_eq!(
             nagios_unknown("config: line 2\nbad | x\x1b"),
             "GROKMON UNKNOWN - config: line 2 bad / x\\x1b\n"
+        );
+        // A piece escaped once already (a path with a backslash, as stderr
+        // shows it) stays escaped once.
+        assert_eq!(
+            nagios_unknown("cannot read /nonexist/a\\\\b"),
+            "GROKMON UNKNOWN - cannot read /nonexist/a\\\\b\n"
         );
         assert_eq!(plain_number(1e-7), "0");
         assert_eq!(plain_number(12345678901.0), "12345678901");
