@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::Scope;
 
 pub mod cgroup;
+pub mod cron;
 pub mod dbus;
 pub mod limits;
 pub mod notify;
