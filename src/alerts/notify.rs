@@ -171,7 +171,31 @@ fn send(
     req: &Shaped,
     deadline: Instant,
 ) -> Result<(), String> {
-    let mut last = String::from("not sent: the check's time budget was used up");
+    send_with_retries(
+        target.timeout,
+        deadline,
+        "not sent: the check's time budget was used up",
+        |timeout| {
+            client
+                .post(&req.url)
+                .timeout(timeout)
+                .json(&req.body)
+                .send()
+        },
+    )
+}
+
+/// Up to `ATTEMPTS` tries of one request within `deadline`, each bounded by
+/// `cap` and what is left, pausing `BACKOFF` between them; a 4xx other than
+/// 429 is not retried. The error names the last failure (`out_of_time` when
+/// the budget ran out before a try); it may hold the URL, so callers redact.
+pub(crate) fn send_with_retries(
+    cap: Duration,
+    deadline: Instant,
+    out_of_time: &str,
+    mut send: impl FnMut(Duration) -> reqwest::Result<reqwest::blocking::Response>,
+) -> Result<(), String> {
+    let mut last = out_of_time.to_string();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             let pause = BACKOFF[(attempt as usize - 1).min(BACKOFF.len() - 1)];
@@ -184,13 +208,8 @@ fn send(
         if left.is_zero() {
             break;
         }
-        let timeout = target.timeout.min(left);
-        let res = client
-            .post(&req.url)
-            .timeout(timeout)
-            .json(&req.body)
-            .send();
-        let failure = match res {
+        let timeout = cap.min(left);
+        let failure = match send(timeout) {
             Ok(resp) if resp.status().is_success() => return Ok(()),
             Ok(resp) => {
                 let code = resp.status();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::policy::{self, Policy, ProbeState};
-use crate::alerts::notify::{ATTEMPTS, BACKOFF, Failure, describe, redact};
+use crate::alerts::notify::{describe, redact, send_with_retries};
 use crate::alerts::silence::{self, Silence};
 use crate::alerts::{AlertLog, Event, Level};
 use crate::config::{Config, Heartbeat, HeartbeatFormat};
@@ -158,45 +158,23 @@ pub fn send(hb: &Heartbeat, ping: &Ping, deadline: Instant) -> Result<(), String
                 describe(e, Duration::ZERO).reason
             )
         })?;
-    let mut last = String::from("not sent: the heartbeat's time budget was used up");
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            let pause = BACKOFF[(attempt as usize - 1).min(BACKOFF.len() - 1)];
-            if Instant::now() + pause >= deadline {
-                break;
-            }
-            std::thread::sleep(pause);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let timeout = hb.timeout.min(left);
-        let req = if ping.post {
-            client
-                .post(&ping.url)
-                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .body(ping.body.clone())
-        } else {
-            client.get(&ping.url)
-        };
-        let failure = match req.timeout(timeout).send() {
-            Ok(resp) if resp.status().is_success() => return Ok(()),
-            Ok(resp) => {
-                let code = resp.status();
-                Failure {
-                    reason: format!("HTTP {}", code.as_u16()),
-                    retry: code.is_server_error() || code.as_u16() == 429,
-                }
-            }
-            Err(e) => describe(e, timeout),
-        };
-        last = format!("{} (attempt {} of {ATTEMPTS})", failure.reason, attempt + 1);
-        if !failure.retry {
-            break;
-        }
-    }
-    Err(redact(&redact(&last, &ping.url), &hb.url))
+    send_with_retries(
+        hb.timeout,
+        deadline,
+        "not sent: the heartbeat's time budget was used up",
+        |timeout| {
+            let req = if ping.post {
+                client
+                    .post(&ping.url)
+                    .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .body(ping.body.clone())
+            } else {
+                client.get(&ping.url)
+            };
+            req.timeout(timeout).send()
+        },
+    )
+    .map_err(|last| redact(&redact(&last, &ping.url), &hb.url))
 }
 
 fn format_name(f: HeartbeatFormat) -> &'static str {
