@@ -541,21 +541,13 @@ pub const AUTO_SILENCE_MARGIN: Duration = Duration::from_secs(60);
 /// exclusive `flock` the kernel releases when the process ends), or refuses
 /// at once when another restart holds it.
 fn lock_restarts(state: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = state
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("restart.lock");
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(&path)
+    let f = crate::state::open_lock_file(&path)
         .with_context(|| format!("cannot open the restart lock {}", path.display()))?;
     match f.try_lock() {
         Ok(()) => Ok(f),

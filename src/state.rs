@@ -286,22 +286,13 @@ impl State {
     /// database (decide, commit, append to the log, mark it written): one
     /// process at a time. The kernel releases it when the process dies.
     pub fn lock_writers(&self) -> Result<std::fs::File, StateError> {
-        use std::os::unix::fs::OpenOptionsExt;
         let mut p = self.path.clone().into_os_string();
         p.push(".lock");
         let err = |cause| StateError::Lock {
             path: self.path.clone(),
             cause,
         };
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-            .open(&p)
-            .map_err(err)?;
+        let f = open_lock_file(Path::new(&p)).map_err(err)?;
         let waited = self.wait();
         let deadline = std::time::Instant::now() + waited;
         loop {
@@ -548,6 +539,20 @@ fn classify(path: &Path, e: rusqlite::Error) -> StateError {
         },
         _ => StateError::Other { path, cause: e },
     }
+}
+
+/// Opens (creating, 0600) a lock file for `flock`: never through a symlink,
+/// not inherited by children, never blocking on a FIFO put in its place.
+pub fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
 }
 
 #[cfg(test)]

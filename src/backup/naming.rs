@@ -49,12 +49,19 @@ pub struct Found {
     pub compression: Compression,
 }
 
+/// The entries of `dir`; `None` when it does not exist (no backups yet).
+fn read_dir_if_any(dir: &Path) -> std::io::Result<Option<std::fs::ReadDir>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => Ok(Some(rd)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Backups in `dir`, newest first. A missing directory is an empty list.
 pub fn list(dir: &Path) -> std::io::Result<Vec<Found>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(rd) = read_dir_if_any(dir)? else {
+        return Ok(Vec::new());
     };
     let mut v = Vec::new();
     for entry in rd {
@@ -92,10 +99,8 @@ pub fn looks_like_backup(name: &str) -> bool {
 /// naming, sorted by name, newest-looking (last) first. A missing directory
 /// is an empty list.
 pub fn foreign(dir: &Path) -> std::io::Result<Vec<String>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(rd) = read_dir_if_any(dir)? else {
+        return Ok(Vec::new());
     };
     let mut v = Vec::new();
     for entry in rd {
