@@ -134,9 +134,18 @@ fn run_probes_while(
     type Done<'a> = Vec<(&'a str, Result<probe::Outcome, String>)>;
     let (outcomes, extra): (Done<'_>, Vec<Observation>) = std::thread::scope(|s| {
         let fill = FillOnDrop(&prior);
-        let threads: Vec<_> = names
+        // Requests that can go out at once, without a thread, go first.
+        let mut early = Vec::new();
+        let mut threaded = Vec::new();
+        for name in names.iter().copied().filter(|n| waits(n)) {
+            let start = std::panic::AssertUnwindSafe(|| probe::start(name, &ctx));
+            match std::panic::catch_unwind(start) {
+                Ok(Some((f, begun))) => early.push((name, f, begun)),
+                _ => threaded.push(name),
+            }
+        }
+        let threads: Vec<_> = threaded
             .iter()
-            .filter(|n| waits(n))
             .map(|name| {
                 let ctx = &ctx;
                 let name = *name;
@@ -163,6 +172,13 @@ fn run_probes_while(
             merge(&mut local, c.carry.clone());
         }
         let extra = after_local(&local);
+        // The answers to the early requests, on this thread: usually there
+        // by now.
+        for (name, f, begun) in early {
+            let finish = std::panic::AssertUnwindSafe(|| probe::finish(f, begun, &ctx));
+            let res = std::panic::catch_unwind(finish).map_err(|_| "panicked".to_string());
+            done.push((name, res));
+        }
         done.extend(threads.into_iter().map(|(name, h)| {
             let res = h
                 .map_err(|e| e.to_string())

@@ -208,6 +208,11 @@ pub fn combine(origin: &Probed, edge: Option<&Probed>) -> (Status, String) {
 fn get_plain(url: &str, timeout: Duration, rules: &Rules) -> Option<Probed> {
     let start = Instant::now();
     let got = super::plain_http::get(url, timeout, BODY_LIMIT as usize, USER_AGENT)?;
+    Some(probed(got, start, timeout, rules))
+}
+
+/// What a plain GET that began at `start` found.
+fn probed(got: super::plain_http::Got, start: Instant, timeout: Duration, rules: &Rules) -> Probed {
     let (status, message, reachable) = match got {
         super::plain_http::Got::Answer { code, body } => {
             let truncated = body.len() as u64 > BODY_LIMIT;
@@ -225,15 +230,37 @@ fn get_plain(url: &str, timeout: Duration, rules: &Rules) -> Option<Probed> {
             (Status::Crit, format!("unreachable: {why}"), false)
         }
     };
-    Some(Probed {
+    Probed {
         status,
         message,
         latency: start.elapsed(),
         reachable,
-    })
+    }
 }
 
 const USER_AGENT: &str = concat!("grokmon/", env!("CARGO_PKG_VERSION"));
+
+/// For `check`: the usual case (a plain-HTTP origin on a literal address
+/// or `localhost`, no edge) sends its GET now, without waiting, and reads
+/// the answer when the check calls the returned finisher. The latency
+/// reported is from the send to the answer read, so it includes the
+/// check's own work in between (a bound, not an underestimate).
+pub fn start(ctx: &Context<'_>) -> Option<super::Started> {
+    let cfg = &ctx.config.check.api;
+    if cfg.edge_url.is_some() {
+        return None;
+    }
+    let begun = Instant::now();
+    let early = super::plain_http::send_early(&cfg.url, cfg.timeout, USER_AGENT)?;
+    Some(Box::new(move |ctx: &Context<'_>| {
+        let cfg = &ctx.config.check.api;
+        let rules = Rules::from_config(cfg);
+        let plain = early
+            .finish(BODY_LIMIT as usize)
+            .map(|got| probed(got, begun, cfg.timeout, &rules));
+        probe_with(ctx, plain)
+    }))
+}
 
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let cfg = &ctx.config.check.api;
@@ -244,6 +271,14 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         None => get_plain(&cfg.url, cfg.timeout, &rules),
         Some(_) => None,
     };
+    probe_with(ctx, plain)
+}
+
+/// The observation, from the plain GET's result, or (`None`: not a case
+/// for it, or an edge to ask too) from reqwest.
+fn probe_with(ctx: &Context<'_>, plain: Option<Probed>) -> Outcome {
+    let cfg = &ctx.config.check.api;
+    let rules = Rules::from_config(cfg);
     let (origin, edge) = match plain {
         Some(origin) => (origin, None),
         None => {

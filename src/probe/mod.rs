@@ -313,7 +313,16 @@ pub struct Probe {
     /// gives it its own thread, started before anything else. The others
     /// only read local files and run one after the other.
     pub waits: bool,
+    /// For a probe that waits: sends its request at once, without waiting
+    /// (a non-blocking connect and write), and returns what reads and
+    /// judges the answer; `check` calls that on its own thread after its
+    /// local work, by when the answer is usually there. No thread to start,
+    /// none to wake. `None` (or no `start`): this time, a thread and `run`.
+    pub start: Option<fn(&Context<'_>) -> Option<Started>>,
 }
+
+/// What reads and judges the answer to a request a probe's `start` sent.
+pub type Started = Box<dyn FnOnce(&Context<'_>) -> Outcome>;
 
 /// Needs the sample history: `check` computes it after the probes
 /// (`crate::forecast::observe`), where the samples are.
@@ -328,31 +337,37 @@ pub const REGISTRY: &[Probe] = &[
         name: names::API,
         run: api::probe,
         waits: true,
+        start: Some(api::start),
     },
     Probe {
         name: names::CPU,
         run: cpu::probe,
         waits: false,
+        start: None,
     },
     Probe {
         name: names::MEMORY,
         run: memory::probe,
         waits: false,
+        start: None,
     },
     Probe {
         name: names::DISK,
         run: disk::probe,
         waits: false,
+        start: None,
     },
     Probe {
         name: names::DATABASE,
         run: database::probe,
         waits: false,
+        start: None,
     },
     Probe {
         name: names::SERVICE,
         run: service::probe,
         waits: true,
+        start: Some(service::start),
     },
     Probe {
         name: names::UNITS,
@@ -360,16 +375,19 @@ pub const REGISTRY: &[Probe] = &[
         // Usually rides on the service probe's `systemctl show` (then it
         // returns at once): no thread of its own.
         waits: false,
+        start: None,
     },
     Probe {
         name: names::BACKUPS,
         run: backups::probe,
         waits: false,
+        start: None,
     },
     Probe {
         name: names::FORECAST,
         run: forecast_in_check,
         waits: false,
+        start: None,
     },
 ];
 
@@ -381,10 +399,28 @@ pub fn find(name: &str) -> Option<&'static Probe> {
 /// Runs one probe by name.
 pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
     let start = std::time::Instant::now();
-    let mut out = match find(name) {
+    let out = match find(name) {
         Some(p) => (p.run)(ctx),
         None => Observation::new("check", Status::Unknown, format!("unknown probe {name}")).into(),
     };
+    timed(out, start)
+}
+
+/// `name`'s request sent (see `Probe::start`), with when it began; `None`
+/// when the probe has no `start` or declined.
+pub fn start(name: &str, ctx: &Context<'_>) -> Option<(Started, std::time::Instant)> {
+    let begun = std::time::Instant::now();
+    let f = find(name)?.start?;
+    f(ctx).map(|s| (s, begun))
+}
+
+/// Reads and judges what `start` sent: the durations count from the send.
+pub fn finish(started: Started, begun: std::time::Instant, ctx: &Context<'_>) -> Outcome {
+    timed(started(ctx), begun)
+}
+
+/// Observations without a duration of their own get the probe's.
+fn timed(mut out: Outcome, start: std::time::Instant) -> Outcome {
     let took = start.elapsed();
     for o in &mut out.observations {
         if o.duration.is_zero() {

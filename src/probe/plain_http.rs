@@ -1,12 +1,17 @@
-//! One plain-HTTP GET on the probe's own thread, for the common case of a
-//! health endpoint on `http://` (usually loopback): no HTTP client to build,
-//! no runtime thread to start and hand the request to, so the check's
-//! critical path is one connect, one write and one read. Anything else
-//! (`https://`, a redirect, credentials in the URL, an answer that is not
-//! plain HTTP/1.x) returns `None` and the caller asks reqwest instead.
+//! One plain-HTTP GET, for the common case of a health endpoint on
+//! `http://` (usually loopback): no HTTP client to build, no runtime thread
+//! to start and hand the request to, so the check's critical path is one
+//! connect, one write and one read. Anything else (`https://`, a redirect,
+//! credentials in the URL, an answer that is not plain HTTP/1.x) returns
+//! `None` and the caller asks reqwest instead.
+//!
+//! `send_early` splits the GET in two for `check`: connect and send without
+//! waiting, then (`Early::finish`) read the answer once the check's local
+//! work is done; the server answers in the meantime, on the other CPU.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 /// The parts of an `http://` URL a request needs (pure); `None` for any
@@ -105,13 +110,31 @@ pub enum Got {
     Failed(std::io::Error),
 }
 
+fn timed_out() -> std::io::Error {
+    std::io::Error::from(std::io::ErrorKind::TimedOut)
+}
+
+/// The request for `path` on `host:port`.
+fn request(host: &str, port: u16, path: &str, user_agent: &str) -> String {
+    let host_header = if port == 80 {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
+}
+
 /// GETs `url` within `timeout`, reading at most `limit + 1` body bytes.
 /// `None`: not a case for this client (see the module doc).
 pub fn get(url: &str, timeout: Duration, limit: usize, user_agent: &str) -> Option<Got> {
+    get_by(url, Instant::now() + timeout, limit, user_agent)
+}
+
+fn get_by(url: &str, deadline: Instant, limit: usize, user_agent: &str) -> Option<Got> {
     let (host, port, path) = parse_url(url)?;
-    let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
-    let timed_out = || std::io::Error::from(std::io::ErrorKind::TimedOut);
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = match (bare, port).to_socket_addrs() {
         Ok(a) => a.collect(),
@@ -134,14 +157,7 @@ pub fn get(url: &str, timeout: Duration, limit: usize, user_agent: &str) -> Opti
     let Some(mut s) = stream else {
         return Some(Got::Failed(last));
     };
-    let host_header = if port == 80 {
-        host.clone()
-    } else {
-        format!("{host}:{port}")
-    };
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
+    let req = request(&host, port, &path, user_agent);
     let _ = s.set_nodelay(true);
     if let Err(e) = s
         .set_write_timeout(Some(left().max(Duration::from_millis(1))))
@@ -149,6 +165,199 @@ pub fn get(url: &str, timeout: Duration, limit: usize, user_agent: &str) -> Opti
     {
         return Some(Got::Failed(e));
     }
+    receive(s, deadline, limit)
+}
+
+/// A GET whose request is on its way (or whose connection is): the answer
+/// is read by `finish`. See `send_early`.
+pub struct Early {
+    url: String,
+    user_agent: &'static str,
+    /// `None`: the connection failed at once (refused): `finish` says so.
+    stream: Option<TcpStream>,
+    /// What of the request is not written yet.
+    unsent: Vec<u8>,
+    deadline: Instant,
+}
+
+/// Starts a GET of `url` without waiting: a non-blocking connect, and the
+/// request written if the connection is already up (on loopback it is).
+/// Only for a host given as an address or as `localhost`, whose lookup
+/// needs no resolver (no DNS wait on the caller's thread). `None`: not a
+/// case for this (the caller GETs the usual way).
+pub fn send_early(url: &str, timeout: Duration, user_agent: &'static str) -> Option<Early> {
+    let deadline = Instant::now() + timeout;
+    let (host, port, path) = parse_url(url)?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_err() && !bare.eq_ignore_ascii_case("localhost") {
+        return None;
+    }
+    let addr = (bare, port).to_socket_addrs().ok()?.next()?;
+    let stream = connect_nonblocking(&addr).ok();
+    if let Some(s) = &stream {
+        let _ = s.set_nodelay(true);
+    }
+    let mut early = Early {
+        url: url.to_string(),
+        user_agent,
+        stream,
+        unsent: request(&host, port, &path, user_agent).into_bytes(),
+        deadline,
+    };
+    early.send_if_connected();
+    Some(early)
+}
+
+impl Early {
+    /// Writes what it can of the request if the connection is up, never
+    /// waiting.
+    fn send_if_connected(&mut self) {
+        let Some(s) = &self.stream else {
+            return;
+        };
+        if !matches!(wait_writable(s, Instant::now()), Ok(true)) {
+            return;
+        }
+        if !matches!(s.take_error(), Ok(None)) {
+            self.stream = None;
+            return;
+        }
+        while !self.unsent.is_empty() {
+            match (&*s).write(&self.unsent) {
+                Ok(n) => {
+                    self.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Reads the answer (waiting for the connection and sending the rest of
+    /// the request first), reading at most `limit + 1` body bytes, within
+    /// the timeout `send_early` was given. A connection that failed is
+    /// tried again the usual way (every address of the host), so the error
+    /// reported is the usual one. `None` as for `get`.
+    pub fn finish(self, limit: usize) -> Option<Got> {
+        let Some(mut s) = self.stream else {
+            return get_by(&self.url, self.deadline, limit, self.user_agent);
+        };
+        if !self.unsent.is_empty() {
+            match wait_writable(&s, self.deadline) {
+                Ok(true) => {}
+                Ok(false) => return Some(Got::Failed(timed_out())),
+                Err(e) => return Some(Got::Failed(e)),
+            }
+            if !matches!(s.take_error(), Ok(None)) {
+                return get_by(&self.url, self.deadline, limit, self.user_agent);
+            }
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = s
+            .set_nonblocking(false)
+            .and_then(|_| s.set_write_timeout(Some(left.max(Duration::from_millis(1)))))
+            .and_then(|_| s.write_all(&self.unsent))
+        {
+            return Some(Got::Failed(e));
+        }
+        receive(s, self.deadline, limit)
+    }
+}
+
+/// Whether `s` can be written to (a non-blocking connect is done), waiting
+/// until `until` at most.
+fn wait_writable(s: &TcpStream, until: Instant) -> std::io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        // Rounded up: a wait of 0.4 ms is not a wait of none.
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r >= 0 {
+            return Ok(r > 0);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// A TCP socket connecting to `addr` without waiting (`EINPROGRESS` is a
+/// connection on its way; `wait_writable` tells when it is up).
+fn connect_nonblocking(addr: &SocketAddr) -> std::io::Result<TcpStream> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned by
+    // the TcpStream from here on (closed when it drops).
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let rc = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: an all-zero sockaddr_in is valid; the fields are set below.
+            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_port = a.port().to_be();
+            sa.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            // SAFETY: `sa` is a valid sockaddr_in of the length given.
+            unsafe {
+                libc::connect(
+                    fd,
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: an all-zero sockaddr_in6 is valid; the fields are set below.
+            let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sa.sin6_port = a.port().to_be();
+            sa.sin6_flowinfo = a.flowinfo();
+            sa.sin6_addr.s6_addr = a.ip().octets();
+            sa.sin6_scope_id = a.scope_id();
+            // SAFETY: `sa` is a valid sockaddr_in6 of the length given.
+            unsafe {
+                libc::connect(
+                    fd,
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc == 0 {
+        return Ok(stream);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINPROGRESS) {
+        Ok(stream)
+    } else {
+        Err(e)
+    }
+}
+
+/// Reads the answer to a request written on `s`: the head, then the body
+/// up to `limit + 1` bytes (or the end), by `deadline`.
+fn receive(mut s: TcpStream, deadline: Instant, limit: usize) -> Option<Got> {
+    let left = || deadline.saturating_duration_since(Instant::now());
     // Read the head, then the body up to the limit (or the end).
     let mut raw: Vec<u8> = Vec::with_capacity(4096);
     let mut buf = [0u8; 16 * 1024];

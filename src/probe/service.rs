@@ -209,25 +209,53 @@ pub fn judge(
     (obs, Some(phase), nrestarts)
 }
 
-pub fn probe(ctx: &Context<'_>) -> Outcome {
-    let cfg = ctx.config;
-    let sc = Systemctl::new(cfg.service.scope);
-    // One `show` for both when the `units` probe is on: the state here, the
-    // protections there (its own observation, with its own alert state).
+/// The properties the probe asks for: its own, and the `units` probe's
+/// when that is on (one query for both: the state here, the protections
+/// there, its own observation with its own alert state).
+fn wanted(cfg: &Config) -> (Vec<&'static str>, bool) {
     let with_units = cfg
         .check
         .probes
         .iter()
         .any(|p| p == crate::probe_names::UNITS);
-    let mut props_wanted: Vec<&str> = PROPS.to_vec();
+    let mut props: Vec<&str> = PROPS.to_vec();
     if with_units {
-        props_wanted.extend(
+        props.extend(
             crate::systemd::rules::PROPS
                 .iter()
                 .filter(|p| !PROPS.contains(p)),
         );
     }
-    match sc.properties(&cfg.service.unit, &props_wanted) {
+    (props, with_units)
+}
+
+/// For `check`: the D-Bus query goes out now; the returned finisher reads
+/// the answer (or asks systemctl) and judges it.
+pub fn start(ctx: &Context<'_>) -> Option<super::Started> {
+    let cfg = ctx.config;
+    let (props, _) = wanted(cfg);
+    let asked = Systemctl::new(cfg.service.scope).send_properties(&cfg.service.unit, &props);
+    Some(Box::new(move |ctx: &Context<'_>| {
+        outcome(ctx, asked.finish())
+    }))
+}
+
+pub fn probe(ctx: &Context<'_>) -> Outcome {
+    let cfg = ctx.config;
+    let (props, _) = wanted(cfg);
+    let sc = Systemctl::new(cfg.service.scope);
+    outcome(ctx, sc.properties(&cfg.service.unit, &props))
+}
+
+/// The observations (the service's, and the units probe's when it is on)
+/// from what systemd said.
+fn outcome(
+    ctx: &Context<'_>,
+    answer: Result<BTreeMap<String, String>, SystemctlError>,
+) -> Outcome {
+    let cfg = ctx.config;
+    let (_, with_units) = wanted(cfg);
+    match answer {
         Ok(props) => {
             let (obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
             let mut samples = Vec::new();

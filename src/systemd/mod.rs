@@ -152,6 +152,30 @@ fn no_systemd(stderr: &str) -> bool {
     .any(|m| stderr.contains(m))
 }
 
+/// A unit's properties asked for: see `Systemctl::send_properties`.
+pub struct Asked {
+    systemctl: Systemctl,
+    unit: String,
+    props: Vec<String>,
+    sent: Result<dbus::Sent, dbus::BusError>,
+}
+
+impl Asked {
+    /// The answer over D-Bus, or from `systemctl show` when the bus could
+    /// not give one.
+    pub fn finish(self) -> Result<BTreeMap<String, String>, SystemctlError> {
+        let props: Vec<&str> = self.props.iter().map(String::as_str).collect();
+        match self.sent.and_then(dbus::Sent::finish) {
+            Ok(m) => Ok(m),
+            // Asking systemctl would wait as long again.
+            Err(dbus::BusError::Timeout) => Err(SystemctlError::BusTimeout),
+            // No bus, no systemd on it, or an answer not understood:
+            // systemctl knows other ways in, and says why it cannot.
+            Err(_) => self.systemctl.show(&self.unit, &props),
+        }
+    }
+}
+
 impl Systemctl {
     pub fn new(scope: Scope) -> Systemctl {
         Systemctl { scope }
@@ -213,13 +237,17 @@ impl Systemctl {
         unit: &str,
         props: &[&str],
     ) -> Result<BTreeMap<String, String>, SystemctlError> {
-        match dbus::unit_properties(self.scope, unit, props, QUERY_TIMEOUT) {
-            Ok(m) => Ok(m),
-            // Asking systemctl would wait as long again.
-            Err(dbus::BusError::Timeout) => Err(SystemctlError::BusTimeout),
-            // No bus, no systemd on it, or an answer not understood:
-            // systemctl knows other ways in, and says why it cannot.
-            Err(_) => self.show(unit, props),
+        self.send_properties(unit, props).finish()
+    }
+
+    /// `properties` in two steps: the D-Bus query is sent now without
+    /// waiting, and `Asked::finish` reads its answer (or asks systemctl).
+    pub fn send_properties(&self, unit: &str, props: &[&str]) -> Asked {
+        Asked {
+            systemctl: Systemctl { scope: self.scope },
+            unit: unit.to_string(),
+            props: props.iter().map(|p| p.to_string()).collect(),
+            sent: dbus::send(self.scope, unit, props, QUERY_TIMEOUT),
         }
     }
 

@@ -9,9 +9,12 @@
 //! (`$DBUS_SESSION_BUS_ADDRESS` or `$XDG_RUNTIME_DIR/bus`; `$DBUS_SYSTEM_BUS_ADDRESS`
 //! or `/run/dbus/system_bus_socket`). The unit's object path is computed
 //! from its name, as `systemctl show` does (systemd loads the unit on
-//! access), so the calls go out in one write and come back in one round
-//! trip. No threads, no polling: blocking reads with the deadline as the
-//! socket timeout.
+//! access), and the authentication is pipelined as sd-bus does it (`AUTH`,
+//! `BEGIN` and the calls in one write, the `OK` read back with the
+//! replies): one write, one round trip. `send` connects and writes without
+//! waiting (so `check` can do its local work while systemd answers);
+//! `Sent::finish` reads with blocking reads, the deadline as the socket
+//! timeout. No threads, no polling.
 //!
 //! The values are rendered as `systemctl show --timestamp=unix` prints them
 //! (`show_text`), so that one parser of properties (`parse_show`'s map, read
@@ -19,6 +22,8 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -208,6 +213,32 @@ pub fn unit_properties(
     props: &[&str],
     timeout: Duration,
 ) -> Result<BTreeMap<String, String>, BusError> {
+    send(scope, unit, props, timeout)?.finish()
+}
+
+/// A query written (or being written) to the manager: `finish` reads the
+/// answer.
+pub struct Sent {
+    stream: UnixStream,
+    /// What of the request the socket did not take at once.
+    unsent: Vec<u8>,
+    calls: Calls,
+    props: Vec<String>,
+    deadline: Instant,
+}
+
+/// The serials of the calls in a request.
+struct Calls {
+    hello: Option<u32>,
+    unit: u32,
+    of_type: u32,
+}
+
+/// Connects to the manager of `scope` (the first endpoint that takes the
+/// connection) and writes the whole query without waiting for anything:
+/// the manager answers while the caller does other work. The answer is
+/// due within `timeout` from now.
+pub fn send(scope: Scope, unit: &str, props: &[&str], timeout: Duration) -> Result<Sent, BusError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     let eps = endpoints(scope, |k| std::env::var(k).ok(), euid == 0);
@@ -221,7 +252,16 @@ pub fn unit_properties(
                 continue;
             }
         };
-        return query(stream, ep.peer_to_peer, euid, unit, props, deadline);
+        let (request, calls) = request(ep.peer_to_peer, euid, unit);
+        let mut sent = Sent {
+            stream,
+            unsent: request,
+            calls,
+            props: props.iter().map(|p| p.to_string()).collect(),
+            deadline,
+        };
+        sent.write_what_fits();
+        return Ok(sent);
     }
     if why.is_empty() {
         why.push(match scope {
@@ -239,7 +279,50 @@ fn show_addr(a: &SockAddr) -> String {
     }
 }
 
+/// A non-blocking connection to `a`. A listener whose backlog is full
+/// (`EAGAIN`) gets a blocking connect, as before this was split.
 fn connect(a: &SockAddr) -> std::io::Result<UnixStream> {
+    // SAFETY: an all-zero sockaddr_un is valid; the fields are set below.
+    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let (name, nul): (&[u8], usize) = match a {
+        SockAddr::Path(p) => (p.as_os_str().as_bytes(), 1),
+        SockAddr::Abstract(n) => (n, 0),
+    };
+    let start = usize::from(matches!(a, SockAddr::Abstract(_)));
+    if start + name.len() + nul > sa.sun_path.len() || name.contains(&0) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "socket path too long",
+        ));
+    }
+    for (d, b) in sa.sun_path[start..].iter_mut().zip(name) {
+        *d = *b as libc::c_char;
+    }
+    let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + start + name.len() + nul;
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned by
+    // the UnixStream from here on.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    // SAFETY: `sa` is a valid sockaddr_un of at least `len` bytes.
+    let rc = unsafe { libc::connect(fd, (&raw const sa).cast(), len as libc::socklen_t) };
+    if rc == 0 {
+        return Ok(stream);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EAGAIN) {
+        return Err(e);
+    }
     match a {
         SockAddr::Path(p) => UnixStream::connect(p),
         SockAddr::Abstract(name) => {
@@ -253,48 +336,21 @@ fn connect(a: &SockAddr) -> std::io::Result<UnixStream> {
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 
-fn query(
-    stream: UnixStream,
-    peer_to_peer: bool,
-    euid: u32,
-    unit: &str,
-    props: &[&str],
-    deadline: Instant,
-) -> Result<BTreeMap<String, String>, BusError> {
-    let set_timeouts = |s: &UnixStream| -> Result<(), BusError> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(BusError::Timeout);
-        }
-        s.set_read_timeout(Some(left)).map_err(io_err)?;
-        s.set_write_timeout(Some(left)).map_err(io_err)
-    };
-    set_timeouts(&stream)?;
-    let mut w = &stream;
-    // EXTERNAL authentication: the kernel vouches for our uid.
+/// The whole conversation up to the replies, in one piece: EXTERNAL
+/// authentication (the kernel vouches for our uid), `BEGIN` without waiting
+/// for the `OK` (sd-bus pipelines the same way; a server that refuses says
+/// so in the line `finish` reads first), `Hello` on a bus, and the two
+/// `GetAll` calls on the unit's computed path.
+fn request(peer_to_peer: bool, euid: u32, unit: &str) -> (Vec<u8>, Calls) {
     let hex: String = euid
         .to_string()
         .bytes()
         .map(|b| format!("{b:02x}"))
         .collect();
-    w.write_all(format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes())
-        .map_err(io_err)?;
-    let mut r = BufReader::with_capacity(64 * 1024, &stream);
-    let mut line = Vec::new();
-    (&mut r)
-        .take(512)
-        .read_until(b'\n', &mut line)
-        .map_err(io_err)?;
-    if !line.starts_with(b"OK ") {
-        return Err(BusError::Protocol(format!(
-            "authentication refused: {}",
-            String::from_utf8_lossy(&line).trim()
-        )));
-    }
+    let mut out = format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").into_bytes();
     let (unit, iface) = unit_and_interface(unit);
     let path = unit_path(&unit);
     let type_iface = format!("{SYSTEMD}.{iface}");
-    let mut out = b"BEGIN\r\n".to_vec();
     let mut serial = 0u32;
     let mut next = || {
         serial += 1;
@@ -332,43 +388,94 @@ fn query(
         "GetAll",
         Some(&type_iface),
     ));
-    set_timeouts(&stream)?;
-    w.write_all(&out).map_err(io_err)?;
+    (
+        out,
+        Calls {
+            hello,
+            unit: unit_call,
+            of_type: type_call,
+        },
+    )
+}
 
-    let mut unit_reply = None;
-    let mut type_reply = None;
-    let mut hello_done = hello.is_none();
-    while unit_reply.is_none() || type_reply.is_none() || !hello_done {
-        set_timeouts(&stream)?;
-        let msg = read_message(&mut r)?;
-        let Some(to) = msg.reply_serial else {
-            continue; // a signal (NameAcquired) or a stray call
-        };
-        let result = match msg.kind {
-            MSG_RETURN => Ok(msg),
-            MSG_ERROR => Err(msg.error()),
-            _ => continue,
-        };
-        if Some(to) == hello {
-            result?;
-            hello_done = true;
-        } else if to == unit_call {
-            unit_reply = Some(result);
-        } else if to == type_call {
-            type_reply = Some(result);
+impl Sent {
+    /// Writes what the socket takes without waiting.
+    fn write_what_fits(&mut self) {
+        while !self.unsent.is_empty() {
+            match (&self.stream).write(&self.unsent) {
+                Ok(n) => {
+                    self.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
         }
     }
-    let mut map = BTreeMap::new();
-    let unit_msg = unit_reply.expect("loop ends with it")?;
-    collect(&unit_msg, props, &mut map)?;
-    match type_reply.expect("loop ends with it") {
-        Ok(m) => collect(&m, props, &mut map)?,
-        // A unit that is not loaded may lack its type's properties; what
-        // the Unit interface said (LoadState=not-found) is the answer.
-        Err(_) if map.get("LoadState").is_some_and(|s| s != "loaded") => {}
-        Err(e) => return Err(e),
+
+    /// Writes the rest of the query and reads the answer, by the deadline.
+    pub fn finish(self) -> Result<BTreeMap<String, String>, BusError> {
+        let stream = self.stream;
+        let deadline = self.deadline;
+        let set_timeouts = |s: &UnixStream| -> Result<(), BusError> {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(BusError::Timeout);
+            }
+            s.set_read_timeout(Some(left)).map_err(io_err)?;
+            s.set_write_timeout(Some(left)).map_err(io_err)
+        };
+        stream.set_nonblocking(false).map_err(io_err)?;
+        set_timeouts(&stream)?;
+        (&stream).write_all(&self.unsent).map_err(io_err)?;
+        let mut r = BufReader::with_capacity(64 * 1024, &stream);
+        let mut line = Vec::new();
+        (&mut r)
+            .take(512)
+            .read_until(b'\n', &mut line)
+            .map_err(io_err)?;
+        if !line.starts_with(b"OK ") {
+            return Err(BusError::Protocol(format!(
+                "authentication refused: {}",
+                String::from_utf8_lossy(&line).trim()
+            )));
+        }
+        let calls = &self.calls;
+        let mut unit_reply = None;
+        let mut type_reply = None;
+        let mut hello_done = calls.hello.is_none();
+        while unit_reply.is_none() || type_reply.is_none() || !hello_done {
+            set_timeouts(&stream)?;
+            let msg = read_message(&mut r)?;
+            let Some(to) = msg.reply_serial else {
+                continue; // a signal (NameAcquired) or a stray call
+            };
+            let result = match msg.kind {
+                MSG_RETURN => Ok(msg),
+                MSG_ERROR => Err(msg.error()),
+                _ => continue,
+            };
+            if Some(to) == calls.hello {
+                result?;
+                hello_done = true;
+            } else if to == calls.unit {
+                unit_reply = Some(result);
+            } else if to == calls.of_type {
+                type_reply = Some(result);
+            }
+        }
+        let props: Vec<&str> = self.props.iter().map(String::as_str).collect();
+        let mut map = BTreeMap::new();
+        let unit_msg = unit_reply.expect("loop ends with it")?;
+        collect(&unit_msg, &props, &mut map)?;
+        match type_reply.expect("loop ends with it") {
+            Ok(m) => collect(&m, &props, &mut map)?,
+            // A unit that is not loaded may lack its type's properties; what
+            // the Unit interface said (LoadState=not-found) is the answer.
+            Err(_) if map.get("LoadState").is_some_and(|s| s != "loaded") => {}
+            Err(e) => return Err(e),
+        }
+        Ok(map)
     }
-    Ok(map)
 }
 
 /// Adds the wanted properties of a `GetAll` reply (`a{sv}`) to `map`.
