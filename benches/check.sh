@@ -8,7 +8,10 @@
 # Usage: benches/check.sh [BIN]   (default: target/release/grokmon)
 # Env: RUNS (runs per command, default 200); UNIT=NAME: ask the running
 #   system manager about NAME instead (scope system; used inside a real
-#   systemd by benches/check_nspawn.sh).
+#   systemd by benches/check_nspawn.sh); HISTORY_DAYS (default 30): days of
+#   stored samples, one check every 5 minutes, as an install has them after
+#   a month (0: only the warm-up runs' few); BASELINE=BIN: also time another
+#   build in the same run (on the same state), e.g. the previous release.
 #
 # The service probe asks systemd over D-Bus. This machine has no systemd as
 # PID 1, so the bench starts a private dbus-daemon with the test suite's fake
@@ -85,6 +88,7 @@ mkdir -p "$XDG_CONFIG_HOME/grokmon" "$XDG_DATA_HOME/grokmon/backups" "$XDG_RUNTI
 cat > "$XDG_CONFIG_HOME/grokmon/config.toml" <<TOML
 [paths]
 alerts_log = "$work/alerts.log"
+state = "$work/state/state.db"
 [check.api]
 url = "http://127.0.0.1:$port/api/health"
 TOML
@@ -94,6 +98,17 @@ touch "$XDG_DATA_HOME/grokmon/backups/grokmon-$(date -u +%Y%m%dT%H%M%SZ).db.zst"
 
 # Warm: the first runs create the state database and store CPU counters.
 for _ in 1 2 3; do "$bin" check --quiet >/dev/null || true; done
+# A month of history: every metric the warm-up stored, every 5 minutes.
+days=${HISTORY_DAYS:-30}
+if [ "$days" -gt 0 ]; then
+    sqlite3 "$work/state/state.db" "
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $days * 288)
+        INSERT INTO samples (ts, metric, value)
+        SELECT CAST(strftime('%s', 'now') AS INTEGER) - n.i * 300, s.metric, s.value
+        FROM n, (SELECT metric, max(value) AS value FROM samples GROUP BY metric) AS s;"
+    "$bin" check --quiet >/dev/null || true
+fi
+echo "== state: $(sqlite3 "$work/state/state.db" 'SELECT count(*) FROM samples') samples over $days days"
 echo "== the service probe as one check sees it (D-Bus, then systemctl when no bus):"
 cat > "$work/svc.py" <<'PY'
 import json, sys
@@ -117,13 +132,14 @@ echo "== hyperfine, $runs runs each; load average: $(cut -d' ' -f1-3 /proc/loada
 # Inside a real systemd, also what the probe spared: one `systemctl show`.
 extra=()
 [ -z "${UNIT:-}" ] || extra=("systemctl show $UNIT -p ActiveState,SubState,NRestarts,MainPID --timestamp=unix")
+[ -z "${BASELINE:-}" ] || extra+=("$(realpath "$BASELINE") check --quiet")
 hyperfine --warmup 10 --runs "$runs" -N -i --export-json "$work/check.json" \
     "$bin check --quiet" "$plugins_cmd" "sh -c :" "${extra[@]}" 2>&1 | grep -v -e Warning -e '^ *$' | sed 's/^/  /'
-python3 - "$work/check.json" <<'PY'
+python3 - "$work/check.json" "${UNIT:+systemctl show}" "${BASELINE:+baseline check}" <<'PY'
 import json, sys, statistics
 res = json.load(open(sys.argv[1]))["results"]
 med = [statistics.median(r["times"]) for r in res]
-names = ["grokmon check", "check_load + check_disk + check_http", "sh -c :", "systemctl show"]
+names = ["grokmon check", "check_load + check_disk + check_http", "sh -c :"] + [a for a in sys.argv[2:] if a]
 for n, r, m in zip(names, res, med):
     print(f"{n}: median {m*1000:.2f} ms, min {r['min']*1000:.2f} ms, mean {r['mean']*1000:.2f} ms over {len(r['times'])} runs")
 print(f"plugins / grokmon: {med[1]/med[0]:.2f}x (without the shell's own start: {(med[1]-med[2])/med[0]:.2f}x)")

@@ -116,6 +116,56 @@ fn the_service_probe_reads_dbus_as_systemctl_show() {
     );
 }
 
+/// A warm check with a plain loopback API and systemd on a bus starts no
+/// thread and no process: the GET and the D-Bus query go out first
+/// without waiting, their answers are read after the local work (seen with
+/// strace, which reports every clone and execve of the process tree).
+#[test]
+fn a_warm_check_starts_no_thread_and_no_process() {
+    if !bus::available() || !have("strace") {
+        return;
+    }
+    let started = chrono::Utc::now().timestamp() - 3 * 3600;
+    let server = healthy_server();
+    let mut env = healthy_env(&server);
+    env.fake_systemctl_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n");
+    let json = env.path("props.json");
+    std::fs::write(&json, props_json(started)).unwrap();
+    let mut b = PrivateBus::start(env.dir.path());
+    b.serve_systemd(&json);
+    on_bus(&mut env, &b);
+    // Warm: the state exists and holds the CPU counters.
+    env.run(&["check", "--quiet"]);
+    let trace = env.path("strace.out");
+    let c = env.cmd(&["check", "--format", "json"]);
+    let mut s = std::process::Command::new("strace");
+    s.args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .args(["-e", "trace=clone,clone3,fork,vfork,execve"])
+        .arg(c.get_program())
+        .args(c.get_args())
+        .env_clear()
+        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .current_dir(env.dir.path());
+    let out = s.output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(probe(&v, "api")["status"], "ok", "{v}");
+    assert_eq!(probe(&v, "service")["status"], "ok", "{v}");
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+    let t = std::fs::read_to_string(&trace).unwrap();
+    let calls: Vec<&str> = t
+        .lines()
+        .filter(|l| {
+            ["clone", "fork", "vfork", "execve"]
+                .iter()
+                .any(|c| l.contains(&format!("{c}(")))
+        })
+        .collect();
+    assert_eq!(calls.len(), 1, "only the binary's own execve: {calls:#?}");
+    assert!(calls[0].contains("execve("), "{calls:?}");
+}
+
 #[test]
 fn a_unit_systemd_cannot_load_is_not_found_over_dbus() {
     if !bus::available() {

@@ -14,25 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::util::{Response, Server, TestEnv, read};
+use crate::util::{Response, Server, TestEnv, have, read};
 
 /// Longest any one child may run before the test kills it and fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Whether `tool` is on PATH; otherwise skips (or fails under CI).
-fn have(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is not installed, and CI must run this test (.ci/run installs it)"
-        );
-        eprintln!("skipped: {tool} not installed");
-    }
-    found
-}
-
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }

@@ -488,6 +488,82 @@ mod tests {
     }
 
     #[test]
+    fn an_early_get_is_sent_at_once_and_read_later() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/h");
+        let early = send_early(&url, Duration::from_secs(5), "t").expect("a literal address");
+        // The request is on the wire before anyone reads an answer: the
+        // server reads it whole, then answers.
+        let (mut c, _) = l.accept().unwrap();
+        // Bounded: a request that is not sent fails the test, not hangs it.
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = Vec::new();
+        while !req.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 256];
+            let n = c.read(&mut b).unwrap();
+            assert!(n > 0, "the request ended early: {req:?}");
+            req.extend_from_slice(&b[..n]);
+        }
+        assert!(req.starts_with(b"GET /h HTTP/1.1\r\n"), "{req:?}");
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        match early.finish(100) {
+            Some(Got::Answer { code, body }) => {
+                assert_eq!((code, body.as_slice()), (200, &b"ok"[..]))
+            }
+            _ => panic!("no answer"),
+        }
+    }
+
+    #[test]
+    fn an_early_get_reports_refusal_and_silence_within_its_timeout() {
+        // Refused: a port nobody listens on (bound, then closed).
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}/");
+        let early = send_early(&url, Duration::from_secs(5), "t").unwrap();
+        match early.finish(100) {
+            Some(Got::Failed(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}")
+            }
+            _ => panic!("refused is a failure"),
+        }
+        // Accepted, never answered: a timeout at the deadline, not later.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/", l.local_addr().unwrap().port());
+        let t0 = Instant::now();
+        let early = send_early(&url, Duration::from_millis(300), "t").unwrap();
+        match early.finish(100) {
+            Some(Got::Failed(e)) => assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ),
+                "{e}"
+            ),
+            _ => panic!("silence is a failure"),
+        }
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(290), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        drop(l);
+    }
+
+    #[test]
+    fn only_literal_addresses_and_localhost_go_early() {
+        let t = Duration::from_secs(1);
+        assert!(send_early("http://example.invalid/", t, "t").is_none());
+        assert!(send_early("https://127.0.0.1/", t, "t").is_none());
+        // Sent (or failed at once, which `finish` reports): either way early.
+        assert!(send_early("http://127.0.0.1:9/", t, "t").is_some());
+        assert!(send_early("http://localhost:9/", t, "t").is_some());
+        assert!(send_early("http://[::1]:9/", t, "t").is_some());
+    }
+
+    #[test]
     fn a_loopback_get_reads_the_answer() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();

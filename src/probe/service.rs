@@ -249,10 +249,7 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
 
 /// The observations (the service's, and the units probe's when it is on)
 /// from what systemd said.
-fn outcome(
-    ctx: &Context<'_>,
-    answer: Result<BTreeMap<String, String>, SystemctlError>,
-) -> Outcome {
+fn outcome(ctx: &Context<'_>, answer: Result<BTreeMap<String, String>, SystemctlError>) -> Outcome {
     let cfg = ctx.config;
     let (_, with_units) = wanted(cfg);
     match answer {

@@ -430,3 +430,18 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// Whether `tool` is on PATH. Under CI a missing tool fails the test (CI
+/// must run it; `.ci/run` installs it); elsewhere the test is skipped.
+pub fn have(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed, and CI must run this test (.ci/run installs it)"
+        );
+        eprintln!("skipped: {tool} not installed");
+    }
+    found
+}
