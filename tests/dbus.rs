@@ -59,6 +59,21 @@ fn on_bus(env: &mut TestEnv, bus: &PrivateBus) {
     env.set_env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
 }
 
+/// A check env whose service probe reaches a fake systemd serving
+/// `props_json(started)` on a private bus (kept alive by the returned
+/// handle), and whose fake `systemctl` would say "failed", so an answer
+/// from it would show.
+fn on_fake_systemd(server: &Server, started: i64) -> (TestEnv, PrivateBus) {
+    let mut env = healthy_env(server);
+    env.fake_systemctl_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n");
+    let json = env.path("props.json");
+    std::fs::write(&json, props_json(started)).unwrap();
+    let mut b = PrivateBus::start(env.dir.path());
+    b.serve_systemd(&json);
+    on_bus(&mut env, &b);
+    (env, b)
+}
+
 #[test]
 fn the_service_probe_reads_dbus_as_systemctl_show() {
     if !bus::available() {
@@ -67,15 +82,8 @@ fn the_service_probe_reads_dbus_as_systemctl_show() {
     let started = chrono::Utc::now().timestamp() - 3 * 3600;
     let server = healthy_server();
 
-    // Over the bus: the fake systemctl would say "failed", so an answer
-    // from it would show.
-    let mut env = healthy_env(&server);
-    env.fake_systemctl_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n");
-    let json = env.path("props.json");
-    std::fs::write(&json, props_json(started)).unwrap();
-    let mut b = PrivateBus::start(env.dir.path());
-    b.serve_systemd(&json);
-    on_bus(&mut env, &b);
+    // Over the bus.
+    let (env, _bus) = on_fake_systemd(&server, started);
     let v = env.run(&["check", "--format", "json"]).json();
     // The service and units observations, without their times.
     let rows = |v: &serde_json::Value| {
@@ -127,13 +135,7 @@ fn a_warm_check_starts_no_thread_and_no_process() {
     }
     let started = chrono::Utc::now().timestamp() - 3 * 3600;
     let server = healthy_server();
-    let mut env = healthy_env(&server);
-    env.fake_systemctl_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n");
-    let json = env.path("props.json");
-    std::fs::write(&json, props_json(started)).unwrap();
-    let mut b = PrivateBus::start(env.dir.path());
-    b.serve_systemd(&json);
-    on_bus(&mut env, &b);
+    let (env, _bus) = on_fake_systemd(&server, started);
     // Warm: the state exists and holds the CPU counters.
     env.run(&["check", "--quiet"]);
     let trace = env.path("strace.out");
