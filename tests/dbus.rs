@@ -168,6 +168,41 @@ fn a_warm_check_starts_no_thread_and_no_process() {
     assert!(calls[0].contains("execve("), "{calls:?}");
 }
 
+/// The check reads its answers one after the other: an API that never
+/// answers within its 6 s is read first, and by then the D-Bus query's own
+/// 5 s have passed. systemd's answer, there since the start, is still read
+/// (not a "timed out" of the service).
+#[test]
+fn an_answer_that_arrived_in_time_is_read_after_another_probes_timeout() {
+    if !bus::available() {
+        return;
+    }
+    let started = chrono::Utc::now().timestamp() - 3 * 3600;
+    let server = healthy_server();
+    let (env, _bus) = on_fake_systemd(&server, started);
+    // Connections complete in the kernel's backlog; nobody ever answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    env.write_config(&format!(
+        "[check.api]\nurl = \"http://{}/api/health\"\ntimeout = \"6s\"\n",
+        silent.local_addr().unwrap()
+    ));
+    let t0 = std::time::Instant::now();
+    let out = env.run(&["check", "--format", "json"]);
+    let took = t0.elapsed();
+    let v = out.json();
+    let api = probe(&v, "api");
+    assert_eq!(api["status"], "crit", "{v}");
+    assert!(
+        api["message"].as_str().unwrap().contains("timed out"),
+        "{api}"
+    );
+    let service = probe(&v, "service");
+    assert_eq!(service["status"], "ok", "{service}");
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    drop(silent);
+}
+
 #[test]
 fn a_unit_systemd_cannot_load_is_not_found_over_dbus() {
     if !bus::available() {
