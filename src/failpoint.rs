@@ -5,11 +5,17 @@
 
 /// Kills the process with SIGKILL if `GROKMON_FAILPOINT` names this point.
 pub fn hit(name: &str) {
-    if std::env::var_os("GROKMON_FAILPOINT").is_some_and(|v| v == name) {
+    if is(name) {
         // SAFETY: getpid and kill have no preconditions; SIGKILL cannot be
         // caught, so nothing runs after it.
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
+}
+
+/// Whether `GROKMON_FAILPOINT` names `name` (a point that changes behaviour
+/// rather than killing).
+pub fn is(name: &str) -> bool {
+    std::env::var_os("GROKMON_FAILPOINT").is_some_and(|v| v == name)
 }

@@ -19,7 +19,6 @@ use crate::util::{Response, Server, TestEnv, have, read};
 /// Longest any one child may run before the test kills it and fails.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Whether `tool` is on PATH; otherwise skips (or fails under CI).
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -1128,6 +1127,74 @@ fn each_line_is_notified_at_most_once_across_kills() {
             assert_eq!(s["line"].as_str(), Some(lines[0].as_str()), "{point}");
         }
     }
+}
+
+/// A check stuck where no timeout of its own reaches (here `open` of a FIFO
+/// put where `/proc/stat` should be: it blocks until a writer comes, as a
+/// read from a hung mount does) ends at its hard stop, its budget (20 s with
+/// these settings) plus 5 s: exit 3 with the note on stderr, or with
+/// `--format nagios` the UNKNOWN line on stdout. With the note's handler
+/// silenced, the fatal signal a second later still ends it.
+#[test]
+fn a_check_stuck_in_a_local_read_ends_at_its_hard_stop() {
+    let api = Api::start();
+    api.set(true);
+    let stuck = |format: &str, failpoint: Option<&str>| {
+        let mut env = api_env(&api);
+        let proc = env.path("proc");
+        std::fs::create_dir_all(&proc).unwrap();
+        let fifo = std::ffi::CString::new(proc.join("stat").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        env.set_env("GROKMON_PROC_ROOT", proc.to_str().unwrap());
+        if let Some(f) = failpoint {
+            env.set_env("GROKMON_FAILPOINT", f);
+        }
+        std::fs::write(
+            env.config_path(),
+            std::fs::read_to_string(env.config_path())
+                .unwrap()
+                .replace("probes = [\"api\"]", "probes = [\"api\", \"cpu\"]"),
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let out = run_bounded(env.cmd(&["check", "--format", format]));
+        (out, t0.elapsed())
+    };
+    let (human, nagios, silent) = std::thread::scope(|s| {
+        let h = s.spawn(|| stuck("human", None));
+        let n = s.spawn(|| stuck("nagios", None));
+        let q = s.spawn(|| stuck("human", Some("check.hard-stop-silent")));
+        (h.join().unwrap(), n.join().unwrap(), q.join().unwrap())
+    });
+    let within = |took: Duration, at: u64| {
+        assert!(
+            took >= Duration::from_secs(at) - Duration::from_millis(100),
+            "{took:?}"
+        );
+        assert!(took < Duration::from_secs(at + 10), "{took:?}");
+    };
+    let (out, took) = human;
+    assert_eq!(out.status.code(), Some(3), "{}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("grokmon: check did not finish within its budget of 20s and 5s more"),
+        "{}",
+        dump(&out)
+    );
+    within(took, 25);
+    let (out, took) = nagios;
+    assert_eq!(out.status.code(), Some(3), "{}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("GROKMON UNKNOWN - check did not finish within its budget"),
+        "{}",
+        dump(&out)
+    );
+    within(took, 25);
+    let (out, took) = silent;
+    assert_eq!(out.status.signal(), Some(libc::SIGUSR2), "{}", dump(&out));
+    within(took, 26);
 }
 
 /// Item 10, second half: a check as a whole finishes within its budget

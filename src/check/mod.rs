@@ -523,6 +523,24 @@ pub fn check(cfg: &Config, now: DateTime<Utc>, roots: &probe::Roots) -> Report {
 
 /// The command.
 pub fn run(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
+    // Whatever hangs beyond every bound (README: what bounds a check).
+    let total = budget::total(&ctx.config);
+    let why = format!(
+        "check did not finish within its budget of {} and {} more: something it waits on is stuck (a hung mount?)",
+        crate::text::human_duration(total),
+        crate::text::human_duration(budget::GRACE)
+    );
+    let (fd, note) = match args.format {
+        CheckFormat::Nagios => (1, report::nagios_unknown(&why)),
+        _ => (2, format!("grokmon: {why}\n")),
+    };
+    budget::arm_hard_stop(total.saturating_add(budget::GRACE), fd, note);
+    let code = run_armed(args, ctx);
+    budget::disarm_hard_stop();
+    code
+}
+
+fn run_armed(args: &CheckArgs, ctx: &Ctx) -> anyhow::Result<u8> {
     let mut report = if args.stateless {
         stateless::check(&ctx.config, ctx.now, &ctx.roots)
     } else {
