@@ -29,6 +29,9 @@ pub mod keys {
     pub const CPU_COUNTERS: &str = "cpu.counters";
     /// RFC 3339 time of the last check.
     pub const LAST_CHECK: &str = "check.last_run";
+    /// The last check time (RFC 3339, or `none`) that `run`'s open
+    /// stopped-checks warning is about; absent when none is open.
+    pub const CHECKS_STOPPED: &str = "checkwatch.warned";
     /// RFC 3339 time `check` last deleted samples past `check.keep_samples`.
     pub const SAMPLES_PRUNED: &str = "samples.pruned";
     /// RFC 3339 time of the last reviewed restart.

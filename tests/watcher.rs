@@ -515,6 +515,20 @@ fn run_says_when_checks_stopped_and_when_they_resume() {
         "{metrics}"
     );
 
+    // `run` restarted while checks are still stopped: the warning is open
+    // already (remembered in the state database), not written again, even
+    // after the three intervals a new `run` waits.
+    assert_eq!(run.stop(libc::SIGTERM), 0);
+    let mut run = Running::start(&env, port);
+    std::thread::sleep(Duration::from_secs(34));
+    let warns = |env: &TestEnv| {
+        env.alert_lines()
+            .iter()
+            .filter(|l| l.contains(" WARN check: "))
+            .count()
+    };
+    assert_eq!(warns(&env), 1, "{:?}\n{}", env.alert_lines(), run.stderr());
+
     // Checks resume: one OK line, and the metric follows.
     env.run(&["check"]);
     assert!(
@@ -534,12 +548,13 @@ fn run_says_when_checks_stopped_and_when_they_resume() {
         "{metrics}"
     );
     assert_eq!(run.stop(libc::SIGTERM), 0);
-    let warns = env
+    assert_eq!(warns(&env), 1, "{:?}", env.alert_lines());
+    let oks = env
         .alert_lines()
         .iter()
-        .filter(|l| l.contains(" WARN check: "))
+        .filter(|l| l.contains(" OK   check: checks resumed"))
         .count();
-    assert_eq!(warns, 1, "{:?}", env.alert_lines());
+    assert_eq!(oks, 1, "{:?}", env.alert_lines());
 }
 
 #[test]

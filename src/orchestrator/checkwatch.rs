@@ -7,6 +7,11 @@
 //! one `WARN check: no check for 47m (expected every 5m): …` line, and one
 //! `OK check` line when checks resume. The time is also served in
 //! `/metrics` as `grokmon_check_last_run_timestamp_seconds`.
+//!
+//! The warning is remembered in the state database (`keys::CHECKS_STOPPED`,
+//! the last check it was about), so a `run` restarted while checks are
+//! still stopped does not write it again, and writes the `OK` when they
+//! resume.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,16 +32,43 @@ pub fn period(interval: Duration) -> Duration {
     (interval / 5).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// The last check's time; `Ok(None)` without a state database or a check.
-pub fn read_last(path: &Path) -> Result<Option<DateTime<Utc>>, String> {
+/// What the state database says: the last check's time (`None` without a
+/// state database or a check), and which last check a stopped-checks
+/// warning was written about (`stamp`), if one is open.
+pub fn read_last(path: &Path) -> Result<(Option<DateTime<Utc>>, Option<String>), String> {
     match State::open_existing(path) {
-        Ok(Some(st)) => st
-            .read()
-            .get_time(keys::LAST_CHECK)
-            .map_err(|e| e.to_string()),
-        Ok(None) => Ok(None),
+        Ok(Some(st)) => {
+            let r = st.read();
+            let last = r.get_time(keys::LAST_CHECK).map_err(|e| e.to_string())?;
+            let warned = r.get(keys::CHECKS_STOPPED).map_err(|e| e.to_string())?;
+            Ok((last, warned))
+        }
+        Ok(None) => Ok((None, None)),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// How a last check time is remembered with the warning about it.
+fn stamp(last: Option<DateTime<Utc>>) -> String {
+    last.map_or_else(
+        || "none".to_string(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+/// Remembers (or, `None`, forgets) the open warning, in an existing state
+/// database (without one there is no check to be about, and nothing to
+/// create here).
+fn remember(path: &Path, warned: Option<&str>) -> Result<(), String> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let mut st = State::open(path).map_err(|e| e.to_string())?;
+    st.write(|tx| match warned {
+        Some(v) => tx.set(keys::CHECKS_STOPPED, v),
+        None => tx.delete(keys::CHECKS_STOPPED),
+    })
+    .map_err(|e| e.to_string())
 }
 
 pub async fn checkwatch_loop(
@@ -48,7 +80,9 @@ pub async fn checkwatch_loop(
 ) {
     let started = Utc::now();
     let every = period(interval);
-    let mut alerted = false;
+    // Read from the state at the first read: a warning an earlier `run`
+    // wrote, still open.
+    let mut alerted: Option<bool> = None;
     let mut last_error: Option<String> = None;
     loop {
         let path = state.clone();
@@ -58,24 +92,33 @@ pub async fn checkwatch_loop(
             r = read => r.unwrap_or_else(|e| Err(e.to_string())),
         };
         match res {
-            Ok(last) => {
+            Ok((last, warned)) => {
                 last_error = None;
                 hub.last_check
                     .store(last.map_or(0, |t| t.timestamp()), Ordering::Relaxed);
+                let open = *alerted.get_or_insert(warned.is_some());
+                // Still about the same last check: no new line for it.
+                let same = warned.as_deref() == Some(stamp(last).as_str());
                 let now = Utc::now();
                 match stopped::overdue(last, started, now, interval) {
-                    Some(age) if !alerted => {
-                        alerted = true;
+                    Some(_) if open && same => {}
+                    Some(age) if !open => {
+                        alerted = Some(true);
                         let msg = stopped::message(age, interval, last, scope);
                         hub.event(Level::Warn, "check", msg).await;
+                        keep(&state, Some(stamp(last)), &mut last_error).await;
                     }
-                    None if alerted => {
-                        alerted = false;
+                    // Resumed: a check since the warning (right after a
+                    // restart `overdue` waits, but the warning still holds
+                    // while the last check is the same).
+                    None if open && !same => {
+                        alerted = Some(false);
                         let at = last
                             .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
                             .unwrap_or_default();
                         hub.event(Level::Ok, "check", format!("checks resumed (last at {at})"))
                             .await;
+                        keep(&state, None, &mut last_error).await;
                     }
                     _ => {}
                 }
@@ -92,6 +135,20 @@ pub async fn checkwatch_loop(
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+/// `remember`, off the runtime's threads; a failure is said once.
+async fn keep(state: &Path, warned: Option<String>, last_error: &mut Option<String>) {
+    let path = state.to_path_buf();
+    let res = tokio::task::spawn_blocking(move || remember(&path, warned.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    if let Err(e) = res
+        && last_error.as_ref() != Some(&e)
+    {
+        eprintln!("cannot remember the stopped-checks warning: {e}");
+        *last_error = Some(e);
     }
 }
 
