@@ -32,7 +32,9 @@ pub enum Command {
     ///
     /// Observes only: check never starts, stops or restarts anything. Exit code is
     /// the worst current status (Nagios convention): 0 OK, 1 WARNING, 2 CRITICAL,
-    /// 3 UNKNOWN.
+    /// 3 UNKNOWN. It ends within its time budget (the longer of check.api.timeout
+    /// and 5 s, plus 15 s), and whatever is stuck beyond every bound 5 s later
+    /// (exit 3), or a second after that by SIGUSR2.
     Check(CheckArgs),
     /// Review the alerts log.
     #[command(subcommand)]
