@@ -109,8 +109,11 @@ impl Drop for Container {
     fn drop(&mut self) {
         // The container's PID 1 first: everything in its PID namespace dies
         // with it; then the nspawn process we started.
+        if !is_systemd(self.pid1) {
+            self.pid1 = container_init(self.nspawn.id());
+        }
         if self.pid1 > 0 {
-            // SAFETY: kill(2) on a pid we found as our nspawn's child.
+            // SAFETY: kill(2) on the systemd we found below our nspawn.
             unsafe { libc::kill(self.pid1 as i32, libc::SIGKILL) };
         }
         let _ = self.nspawn.kill();
@@ -139,6 +142,24 @@ fn children(pid: u32) -> Vec<u32> {
         .split_whitespace()
         .filter_map(|s| s.parse().ok())
         .collect()
+}
+
+fn is_systemd(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "systemd")
+}
+
+/// The container's systemd: the descendant of `nspawn` that runs it (0 if
+/// none yet). nspawn's first child is, for a moment, a fork of nspawn that
+/// sets up the namespaces and exits: not the one to ask or to kill.
+fn container_init(nspawn: u32) -> u32 {
+    let mut todo = children(nspawn);
+    while let Some(p) = todo.pop() {
+        if is_systemd(p) {
+            return p;
+        }
+        todo.extend(children(p));
+    }
+    0
 }
 
 impl Container {
@@ -226,6 +247,7 @@ impl Container {
             dir,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut state = String::from("(no systemd found below nspawn)");
         loop {
             if let Ok(Some(st)) = c.nspawn.try_wait() {
                 return Err(format!(
@@ -233,12 +255,13 @@ impl Container {
                     c.console()
                 ));
             }
-            if c.pid1 == 0 {
-                c.pid1 = children(c.nspawn.id()).first().copied().unwrap_or(0);
+            if !is_systemd(c.pid1) {
+                c.pid1 = container_init(c.nspawn.id());
             }
             if c.pid1 > 0 {
                 let r = c.sh_for("systemctl is-system-running", Duration::from_secs(10));
                 let s = r.stdout.trim();
+                state = s.to_string();
                 if s == "running" || s == "degraded" {
                     // Only a loopback here: network-online.target would wait
                     // (2 min) for a network that never comes.
@@ -248,8 +271,10 @@ impl Container {
                 }
             }
             if Instant::now() >= deadline {
+                let jobs = c.sh_for("systemctl list-jobs --no-pager", Duration::from_secs(10));
                 return Err(format!(
-                    "the container did not boot within 60s: {}",
+                    "the container did not boot within 60s (is-system-running: {state}; jobs: {}): {}",
+                    jobs.stdout.trim(),
                     c.console()
                 ));
             }
