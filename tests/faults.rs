@@ -1234,22 +1234,7 @@ fn a_check_with_every_part_hung_finishes_within_its_budget() {
     .unwrap();
     // Another process holds the writers' lock for 9 s (the check waits for
     // it: a concurrent check).
-    let mut lock = state.clone().into_os_string();
-    lock.push(".lock");
-    let _holder = Reap(
-        Command::new("flock")
-            .args(["-x", "-o"])
-            .arg(&lock)
-            .args(["sleep", "9"])
-            .spawn()
-            .expect("flock"),
-    );
-    // Wait until it holds the lock.
-    let t = Instant::now();
-    while std::fs::metadata(&lock).is_err() && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    let _holder = hold_writers_lock(&state, 9);
 
     let budget = Duration::from_secs(20);
     let started = Instant::now();
@@ -1349,21 +1334,7 @@ fn a_state_lock_held_past_the_budget_records_nothing_then_once() {
         ),
     )
     .unwrap();
-    let mut lock = state.clone().into_os_string();
-    lock.push(".lock");
-    let holder = Reap(
-        Command::new("flock")
-            .args(["-x", "-o"])
-            .arg(&lock)
-            .args(["sleep", "60"])
-            .spawn()
-            .expect("flock"),
-    );
-    let t = Instant::now();
-    while std::fs::metadata(&lock).is_err() && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    let holder = hold_writers_lock(&state, 60);
     let started = Instant::now();
     let o = run_bounded(env.cmd(&["check"]));
     let took = started.elapsed();
@@ -1391,6 +1362,29 @@ fn a_state_lock_held_past_the_budget_records_nothing_then_once() {
 
 /// Kills and reaps a helper process when the test ends, failed or not.
 struct Reap(std::process::Child);
+
+/// Another process (`flock`) holding the state's writers' lock for `secs`
+/// seconds, as a concurrent check would; returns once it holds it.
+fn hold_writers_lock(state: &Path, secs: u32) -> Reap {
+    let mut lock = state.to_path_buf().into_os_string();
+    lock.push(".lock");
+    let holder = Reap(
+        Command::new("flock")
+            .args(["-x", "-o"])
+            .arg(&lock)
+            .arg("sleep")
+            .arg(secs.to_string())
+            .spawn()
+            .expect("flock"),
+    );
+    // Wait until it holds the lock.
+    let t = Instant::now();
+    while std::fs::metadata(&lock).is_err() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    holder
+}
 
 impl Drop for Reap {
     fn drop(&mut self) {

@@ -258,7 +258,7 @@ pub fn start(ctx: &Context<'_>) -> Option<super::Started> {
         let plain = early
             .finish(BODY_LIMIT as usize)
             .map(|got| probed(got, begun, cfg.timeout, &rules));
-        probe_with(ctx, plain)
+        probe_with(ctx, &rules, plain)
     }))
 }
 
@@ -271,14 +271,13 @@ pub fn probe(ctx: &Context<'_>) -> Outcome {
         None => get_plain(&cfg.url, cfg.timeout, &rules),
         Some(_) => None,
     };
-    probe_with(ctx, plain)
+    probe_with(ctx, &rules, plain)
 }
 
 /// The observation, from the plain GET's result, or (`None`: not a case
 /// for it, or an edge to ask too) from reqwest.
-fn probe_with(ctx: &Context<'_>, plain: Option<Probed>) -> Outcome {
+fn probe_with(ctx: &Context<'_>, rules: &Rules, plain: Option<Probed>) -> Outcome {
     let cfg = &ctx.config.check.api;
-    let rules = Rules::from_config(cfg);
     let (origin, edge) = match plain {
         Some(origin) => (origin, None),
         None => {
@@ -296,10 +295,9 @@ fn probe_with(ctx: &Context<'_>, plain: Option<Probed>) -> Outcome {
             std::thread::scope(|s| {
                 let edge = cfg.edge_url.as_deref().map(|u| {
                     let client = client.clone();
-                    let rules = &rules;
                     s.spawn(move || get_with(&client, u, cfg.timeout, rules))
                 });
-                let origin = get_with(&client, &cfg.url, cfg.timeout, &rules);
+                let origin = get_with(&client, &cfg.url, cfg.timeout, rules);
                 (origin, edge.map(|h| h.join().expect("edge probe thread")))
             })
         }

@@ -233,25 +233,28 @@ fn wanted(cfg: &Config) -> (Vec<&'static str>, bool) {
 /// the answer (or asks systemctl) and judges it.
 pub fn start(ctx: &Context<'_>) -> Option<super::Started> {
     let cfg = ctx.config;
-    let (props, _) = wanted(cfg);
+    let (props, with_units) = wanted(cfg);
     let asked = Systemctl::new(cfg.service.scope).send_properties(&cfg.service.unit, &props);
     Some(Box::new(move |ctx: &Context<'_>| {
-        outcome(ctx, asked.finish())
+        outcome(ctx, asked.finish(), with_units)
     }))
 }
 
 pub fn probe(ctx: &Context<'_>) -> Outcome {
     let cfg = ctx.config;
-    let (props, _) = wanted(cfg);
+    let (props, with_units) = wanted(cfg);
     let sc = Systemctl::new(cfg.service.scope);
-    outcome(ctx, sc.properties(&cfg.service.unit, &props))
+    outcome(ctx, sc.properties(&cfg.service.unit, &props), with_units)
 }
 
 /// The observations (the service's, and the units probe's when it is on)
 /// from what systemd said.
-fn outcome(ctx: &Context<'_>, answer: Result<BTreeMap<String, String>, SystemctlError>) -> Outcome {
+fn outcome(
+    ctx: &Context<'_>,
+    answer: Result<BTreeMap<String, String>, SystemctlError>,
+    with_units: bool,
+) -> Outcome {
     let cfg = ctx.config;
-    let (_, with_units) = wanted(cfg);
     match answer {
         Ok(props) => {
             let (obs, phase, nrestarts) = judge(&props, &ctx.prior().nrestarts, ctx.now, cfg);
