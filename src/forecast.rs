@@ -51,37 +51,49 @@ pub enum Forecast {
 
 /// Fits percent-used samples (oldest first) and extrapolates to 100 % from `now`.
 pub fn fit(samples: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Forecast {
-    let valid: Vec<(DateTime<Utc>, f64)> = samples
-        .iter()
-        .copied()
-        .filter(|(_, v)| v.is_finite())
-        .collect();
-    // Only the trend since the last cleanup.
-    let from = valid
-        .windows(2)
-        .rposition(|w| w[1].1 < w[0].1 - DROP)
-        .map_or(0, |i| i + 1);
-    let s = &valid[from..];
-    let span = match (s.first(), s.last()) {
-        (Some(a), Some(b)) => (b.0 - a.0).to_std().unwrap_or_default(),
+    let secs: Vec<(i64, f64)> = samples.iter().map(|(t, v)| (t.timestamp(), *v)).collect();
+    fit_secs(&secs, now)
+}
+
+/// `fit` of samples timed in unix seconds (as stored): what `check` runs on
+/// a week of samples every time, so it allocates nothing and makes two
+/// passes over the trend.
+pub fn fit_secs(samples: &[(i64, f64)], now: DateTime<Utc>) -> Forecast {
+    // Only the trend since the last cleanup (a drop between two readable
+    // samples; unreadable ones are skipped).
+    let mut from = 0;
+    let mut prev: Option<f64> = None;
+    for (i, (_, v)) in samples.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        if prev.is_some_and(|p| *v < p - DROP) {
+            from = i;
+        }
+        prev = Some(*v);
+    }
+    let s = || samples[from..].iter().filter(|(_, v)| v.is_finite());
+    let (count, first, last) = s().fold((0usize, None, None), |(n, a, _), (t, _)| {
+        (n + 1, a.or(Some(*t)), Some(*t))
+    });
+    let span = match (first, last) {
+        (Some(a), Some(b)) => Duration::from_secs(b.saturating_sub(a).max(0) as u64),
         _ => Duration::ZERO,
     };
-    if s.len() < MIN_SAMPLES || span < MIN_SPAN {
+    let Some(t0) = first.filter(|_| count >= MIN_SAMPLES && span >= MIN_SPAN) else {
         return Forecast::TooFew {
-            samples: s.len(),
+            samples: count,
             span,
         };
-    }
-    let t0 = s[0].0;
-    let xs: Vec<f64> = s
-        .iter()
-        .map(|(t, _)| (*t - t0).num_seconds() as f64)
-        .collect();
-    let n = s.len() as f64;
-    let mx = xs.iter().sum::<f64>() / n;
-    let my = s.iter().map(|(_, v)| v).sum::<f64>() / n;
+    };
+    let n = count as f64;
+    let (sx, sy) = s().fold((0.0, 0.0), |(sx, sy), (t, v)| {
+        (sx + (t - t0) as f64, sy + v)
+    });
+    let (mx, my) = (sx / n, sy / n);
     let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (x, (_, y)) in xs.iter().zip(s) {
+    for (t, y) in s() {
+        let x = (t - t0) as f64;
         sxy += (x - mx) * (y - my);
         sxx += (x - mx) * (x - mx);
         syy += (y - my) * (y - my);
@@ -94,7 +106,8 @@ pub fn fit(samples: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Forecast {
     if slope <= 0.0 || r2 < MIN_R2 {
         return Forecast::NotFilling;
     }
-    let at_now = my + slope * ((now - t0).num_seconds() as f64 - mx);
+    let since_t0 = DateTime::from_timestamp(t0, 0).map_or(0, |t| (now - t).num_seconds());
+    let at_now = my + slope * (since_t0 as f64 - mx);
     let secs = ((100.0 - at_now) / slope).max(0.0);
     if !secs.is_finite() || secs > 100.0 * 365.0 * 86400.0 {
         return Forecast::NotFilling;
@@ -165,10 +178,10 @@ pub fn observe(
         let Some(mp) = metric.strip_prefix("disk:") else {
             continue;
         };
-        let obs = match state.samples(metric, now - window) {
+        let obs = match state.sample_secs(metric, now - window) {
             Ok(mut s) => {
-                s.push((now, *value));
-                judge(mp, &fit(&s, now), cfg.check.forecast_horizon)
+                s.push((now.timestamp(), *value));
+                judge(mp, &fit_secs(&s, now), cfg.check.forecast_horizon)
             }
             Err(e) => Observation::new(PROBE, Status::Unknown, chain(&e)).target(mp),
         };
@@ -281,6 +294,99 @@ mod tests {
         let mut s = series(288, 5, |i| 90.0 + i as f64 / 288.0);
         s[10].1 = f64::NAN;
         assert!(days(&fit(&s, now())).is_some());
+    }
+
+    /// The fit as it was written first (copies, a calendar time per
+    /// sample): `fit_secs` must give exactly its answers.
+    fn reference_fit(samples: &[(DateTime<Utc>, f64)], now: DateTime<Utc>) -> Forecast {
+        let valid: Vec<(DateTime<Utc>, f64)> = samples
+            .iter()
+            .copied()
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        let from = valid
+            .windows(2)
+            .rposition(|w| w[1].1 < w[0].1 - DROP)
+            .map_or(0, |i| i + 1);
+        let s = &valid[from..];
+        let span = match (s.first(), s.last()) {
+            (Some(a), Some(b)) => (b.0 - a.0).to_std().unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        if s.len() < MIN_SAMPLES || span < MIN_SPAN {
+            return Forecast::TooFew {
+                samples: s.len(),
+                span,
+            };
+        }
+        let t0 = s[0].0;
+        let xs: Vec<f64> = s
+            .iter()
+            .map(|(t, _)| (*t - t0).num_seconds() as f64)
+            .collect();
+        let n = s.len() as f64;
+        let mx = xs.iter().sum::<f64>() / n;
+        let my = s.iter().map(|(_, v)| v).sum::<f64>() / n;
+        let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+        for (x, (_, y)) in xs.iter().zip(s) {
+            sxy += (x - mx) * (y - my);
+            sxx += (x - mx) * (x - mx);
+            syy += (y - my) * (y - my);
+        }
+        if sxx <= 0.0 || syy <= 0.0 {
+            return Forecast::NotFilling;
+        }
+        let slope = sxy / sxx;
+        let r2 = sxy * sxy / (sxx * syy);
+        if slope <= 0.0 || r2 < MIN_R2 {
+            return Forecast::NotFilling;
+        }
+        let at_now = my + slope * ((now - t0).num_seconds() as f64 - mx);
+        let secs = ((100.0 - at_now) / slope).max(0.0);
+        if !secs.is_finite() || secs > 100.0 * 365.0 * 86400.0 {
+            return Forecast::NotFilling;
+        }
+        Forecast::Full {
+            within: Duration::from_secs(secs as u64),
+            percent_per_day: slope * 86400.0,
+        }
+    }
+
+    #[test]
+    fn the_allocation_free_fit_answers_as_the_first_one_did() {
+        let mut rng = fastrand::Rng::with_seed(15);
+        let mut kinds = [0usize; 3];
+        for case in 0..3000 {
+            let n = rng.usize(0..400);
+            let step = rng.i64(1..30);
+            let slope = rng.f64() * 0.2 - 0.05;
+            let noise = [0.0, 0.01, 1.0, 5.0][rng.usize(0..4)];
+            let mut v = rng.f64() * 90.0;
+            let vals: Vec<f64> = (0..n)
+                .map(|_| {
+                    v += slope + (rng.f64() - 0.5) * noise;
+                    match rng.u32(0..200) {
+                        0 => v -= rng.f64() * 40.0, // a cleanup (or a small dip)
+                        1 => return f64::NAN,
+                        2 => return f64::INFINITY,
+                        _ => {}
+                    }
+                    v
+                })
+                .collect();
+            let s = series(n, step, |i| vals[i]);
+            // `now` at, before (a clock that went back) or after the last sample.
+            let now = now() + chrono::Duration::seconds(rng.i64(-7200..7200));
+            let want = reference_fit(&s, now);
+            kinds[match want {
+                Forecast::TooFew { .. } => 0,
+                Forecast::NotFilling => 1,
+                Forecast::Full { .. } => 2,
+            }] += 1;
+            assert_eq!(fit(&s, now), want, "case {case}: {s:?}");
+        }
+        // The cases reach every answer, each many times.
+        assert!(kinds.iter().all(|k| *k > 100), "{kinds:?}");
     }
 
     #[test]

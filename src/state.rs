@@ -368,9 +368,11 @@ pub trait Read {
     }
 
     fn get(&self, key: &str) -> Result<Option<String>, StateError> {
+        // Cached: a check reads a dozen keys, and compiling the statement
+        // again for each costs more than the lookup.
         self.conn()
-            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
+            .prepare_cached("SELECT value FROM kv WHERE key = ?1")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
             .map_err(|e| self.err(e))
     }
 
@@ -414,18 +416,38 @@ pub trait Read {
         metric: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, f64)>, StateError> {
+        Ok(self
+            .sample_secs(metric, since)?
+            .into_iter()
+            .map(|(t, v)| (ts(t), v))
+            .collect())
+    }
+
+    /// `samples` with the times as unix seconds, as stored: for a reader of
+    /// thousands of them (the forecast reads a week of 5-minute samples on
+    /// every check), which needs no calendar.
+    fn sample_secs(
+        &self,
+        metric: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, f64)>, StateError> {
         let mut stmt = self
             .conn()
             .prepare_cached(
                 "SELECT ts, value FROM samples WHERE metric = ?1 AND ts >= ?2 ORDER BY ts",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![metric, since.timestamp()], |r| {
-                Ok((ts(r.get(0)?), r.get(1)?))
-            })
+        let mut rows = stmt
+            .query(params![metric, since.timestamp()])
             .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            out.push((
+                r.get(0).map_err(|e| self.err(e))?,
+                r.get(1).map_err(|e| self.err(e))?,
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -461,17 +483,18 @@ impl Read for Tx<'_> {
 impl Tx<'_> {
     pub fn set(&self, key: &str, value: &str) -> Result<(), StateError> {
         self.tx
-            .execute(
+            .prepare_cached(
                 "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
             )
+            .and_then(|mut s| s.execute([key, value]))
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
 
     pub fn delete(&self, key: &str) -> Result<(), StateError> {
         self.tx
-            .execute("DELETE FROM kv WHERE key = ?1", [key])
+            .prepare_cached("DELETE FROM kv WHERE key = ?1")
+            .and_then(|mut s| s.execute([key]))
             .map(|_| ())
             .map_err(|e| self.err(e))
     }

@@ -447,7 +447,14 @@ impl Sent {
         let mut type_reply = None;
         let mut hello_done = calls.hello.is_none();
         while unit_reply.is_none() || type_reply.is_none() || !hello_done {
-            set_timeouts(&stream)?;
+            // The timeouts are set again before a read from the socket, not
+            // for each message already in the buffer (systemd's answers
+            // usually arrive in one read): a read that completes a buffered
+            // message overshoots the deadline by at most the microseconds
+            // spent parsing since they were set.
+            if r.buffer().is_empty() {
+                set_timeouts(&stream)?;
+            }
             let msg = read_message(&mut r)?;
             let Some(to) = msg.reply_serial else {
                 continue; // a signal (NameAcquired) or a stray call
