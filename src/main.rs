@@ -21,6 +21,14 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // What `run` starts each command under (see `orchestrator::shepherd`).
+    if args
+        .get(1)
+        .is_some_and(|a| a == grokmon::orchestrator::shepherd::ARG)
+    {
+        let code = grokmon::orchestrator::shepherd::main(&args[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let is_check = subcommand_is_check(&args);
     // Under NRPE only stdout reaches the operator: with `--format nagios`
     // every failure of the checker is also a `GROKMON UNKNOWN - ...` line there.

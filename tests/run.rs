@@ -1063,6 +1063,135 @@ fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
     assert_eq!(run.stop(libc::SIGTERM), 0);
 }
 
+/// The pid a test's child wrote to `path`, once it is there.
+fn pid_from(path: &std::path::Path, run: &Running) -> i32 {
+    assert!(
+        wait_until(WAIT, || std::fs::read_to_string(path)
+            .is_ok_and(|s| s.ends_with('\n'))),
+        "the sensor never started its child: {}",
+        run.stderr()
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_child_that_detaches_and_clears_its_environment_dies_when_its_command_ends() {
+    if std::process::Command::new("setsid")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this: setsid missing"
+        );
+        eprintln!("skipped: setsid (util-linux) not installed");
+        return;
+    }
+    let env = TestEnv::new();
+    let port = free_port();
+    let pidfile = env.path("escaped.pid");
+    let envfile = env.path("escaped.env");
+    // The sensor's shell starts a double fork (`setsid -f`) into a session
+    // of its own with an empty environment (no mark to find it by), waits
+    // until it has written its pid, prints a reading and exits: a normal
+    // end, well within the timeout. Its parent (`setsid`) is gone at once.
+    let p = pidfile.display();
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"leaky\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"setsid -f env -i /bin/sh -c 'env > {e}; echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 300'; while [ ! -s {p} ]; do sleep 0.05; done; echo 21.5\"]\ninterval = \"1h\"\ntimeout = \"20s\"\n",
+            e = envfile.display(),
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    let pid = pid_from(&pidfile, &run);
+    let _guard = KillOnDrop(pid);
+    // It really escaped all the old ways to find it: a session of its own,
+    // no environment (so no mark).
+    let env_text = std::fs::read_to_string(&envfile).unwrap();
+    assert!(!env_text.contains("GROKMON"), "{env_text}");
+    assert!(
+        wait_until(WAIT, || run.sensor("leaky")["value"] == 21.5),
+        "no reading: {}",
+        run.sensor("leaky")
+    );
+    assert!(
+        wait_until(WAIT, || dead(pid)),
+        "the detached child {pid} outlived its command"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
+}
+
+#[test]
+fn a_missing_program_and_a_killed_command_are_reported_as_such() {
+    let env = TestEnv::new();
+    let port = free_port();
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"missing\"\nkind = \"command\"\ncommand = [\"{}\"]\ninterval = \"1h\"\n\
+             [[sensor]]\nname = \"killed\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"kill -9 $$\"]\ninterval = \"1h\"\n\
+             [[sensor]]\nname = \"exits\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"echo broken >&2; exit 7\"]\ninterval = \"1h\"\n",
+            env.path("no-such-program").display()
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    let error = |name: &str| run.sensor(name)["error"].as_str().map(str::to_string);
+    assert!(wait_until(WAIT, || ["missing", "killed", "exits"]
+        .iter()
+        .all(|n| error(n).is_some())));
+    // What the command did, not what its shepherd did.
+    let missing = error("missing").unwrap();
+    assert!(
+        missing.contains("cannot run")
+            && missing.contains("no-such-program")
+            && !missing.contains("shepherd"),
+        "{missing}"
+    );
+    assert!(
+        error("killed").unwrap().contains("killed by a signal"),
+        "{:?}",
+        error("killed")
+    );
+    let exits = error("exits").unwrap();
+    assert!(
+        exits.contains("exit status 7") && exits.contains("broken"),
+        "{exits}"
+    );
+    assert_eq!(run.stop(libc::SIGTERM), 0, "{}", run.stderr());
+}
+
+#[test]
+fn a_command_running_when_run_is_killed_dies_with_it() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let pidfile = env.path("sensor.pid");
+    let p = pidfile.display();
+    config(
+        &env,
+        port,
+        &format!(
+            "[[sensor]]\nname = \"slow\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 300\"]\ninterval = \"1h\"\ntimeout = \"1h\"\n",
+        ),
+    );
+    let mut run = Running::start(&env, port);
+    let pid = pid_from(&pidfile, &run);
+    let _guard = KillOnDrop(pid);
+    run.signal(libc::SIGKILL);
+    assert!(run.wait_exit(WAIT).is_some(), "run survived SIGKILL");
+    assert!(
+        wait_until(WAIT, || dead(pid)),
+        "the command {pid} outlived `run` killed with SIGKILL"
+    );
+}
+
 #[test]
 fn a_keep_alive_connection_is_closed_after_max_requests() {
     use grokmon::orchestrator::api::MAX_REQUESTS_PER_CONNECTION;

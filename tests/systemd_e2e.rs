@@ -401,6 +401,15 @@ scope = "system"
 # The host's CPU is shared with other builds: leave out the probes that
 # measure the machine rather than the service.
 probes = ["api", "database", "service", "units", "backups"]
+# A command that leaves a process behind the usual ways out (a double fork
+# into a session of its own, an empty environment): the shepherd must kill it
+# when the command ends, under the shipped unit's sandbox.
+[[sensor]]
+name = "leaky"
+kind = "command"
+command = ["/bin/sh", "-c", "setsid -f env -i /bin/sh -c 'echo $$ > /var/lib/grokmon/escaped.pid; exec sleep 300'; while [ ! -s /var/lib/grokmon/escaped.pid ]; do sleep 0.05; done; echo 21.5"]
+interval = "1h"
+timeout = "20s"
 "#;
 
 /// Speed only: a shorter watchdog and restart delay than the shipped unit,
@@ -572,6 +581,17 @@ pub fn scenario(c: &Container) {
     );
     let pid = main_pid(c);
     assert!(pid > 0);
+    // The leaky sensor's escaped process is gone once its command ended:
+    // its shepherd (a subreaper, allowed by the unit's system call filter)
+    // killed it.
+    let r = c.sh_for(
+        "f=/var/lib/grokmon/escaped.pid; for i in $(seq 200); do [ -s $f ] && break; sleep 0.1; done; \
+         p=$(cat $f) || exit 2; \
+         for i in $(seq 200); do if [ ! -d /proc/$p ] || grep -q '^State:.*Z' /proc/$p/status; then echo gone $p; exit 0; fi; sleep 0.1; done; \
+         echo alive; ps -o pid,ppid,sid,args -e; exit 1",
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 0, "{}", r.dump());
     // It really runs as the grokmon user: real, effective, saved and file
     // system ids, and no supplementary group but its own.
     let status = c.sh(&format!("cat /proc/{pid}/status")).stdout;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::process::{Children, kill_group};
+use super::process::{Children, stop_shepherd};
 pub use super::record::{Reading, Record};
 use crate::alerts::{AlertLog, Event, Level};
 use crate::text::sanitize;
@@ -327,10 +327,11 @@ impl Hub {
         lock(&self.children).remove(&pgid);
     }
 
-    /// Kills every process group still registered (a forced exit).
+    /// Stops every command still registered (a forced exit): each one's
+    /// shepherd kills what is below it (and would when `run` exits anyway).
     pub fn kill_children(&self) {
         for pgid in lock(&self.children).drain() {
-            kill_group(pgid);
+            stop_shepherd(pgid);
         }
     }
 

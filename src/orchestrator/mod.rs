@@ -23,6 +23,7 @@ pub mod page;
 pub mod process;
 pub mod record;
 pub mod sensor;
+pub mod shepherd;
 pub mod shutdown;
 pub mod store;
 pub mod supervisor;

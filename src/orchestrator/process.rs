@@ -70,20 +70,65 @@ pub trait Children: Send + Sync + 'static {
     fn hidden_env(&self) -> Option<&str>;
 }
 
-/// Kills the command's whole process group when dropped: on completion (to
-/// reap stragglers), on timeout and on shutdown (the future is dropped).
-/// Also what left the group (`setsid`): see `tree`.
+/// Ends what the command started when dropped: on completion, on timeout
+/// and on shutdown (the future is dropped). While the shepherd runs, it is
+/// asked to (`SIGTERM`: it kills everything below it, see `shepherd`);
+/// once it is gone, its group and every marked process are killed as well
+/// (`tree`), in case the shepherd itself was killed.
 struct GroupGuard<H: Children> {
     pgid: i32,
     token: String,
     since: Option<u64>,
     hub: Arc<H>,
+    /// The shepherd was waited for (it has exited).
+    exited: bool,
 }
 
 impl<H: Children> Drop for GroupGuard<H> {
     fn drop(&mut self) {
-        super::tree::kill_all(self.pgid, &self.token, self.since);
+        if self.exited {
+            super::tree::kill_all(self.pgid, &self.token, self.since);
+        } else {
+            stop_shepherd(self.pgid);
+            let (pgid, token, since) = (self.pgid, std::mem::take(&mut self.token), self.since);
+            // After it is done (a few milliseconds), or if it does not end.
+            let _ = std::thread::Builder::new()
+                .name("command-end".into())
+                .spawn(move || {
+                    let end = std::time::Instant::now() + SHEPHERD_GRACE;
+                    while running(pgid) && std::time::Instant::now() < end {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    super::tree::kill_all(pgid, &token, since);
+                });
+        }
         self.hub.remove_child(self.pgid);
+    }
+}
+
+/// How long a shepherd asked to stop has before its group is killed.
+const SHEPHERD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether `pid` is alive and not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_string();
+            Some(state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Asks a command's shepherd (the leader of its group) to kill everything
+/// below it and exit.
+pub fn stop_shepherd(pid: i32) {
+    if pid > 0 {
+        // SAFETY: kill has no memory-safety preconditions; one already gone
+        // is ESRCH, ignored.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
     }
 }
 
@@ -104,13 +149,22 @@ pub async fn run_argv<H: Children>(
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| ReadError::Failed("empty command".into()))?;
-    let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args)
+    // Under a shepherd (this binary, see `shepherd`): nothing the command
+    // starts outlives it, however it detaches.
+    let mut cmd = tokio::process::Command::new("/proc/self/exe");
+    cmd.arg0(super::shepherd::ARG0)
+        .arg(super::shepherd::ARG)
+        .arg(std::process::id().to_string())
+        .arg("--")
+        .arg(prog)
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true);
+        // Dropped early, it is asked to stop (`GroupGuard`), not killed:
+        // killed, it could not kill what is below it.
+        .kill_on_drop(false);
     // Inherited by all it starts, even through setsid: see `tree`.
     let token = super::tree::new_token();
     cmd.env(super::tree::MARK, &token);
@@ -120,16 +174,20 @@ pub async fn run_argv<H: Children>(
         // dumps its environment would put it in errors, the database, /api/*.
         cmd.env_remove(k);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ReadError::Failed(format!("cannot run {}: {e}", quote(prog))))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        ReadError::Failed(format!(
+            "cannot run {} (starting its shepherd, this binary as /proc/self/exe): {e}",
+            quote(prog)
+        ))
+    })?;
     let pgid = child.id().map_or(0, |p| p as i32);
     hub.add_child(pgid);
-    let _guard = GroupGuard {
+    let mut guard = GroupGuard {
         pgid,
         token,
         since,
         hub: hub.clone(),
+        exited: false,
     };
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(ReadError::Failed("cannot capture output".into()));
@@ -138,7 +196,7 @@ pub async fn run_argv<H: Children>(
         let r = read_bounded(out, OUTPUT_LIMIT).await;
         if r.is_err() {
             // Stop a flood at once rather than at the timeout.
-            kill_group(pgid);
+            stop_shepherd(pgid);
         }
         r
     };
@@ -147,6 +205,14 @@ pub async fn run_argv<H: Children>(
         .wait()
         .await
         .map_err(|e| ReadError::Failed(format!("cannot wait for {}: {e}", quote(prog))))?;
+    guard.exited = true;
+    if status.code() == Some(super::shepherd::CANNOT_RUN)
+        && let Some(why) = stderr.strip_prefix(super::shepherd::CANNOT_RUN_MARK.as_bytes())
+    {
+        return Err(ReadError::Failed(
+            String::from_utf8_lossy(why).trim_end().to_string(),
+        ));
+    }
     Ok(CommandOutput {
         success: status.success(),
         code: status.code(),
@@ -166,16 +232,5 @@ pub fn failure_message(o: &CommandOutput) -> String {
         status
     } else {
         format!("{status}: {}", quote(&err))
-    }
-}
-
-/// SIGKILL to a whole process group; a group already gone is fine.
-pub fn kill_group(pgid: i32) {
-    if pgid > 0 {
-        // SAFETY: kill has no memory-safety preconditions; a negative pid
-        // names the process group.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
     }
 }

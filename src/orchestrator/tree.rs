@@ -11,7 +11,8 @@
 //! Only processes started since the command (by their start time) have
 //! their environment read, so a scan costs one `/proc/PID/stat` read per
 //! process. A process that both detaches and clears its environment escapes
-//! this; a cgroup per command would catch it where one can be created.
+//! this: the command's shepherd (`shepherd`, a subreaper) catches it; this
+//! is the second line, for when the shepherd itself was killed.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -95,7 +96,7 @@ pub fn doomed(procs: &[Proc], root: i32, me: i32, marked: impl Fn(&Proc) -> bool
 }
 
 /// Reads every process of `proc_root`.
-fn snapshot(proc_root: &Path) -> Vec<Proc> {
+pub(super) fn snapshot(proc_root: &Path) -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir(proc_root) else {
         return Vec::new();
     };
