@@ -1224,3 +1224,105 @@ fn a_keep_alive_connection_is_closed_after_max_requests() {
     );
     assert_eq!(run.stop(libc::SIGTERM), 0);
 }
+
+/// The shepherd started the way `run` starts it, from a thread of this
+/// process, on `script` (a shell, argv, no shell text from outside).
+fn shepherd(script: &str) -> std::process::Child {
+    let me = std::process::id().to_string();
+    let script = script.to_string();
+    // Started from a thread that then ends: the kernel sends the shepherd
+    // its parent-death signal then, while its parent process lives on.
+    std::thread::spawn(move || {
+        std::process::Command::new(BIN)
+            .args(["__shepherd", &me, "--", "/bin/sh", "-c", &script])
+            .spawn()
+            .unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A bounded wait for a child; its exit status.
+fn wait_bounded(c: &mut std::process::Child) -> std::process::ExitStatus {
+    let end = Instant::now() + WAIT;
+    while Instant::now() < end {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = c.kill();
+    panic!("the shepherd did not exit within {WAIT:?}");
+}
+
+#[test]
+fn the_shepherd_exits_as_its_command_did() {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(wait_bounded(&mut shepherd("exit 7")).code(), Some(7));
+    assert_eq!(wait_bounded(&mut shepherd("true")).code(), Some(0));
+    let st = wait_bounded(&mut shepherd("kill -TERM $$"));
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
+    // The command starts with no signal blocked (the shepherd blocks the
+    // ones it waits for; a command that inherited them could not be
+    // stopped by SIGTERM or see its children's SIGCHLD).
+    let st = wait_bounded(&mut shepherd(
+        "exec grep -Eq '^SigBlk:[[:space:]]+0+$' /proc/self/status",
+    ));
+    assert_eq!(st.code(), Some(0), "a signal is blocked in the command");
+    // Not started: its own status and a marked reason.
+    let out = std::process::Command::new(BIN)
+        .args([
+            "__shepherd",
+            &std::process::id().to_string(),
+            "--",
+            "/nonexistent/program",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("grokmon-shepherd: cannot run \"/nonexistent/program\""),
+        "{err}"
+    );
+    // Started by another process than the one named: it runs nothing.
+    let out = std::process::Command::new(BIN)
+        .args(["__shepherd", "1", "--", "/bin/sh", "-c", "echo ran"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_shepherd_outlives_the_thread_that_started_it_and_stops_when_asked() {
+    let env = TestEnv::new();
+    let pidfile = env.path("cmd.pid");
+    let p = pidfile.display();
+    let mut sh = shepherd(&format!(
+        "echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 300"
+    ));
+    assert!(wait_until(WAIT, || std::fs::read_to_string(&pidfile)
+        .is_ok_and(|s| s.ends_with('\n'))));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = KillOnDrop(pid);
+    // The thread that started it has ended (its parent-death signal came):
+    // the command still runs.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sh.try_wait().unwrap().is_none(), "the shepherd ended");
+    assert!(!dead(pid), "the command was killed");
+    // What `run` does at a timeout: SIGTERM to the shepherd. The command
+    // dies, and the shepherd ends as its command did (killed).
+    // SAFETY: kill of our own child.
+    unsafe {
+        libc::kill(sh.id() as i32, libc::SIGTERM);
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let st = wait_bounded(&mut sh);
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}");
+    assert!(wait_until(WAIT, || dead(pid)), "the command {pid} survived");
+}

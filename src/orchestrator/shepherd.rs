@@ -66,9 +66,24 @@ pub fn main(args: &[OsString]) -> i32 {
         return 1;
     }
     let (prog, rest) = argv.split_first().expect("parse wants a program");
-    // The command gets an empty signal mask and default dispositions
-    // (std resets them when it starts a process).
-    let child = match std::process::Command::new(prog).args(rest).spawn() {
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(rest);
+    // The command starts with nothing blocked (std leaves the mask as it
+    // is: this one blocks what it waits for) and SIGXFSZ at its default
+    // (grokmon ignores it for itself).
+    // SAFETY: between fork and exec only async-signal-safe calls
+    // (sigprocmask, signal) on stack data.
+    unsafe {
+        use std::os::unix::process::CommandExt as _;
+        cmd.pre_exec(|| {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             crate::errln!(
