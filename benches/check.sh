@@ -11,7 +11,9 @@
 #   systemd by benches/check_nspawn.sh); HISTORY_DAYS (default 30): days of
 #   stored samples, one check every 5 minutes, as an install has them after
 #   a month (0: only the warm-up runs' few); BASELINE=BIN: also time another
-#   build in the same run (on the same state), e.g. the previous release.
+#   build in the same run (on the same state), e.g. the previous release;
+#   INTERLEAVE=ROUNDS: then time them again interleaved, round by round
+#   (benches/interleave.py), which a drifting machine skews less.
 #
 # The service probe asks systemd over D-Bus. This machine has no systemd as
 # PID 1, so the bench starts a private dbus-daemon with the test suite's fake
@@ -144,6 +146,14 @@ for n, r, m in zip(names, res, med):
     print(f"{n}: median {m*1000:.2f} ms, min {r['min']*1000:.2f} ms, mean {r['mean']*1000:.2f} ms over {len(r['times'])} runs")
 print(f"plugins / grokmon: {med[1]/med[0]:.2f}x (without the shell's own start: {(med[1]-med[2])/med[0]:.2f}x)")
 PY
+if [ -n "${INTERLEAVE:-}" ]; then
+    # The same commands again, interleaved round by round (drift falls on
+    # all alike): INTERLEAVE=ROUNDS.
+    echo "== interleaved, $INTERLEAVE rounds (benches/interleave.py):"
+    ilv=("$bin check --quiet" "$plugins_cmd" "sh -c :")
+    [ -z "${BASELINE:-}" ] || ilv+=("$(realpath "$BASELINE") check --quiet")
+    python3 benches/interleave.py "$INTERLEAVE" "${ilv[@]}"
+fi
 max=0
 for _ in $(seq 20); do
     /usr/bin/time -v -o "$work/time.txt" "$bin" check --quiet >/dev/null 2>&1 || true
