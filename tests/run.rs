@@ -1007,18 +1007,27 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
+/// Whether `setsid` (util-linux) is missing here, so the test is skipped
+/// (never under CI).
+fn setsid_missing() -> bool {
     if std::process::Command::new("setsid")
         .arg("--version")
         .output()
-        .is_err()
+        .is_ok()
     {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run this: setsid missing"
-        );
-        eprintln!("skipped: setsid (util-linux) not installed");
+        return false;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run this: setsid missing"
+    );
+    eprintln!("skipped: setsid (util-linux) not installed");
+    true
+}
+
+#[test]
+fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
+    if setsid_missing() {
         return;
     }
     let env = TestEnv::new();
@@ -1035,16 +1044,7 @@ fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
         ),
     );
     let mut run = Running::start(&env, port);
-    assert!(
-        wait_until(WAIT, || pidfile.exists()),
-        "the sensor never started its child: {}",
-        run.stderr()
-    );
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = pid_from(&pidfile, &run);
     let _guard = KillOnDrop(pid);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // It really left the command's group: its own session.
@@ -1080,16 +1080,7 @@ fn pid_from(path: &std::path::Path, run: &Running) -> i32 {
 
 #[test]
 fn a_child_that_detaches_and_clears_its_environment_dies_when_its_command_ends() {
-    if std::process::Command::new("setsid")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run this: setsid missing"
-        );
-        eprintln!("skipped: setsid (util-linux) not installed");
+    if setsid_missing() {
         return;
     }
     let env = TestEnv::new();
