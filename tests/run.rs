@@ -1273,7 +1273,7 @@ fn the_shepherd_exits_as_its_command_did() {
     assert_eq!(out.status.code(), Some(127));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("grokmon-shepherd: cannot run \"/nonexistent/program\""),
+        err.starts_with("grokmon-shepherd: No such file or directory"),
         "{err}"
     );
     // Started by another process than the one named: it runs nothing.

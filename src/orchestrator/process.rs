@@ -209,9 +209,11 @@ pub async fn run_argv<H: Children>(
     if status.code() == Some(super::shepherd::CANNOT_RUN)
         && let Some(why) = stderr.strip_prefix(super::shepherd::CANNOT_RUN_MARK.as_bytes())
     {
-        return Err(ReadError::Failed(
-            String::from_utf8_lossy(why).trim_end().to_string(),
-        ));
+        return Err(ReadError::Failed(format!(
+            "cannot run {}: {}",
+            quote(prog),
+            String::from_utf8_lossy(why).trim_end()
+        )));
     }
     Ok(CommandOutput {
         success: status.success(),

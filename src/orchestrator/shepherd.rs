@@ -15,8 +15,9 @@
 //! command's status.
 //!
 //! A command that cannot be started makes the shepherd exit with
-//! `CANNOT_RUN`, the reason on stderr after `CANNOT_RUN_MARK`.
-//! Leaf module: `libc`, `std`, and `tree`'s reading of `/proc`.
+//! `CANNOT_RUN`, the system's reason on stderr after `CANNOT_RUN_MARK`.
+//! Below `process` (which starts it): it uses only `libc`, `std` and
+//! `tree`'s reading of `/proc`.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -27,7 +28,8 @@ pub const ARG: &str = "__shepherd";
 pub const ARG0: &str = "grokmon-shepherd";
 /// Exit status when the command could not be started.
 pub const CANNOT_RUN: i32 = 127;
-/// What starts the reason on stderr when the command could not be started.
+/// What starts the system's reason (`No such file or directory (os error
+/// 2)`) on stderr when the command could not be started.
 pub const CANNOT_RUN_MARK: &str = "grokmon-shepherd: ";
 
 /// `run` dying, as `PR_SET_PDEATHSIG` tells it (a different signal from
@@ -86,10 +88,8 @@ pub fn main(args: &[OsString]) -> i32 {
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            crate::errln!(
-                "{CANNOT_RUN_MARK}cannot run {}: {e}",
-                super::process::quote(&prog.to_string_lossy())
-            );
+            // `run` says which program (and quotes it).
+            crate::errln!("{CANNOT_RUN_MARK}{e}");
             return CANNOT_RUN;
         }
     };
