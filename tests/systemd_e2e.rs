@@ -820,7 +820,19 @@ pub fn scenario(c: &Container) {
     // it): 503 only while a process is up but not serving; between the two
     // processes nothing listens.
     c.sh("(while :; do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 1 http://127.0.0.1:8000/api/health || echo refused; sleep 0.005; done > /tmp/codes) >/dev/null 2>&1 & echo $! > /tmp/poller").ok();
-    std::thread::sleep(Duration::from_millis(300));
+    // The poller has seen the running process answer before the restart
+    // (a fixed pause was not enough on a loaded CI machine: its first
+    // answer came from the new process, still starting).
+    let r = c.sh_for(
+        "for i in $(seq 200); do grep -q '^200$' /tmp/codes 2>/dev/null && exit 0; sleep 0.05; done; exit 1",
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        r.code,
+        0,
+        "the poller never saw the service answer: {}",
+        r.dump()
+    );
     c.sh("systemctl restart grokmon.service").ok();
     std::thread::sleep(Duration::from_millis(300));
     c.sh("kill $(cat /tmp/poller)").ok();
