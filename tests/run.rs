@@ -1007,6 +1007,23 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// A `[[sensor]]` that runs `script` with `/bin/sh -c` once an hour (so once
+/// in a test), within `timeout`: the script as a TOML string, escaped.
+fn shell_sensor(name: &str, script: &str, timeout: &str) -> String {
+    let toml = |t: &str| t.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "[[sensor]]\nname = \"{name}\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"{}\"]\ninterval = \"1h\"\ntimeout = \"{timeout}\"\n",
+        toml(script)
+    )
+}
+
+/// Shell text that writes the shell's pid to `path` whole (a reader never
+/// sees half of it), then becomes `sleep 300`.
+fn pid_then_sleep(path: &std::path::Path) -> String {
+    let p = path.display();
+    format!("echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 300")
+}
+
 /// Whether `setsid` (util-linux) is missing here, so the test is skipped
 /// (never under CI).
 fn setsid_missing() -> bool {
@@ -1038,13 +1055,17 @@ fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
     config(
         &env,
         port,
-        &format!(
-            "[[sensor]]\nname = \"hang\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"setsid /bin/sh -c 'echo $$ > {}.tmp && mv {0}.tmp {0}; exec sleep 300' & sleep 300\"]\ninterval = \"1h\"\ntimeout = \"500ms\"\n",
-            pidfile.display()
+        &shell_sensor(
+            "hang",
+            &format!(
+                "setsid /bin/sh -c '{}' & sleep 300",
+                pid_then_sleep(&pidfile)
+            ),
+            "500ms",
         ),
     );
     let mut run = Running::start(&env, port);
-    let pid = pid_from(&pidfile, &run);
+    let pid = pid_from(&pidfile, || run.stderr());
     let _guard = KillOnDrop(pid);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // It really left the command's group: its own session.
@@ -1064,12 +1085,13 @@ fn a_sensor_child_that_detaches_with_setsid_is_killed_at_the_timeout() {
 }
 
 /// The pid a test's child wrote to `path`, once it is there.
-fn pid_from(path: &std::path::Path, run: &Running) -> i32 {
+/// `context`: what to show when it never comes (`run`'s stderr).
+fn pid_from(path: &std::path::Path, context: impl Fn() -> String) -> i32 {
     assert!(
         wait_until(WAIT, || std::fs::read_to_string(path)
             .is_ok_and(|s| s.ends_with('\n'))),
-        "the sensor never started its child: {}",
-        run.stderr()
+        "the command never wrote its pid: {}",
+        context()
     );
     std::fs::read_to_string(path)
         .unwrap()
@@ -1091,17 +1113,22 @@ fn a_child_that_detaches_and_clears_its_environment_dies_when_its_command_ends()
     // of its own with an empty environment (no mark to find it by), waits
     // until it has written its pid, prints a reading and exits: a normal
     // end, well within the timeout. Its parent (`setsid`) is gone at once.
-    let p = pidfile.display();
     config(
         &env,
         port,
-        &format!(
-            "[[sensor]]\nname = \"leaky\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"setsid -f env -i /bin/sh -c 'env > {e}; echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 300'; while [ ! -s {p} ]; do sleep 0.05; done; echo 21.5\"]\ninterval = \"1h\"\ntimeout = \"20s\"\n",
-            e = envfile.display(),
+        &shell_sensor(
+            "leaky",
+            &format!(
+                "setsid -f env -i /bin/sh -c 'env > {}; {}'; while [ ! -s {p} ]; do sleep 0.05; done; echo 21.5",
+                envfile.display(),
+                pid_then_sleep(&pidfile),
+                p = pidfile.display(),
+            ),
+            "20s",
         ),
     );
     let mut run = Running::start(&env, port);
-    let pid = pid_from(&pidfile, &run);
+    let pid = pid_from(&pidfile, || run.stderr());
     let _guard = KillOnDrop(pid);
     // It really escaped all the old ways to find it: a session of its own,
     // no environment (so no mark).
@@ -1127,10 +1154,10 @@ fn a_missing_program_and_a_killed_command_are_reported_as_such() {
         &env,
         port,
         &format!(
-            "[[sensor]]\nname = \"missing\"\nkind = \"command\"\ncommand = [\"{}\"]\ninterval = \"1h\"\n\
-             [[sensor]]\nname = \"killed\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"kill -9 $$\"]\ninterval = \"1h\"\n\
-             [[sensor]]\nname = \"exits\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"echo broken >&2; exit 7\"]\ninterval = \"1h\"\n",
-            env.path("no-such-program").display()
+            "[[sensor]]\nname = \"missing\"\nkind = \"command\"\ncommand = [\"{}\"]\ninterval = \"1h\"\n{}{}",
+            env.path("no-such-program").display(),
+            shell_sensor("killed", "kill -9 $$", "10s"),
+            shell_sensor("exits", "echo broken >&2; exit 7", "10s"),
         ),
     );
     let mut run = Running::start(&env, port);
@@ -1164,16 +1191,13 @@ fn a_command_running_when_run_is_killed_dies_with_it() {
     let env = TestEnv::new();
     let port = free_port();
     let pidfile = env.path("sensor.pid");
-    let p = pidfile.display();
     config(
         &env,
         port,
-        &format!(
-            "[[sensor]]\nname = \"slow\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 300\"]\ninterval = \"1h\"\ntimeout = \"1h\"\n",
-        ),
+        &shell_sensor("slow", &pid_then_sleep(&pidfile), "1h"),
     );
     let mut run = Running::start(&env, port);
-    let pid = pid_from(&pidfile, &run);
+    let pid = pid_from(&pidfile, || run.stderr());
     let _guard = KillOnDrop(pid);
     run.signal(libc::SIGKILL);
     assert!(run.wait_exit(WAIT).is_some(), "run survived SIGKILL");
@@ -1289,17 +1313,8 @@ fn the_shepherd_exits_as_its_command_did() {
 fn the_shepherd_outlives_the_thread_that_started_it_and_stops_when_asked() {
     let env = TestEnv::new();
     let pidfile = env.path("cmd.pid");
-    let p = pidfile.display();
-    let mut sh = shepherd(&format!(
-        "echo $$ > {p}.tmp && mv {p}.tmp {p}; exec sleep 300"
-    ));
-    assert!(wait_until(WAIT, || std::fs::read_to_string(&pidfile)
-        .is_ok_and(|s| s.ends_with('\n'))));
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let mut sh = shepherd(&pid_then_sleep(&pidfile));
+    let pid = pid_from(&pidfile, String::new);
     let _guard = KillOnDrop(pid);
     // The thread that started it has ended (its parent-death signal came):
     // the command still runs.
