@@ -324,3 +324,184 @@ pub struct ManArgs {
     #[arg(default_value = "man")]
     pub dir: PathBuf,
 }
+
+/// `grokmon [--config FILE] check [FLAGS]` parsed without clap: building
+/// clap's tree of every command and flag costs ~0.3 ms, a twentieth of a
+/// check that a timer or NRPE runs every few minutes. Only the plain forms
+/// are taken (each flag at most once, values that do not start with `-`,
+/// UTF-8); anything else (`--help`, a typo, a repeated flag, another
+/// command) is `None`, and clap parses it with its usual messages.
+/// Equivalence with clap is a test (`check_fast_path_agrees_with_clap`).
+pub fn parse_check(args: &[std::ffi::OsString]) -> Option<Cli> {
+    let mut it = args.iter().skip(1);
+    let mut config: Option<PathBuf> = None;
+    let mut seen_check = false;
+    let mut a = CheckArgs::default();
+    let (mut quiet, mut format, mut textfile, mut stateless) = (false, false, false, false);
+    // `--name value` or `--name=value`: the value, or None when it is not
+    // one of the plain forms.
+    fn value<'a>(
+        arg: &'a str,
+        name: &str,
+        it: &mut impl Iterator<Item = &'a std::ffi::OsString>,
+    ) -> Option<Option<&'a str>> {
+        let rest = arg.strip_prefix(name)?;
+        let v = if rest.is_empty() {
+            it.next().and_then(|v| v.to_str())
+        } else {
+            rest.strip_prefix('=')
+        };
+        Some(v.filter(|v| !v.is_empty() && !v.starts_with('-')))
+    }
+    while let Some(arg) = it.next() {
+        let arg = arg.to_str()?;
+        if let Some(v) = value(arg, "--config", &mut it) {
+            if config.is_some() {
+                return None;
+            }
+            config = Some(PathBuf::from(v?));
+        } else if !seen_check {
+            if arg != "check" {
+                return None;
+            }
+            seen_check = true;
+        } else if arg == "-q" || arg == "--quiet" {
+            if std::mem::replace(&mut quiet, true) {
+                return None;
+            }
+            a.quiet = true;
+        } else if arg == "--stateless" {
+            if std::mem::replace(&mut stateless, true) {
+                return None;
+            }
+            a.stateless = true;
+        } else if let Some(v) = value(arg, "--format", &mut it) {
+            if std::mem::replace(&mut format, true) {
+                return None;
+            }
+            a.format = match v? {
+                "human" => CheckFormat::Human,
+                "json" => CheckFormat::Json,
+                "nagios" => CheckFormat::Nagios,
+                _ => return None,
+            };
+        } else if let Some(v) = value(arg, "--textfile", &mut it) {
+            if std::mem::replace(&mut textfile, true) {
+                return None;
+            }
+            a.textfile = Some(parse_textfile(v?).ok()?);
+        } else {
+            return None;
+        }
+    }
+    seen_check.then_some(Cli {
+        config,
+        command: Command::Check(a),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<std::ffi::OsString> {
+        v.iter().map(Into::into).collect()
+    }
+
+    /// Every argument list of up to four pieces from a pool of good, bad and
+    /// foreign ones: where the fast path answers, clap gives the same `Cli`
+    /// (so clap's errors, help and other commands are never shadowed).
+    #[test]
+    fn check_fast_path_agrees_with_clap() {
+        let pieces: &[&[&str]] = &[
+            &["check"],
+            &["status"],
+            &["--config", "a.toml"],
+            &["--config=b.toml"],
+            &["--config="],
+            &["--config", "-x"],
+            &["--configx"],
+            &["-q"],
+            &["--quiet"],
+            &["-qq"],
+            &["--stateless"],
+            &["--format", "json"],
+            &["--format=nagios"],
+            &["--format", "human"],
+            &["--format", "Json"],
+            &["--format"],
+            &["--textfile", "m.prom"],
+            &["--textfile=.prom"],
+            &["--textfile", "x.txt"],
+            &["--help"],
+            &["--"],
+        ];
+        let (mut taken, mut total) = (0, 0);
+        let mut lists: Vec<Vec<&str>> = vec![vec![]];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for l in &lists {
+                for p in pieces {
+                    let mut l = l.clone();
+                    l.extend_from_slice(p);
+                    next.push(l);
+                }
+            }
+            // Longer lists only from those that start with a `check` or
+            // `--config` piece (the rest is clap's alone at any length).
+            lists = next
+                .into_iter()
+                .filter(|l| l.len() < 3 || l.contains(&"check"))
+                .collect();
+            for l in &lists {
+                let mut args = vec!["grokmon"];
+                args.extend(l);
+                let args = os(&args);
+                total += 1;
+                if let Some(fast) = parse_check(&args) {
+                    taken += 1;
+                    let clap = Cli::try_parse_from(&args)
+                        .unwrap_or_else(|e| panic!("{l:?}: fast path took what clap refuses: {e}"));
+                    assert_eq!(format!("{fast:?}"), format!("{clap:?}"), "{l:?}");
+                }
+            }
+        }
+        assert!(taken > 400 && taken < total, "{taken} of {total} taken");
+    }
+
+    #[test]
+    fn check_fast_path_takes_the_plain_forms() {
+        for l in [
+            &["grokmon", "check"][..],
+            &["grokmon", "check", "--quiet"],
+            &[
+                "grokmon",
+                "--config",
+                "/etc/g.toml",
+                "check",
+                "--format",
+                "nagios",
+            ],
+            &[
+                "grokmon",
+                "check",
+                "--format=json",
+                "--textfile",
+                "/var/lib/t/grokmon.prom",
+            ],
+            &["grokmon", "check", "--stateless", "-q", "--config=c.toml"],
+        ] {
+            assert!(parse_check(&os(l)).is_some(), "{l:?}");
+        }
+        for l in [
+            &["grokmon"][..],
+            &["grokmon", "check", "--help"],
+            &["grokmon", "check", "--quiet", "--quiet"],
+            &["grokmon", "--config", "a", "check", "--config", "b"],
+            &["grokmon", "check", "--textfile", "metrics.txt"],
+            &["grokmon", "status"],
+        ] {
+            assert!(parse_check(&os(l)).is_none(), "{l:?}");
+        }
+    }
+}

@@ -33,7 +33,11 @@ fn main() -> ExitCode {
     // Under NRPE only stdout reaches the operator: with `--format nagios`
     // every failure of the checker is also a `GROKMON UNKNOWN - ...` line there.
     let nagios = is_check && wants_nagios(&args);
-    let cli = match Cli::try_parse_from(&args) {
+    let parsed = match grokmon::cli::parse_check(&args) {
+        Some(c) => Ok(c),
+        None => Cli::try_parse_from(&args),
+    };
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {
