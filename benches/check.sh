@@ -11,7 +11,8 @@
 #   systemd by benches/check_nspawn.sh); HISTORY_DAYS (default 30): days of
 #   stored samples, one check every 5 minutes, as an install has them after
 #   a month (0: only the warm-up runs' few); BASELINE=BIN: also time another
-#   build in the same run (on the same state), e.g. the previous release;
+#   build in the same run (on a state of its own, seeded the same way), e.g.
+#   the previous release;
 #   INTERLEAVE=ROUNDS: then time them again interleaved, round by round
 #   (benches/interleave.py), which a drifting machine skews less.
 #
@@ -98,19 +99,26 @@ TOML
 sqlite3 "$XDG_DATA_HOME/grokmon/grokmon.db" "CREATE TABLE t(x); INSERT INTO t VALUES (1);"
 touch "$XDG_DATA_HOME/grokmon/backups/grokmon-$(date -u +%Y%m%dT%H%M%SZ).db.zst"
 
-# Warm: the first runs create the state database and store CPU counters.
-for _ in 1 2 3; do "$bin" check --quiet >/dev/null || true; done
-# A month of history: every metric the warm-up stored, every 5 minutes.
+# A second configuration and state for BASELINE: each build on a state it
+# wrote itself (the samples' layout changed with schema 3).
+sed "s#$work/state/#$work/state-base/#; s#$work/alerts.log#$work/alerts-base.log#" \
+    "$XDG_CONFIG_HOME/grokmon/config.toml" > "$work/base.toml"
+base_cmd=()
+[ -z "${BASELINE:-}" ] || base_cmd=("$(realpath "$BASELINE")" check --quiet --config "$work/base.toml")
+
+# Warm: the first runs create the state database and store CPU counters;
+# then a month of history: every metric the warm-up stored, every 5 minutes.
 days=${HISTORY_DAYS:-30}
-if [ "$days" -gt 0 ]; then
-    sqlite3 "$work/state/state.db" "
-        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $days * 288)
-        INSERT INTO samples (ts, metric, value)
-        SELECT CAST(strftime('%s', 'now') AS INTEGER) - n.i * 300, s.metric, s.value
-        FROM n, (SELECT metric, max(value) AS value FROM samples GROUP BY metric) AS s;"
-    "$bin" check --quiet >/dev/null || true
-fi
-echo "== state: $(sqlite3 "$work/state/state.db" 'SELECT count(*) FROM samples') samples over $days days"
+warm() { # STATE_DB COMMAND...
+    local db=$1; shift
+    for _ in 1 2 3; do "$@" >/dev/null || true; done
+    if [ "$days" -gt 0 ]; then
+        echo "== state $(basename "$(dirname "$db")"): $(python3 benches/seed_history.py "$db" "$days")"
+        "$@" >/dev/null || true
+    fi
+}
+warm "$work/state/state.db" "$bin" check --quiet
+[ -z "${BASELINE:-}" ] || warm "$work/state-base/state.db" "${base_cmd[@]}"
 echo "== the service probe as one check sees it (D-Bus, then systemctl when no bus):"
 cat > "$work/svc.py" <<'PY'
 import json, sys
@@ -134,7 +142,7 @@ echo "== hyperfine, $runs runs each; load average: $(cut -d' ' -f1-3 /proc/loada
 # Inside a real systemd, also what the probe spared: one `systemctl show`.
 extra=()
 [ -z "${UNIT:-}" ] || extra=("systemctl show $UNIT -p ActiveState,SubState,NRestarts,MainPID --timestamp=unix")
-[ -z "${BASELINE:-}" ] || extra+=("$(realpath "$BASELINE") check --quiet")
+[ -z "${BASELINE:-}" ] || extra+=("${base_cmd[*]}")
 hyperfine --warmup 10 --runs "$runs" -N -i --export-json "$work/check.json" \
     "$bin check --quiet" "$plugins_cmd" "sh -c :" "${extra[@]}" 2>&1 | grep -v -e Warning -e '^ *$' | sed 's/^/  /'
 python3 - "$work/check.json" "${UNIT:+systemctl show}" "${BASELINE:+baseline check}" <<'PY'
@@ -151,7 +159,7 @@ if [ -n "${INTERLEAVE:-}" ]; then
     # all alike): INTERLEAVE=ROUNDS.
     echo "== interleaved, $INTERLEAVE rounds (benches/interleave.py):"
     ilv=("$bin check --quiet" "$plugins_cmd" "sh -c :")
-    [ -z "${BASELINE:-}" ] || ilv+=("$(realpath "$BASELINE") check --quiet")
+    [ -z "${BASELINE:-}" ] || ilv+=("${base_cmd[*]}")
     python3 benches/interleave.py "$INTERLEAVE" "${ilv[@]}"
 fi
 max=0

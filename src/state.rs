@@ -77,8 +77,12 @@ pub enum StateError {
 
 /// 1: the tables; 2: the samples' index covers `value`, so a series is read
 /// from the index alone (the 7-day forecast read 2,000 rows one table lookup
-/// each). Applied in order; a newer database is used as it is.
-const SCHEMA_VERSION: i32 = 2;
+/// each); 3: samples are stored an hour of one metric to a row
+/// (`sample_hours`), so a week is 170 rows, not 2,000 (the `samples` rows of
+/// older versions are moved there; the table stays, empty, for an older
+/// grokmon, and its rows are read too). Applied in order; a newer database
+/// is used as it is.
+const SCHEMA_VERSION: i32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,7 +105,62 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS samples_metric_ts_value ON samples (metric, ts, value);
 DROP INDEX IF EXISTS samples_metric_ts;
+-- One row per metric and hour (unix seconds div 3600): `data` is the
+-- hour's samples in the order they were taken, 16 bytes each (the time in
+-- unix seconds, an i64, then the value, an f64, both little-endian).
+CREATE TABLE IF NOT EXISTS sample_hours (
+    metric TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (metric, hour)
+) WITHOUT ROWID;
 ";
+
+/// Bytes of one sample in `sample_hours.data`.
+const SAMPLE_BYTES: usize = 16;
+
+/// The `sample_hours` row a sample at `ts` (unix seconds) belongs to.
+fn hour_of(ts: i64) -> i64 {
+    ts.div_euclid(3600)
+}
+
+/// The samples of one `sample_hours.data` at or after `since`; a torn tail
+/// (not a whole sample) is ignored.
+fn decode_hour(data: &[u8], since: i64, out: &mut Vec<(i64, f64)>) {
+    for c in data.chunks_exact(SAMPLE_BYTES) {
+        let (t, v) = c.split_at(8);
+        let t = i64::from_le_bytes(t.try_into().expect("8 bytes"));
+        if t >= since {
+            out.push((t, f64::from_le_bytes(v.try_into().expect("8 bytes"))));
+        }
+    }
+}
+
+fn encode_sample(ts: i64, value: f64) -> [u8; SAMPLE_BYTES] {
+    let mut b = [0; SAMPLE_BYTES];
+    b[..8].copy_from_slice(&ts.to_le_bytes());
+    b[8..].copy_from_slice(&value.to_le_bytes());
+    b
+}
+
+/// Appends a sample to its hour's row (`||` yields text: cast back).
+const APPEND_SAMPLE: &str = "INSERT INTO sample_hours (metric, hour, data) VALUES (?1, ?2, ?3)
+     ON CONFLICT(metric, hour) DO UPDATE SET data = CAST(data || excluded.data AS BLOB)";
+
+/// Moves the rows of the `samples` table (versions 1 and 2, or an older
+/// grokmon run after an upgrade) into `sample_hours`, oldest first.
+fn move_legacy_samples(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut append = tx.prepare_cached(APPEND_SAMPLE)?;
+    let mut rows =
+        tx.prepare("SELECT metric, ts, value FROM samples ORDER BY metric, ts, value")?;
+    let mut rows = rows.query([])?;
+    while let Some(r) = rows.next()? {
+        let (metric, t, v): (String, i64, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        append.execute(params![metric, hour_of(t), &encode_sample(t, v)[..]])?;
+    }
+    tx.execute("DELETE FROM samples", [])?;
+    Ok(())
+}
 
 /// An open state database.
 pub struct State {
@@ -186,6 +245,7 @@ impl State {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
+            move_legacy_samples(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
@@ -431,22 +491,54 @@ pub trait Read {
         metric: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<(i64, f64)>, StateError> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT ts, value FROM samples WHERE metric = ?1 AND ts >= ?2 ORDER BY ts",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt
-            .query(params![metric, since.timestamp()])
-            .map_err(|e| self.err(e))?;
+        let since = since.timestamp();
         let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            out.push((
-                r.get(0).map_err(|e| self.err(e))?,
-                r.get(1).map_err(|e| self.err(e))?,
-            ));
+        // A table may be missing only in a database opened read-only that
+        // no grokmon of version 3 has opened for writing yet (no
+        // `sample_hours`), or one made by hand (no `samples`).
+        match self.conn().prepare_cached(
+            "SELECT data FROM sample_hours WHERE metric = ?1 AND hour >= ?2 ORDER BY hour",
+        ) {
+            Ok(mut hours) => {
+                let mut rows = hours
+                    .query(params![metric, hour_of(since)])
+                    .map_err(|e| self.err(e))?;
+                while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                    let data = r.get_ref(0).map_err(|e| self.err(e))?;
+                    // A blob as written; text if something else appended to it.
+                    if let Ok(d) = data.as_bytes() {
+                        decode_hour(d, since, &mut out);
+                    }
+                }
+            }
+            Err(e) if no_such_table(&e) => {}
+            Err(e) => return Err(self.err(e)),
         }
+        // Rows of schema 2 not moved yet (read-only), or rows an older
+        // grokmon wrote after this one moved them: otherwise an indexed look
+        // at an empty range.
+        match self
+            .conn()
+            .prepare_cached("SELECT ts, value FROM samples WHERE metric = ?1 AND ts >= ?2")
+        {
+            Ok(mut legacy) => {
+                let mut rows = legacy
+                    .query(params![metric, since])
+                    .map_err(|e| self.err(e))?;
+                while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                    out.push((
+                        r.get(0).map_err(|e| self.err(e))?,
+                        r.get(1).map_err(|e| self.err(e))?,
+                    ));
+                }
+            }
+            Err(e) if no_such_table(&e) => {}
+            Err(e) => return Err(self.err(e)),
+        }
+        // Oldest first (a clock that went back puts a later sample into an
+        // earlier hour, or later into the same hour); ties by value, as
+        // the index of version 2 ordered them. Already sorted: one pass.
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         Ok(out)
     }
 }
@@ -544,22 +636,88 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Stores a sample (a value that is not a number is not stored: no reader
+    /// could use it).
     pub fn add_sample(&self, t: DateTime<Utc>, metric: &str, value: f64) -> Result<(), StateError> {
+        if !value.is_finite() {
+            return Ok(());
+        }
+        let t = t.timestamp();
         self.tx
-            .prepare_cached("INSERT INTO samples (ts, metric, value) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![t.timestamp(), metric, value]))
+            .prepare_cached(APPEND_SAMPLE)
+            .and_then(|mut s| s.execute(params![metric, hour_of(t), &encode_sample(t, value)[..]]))
             .map(|_| ())
             .map_err(|e| self.err(e))
     }
 
-    /// Deletes samples older than `before`: a scan of the whole table (no
-    /// index leads with the time), so callers do it now and then
+    /// Deletes the samples older than `before` and says how many: the hours
+    /// before its hour, then the older part of its hour. A scan of the whole
+    /// table (no index leads with the hour), so callers do it now and then
     /// (`check`: once a day), not on every write.
     pub fn prune_samples(&self, before: DateTime<Utc>) -> Result<usize, StateError> {
+        let before = before.timestamp();
+        let hour = hour_of(before);
+        let err = |e| self.err(e);
+        let whole: i64 = self
+            .tx
+            .query_row(
+                "SELECT coalesce(sum(length(data)), 0) FROM sample_hours WHERE hour < ?1",
+                [hour],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
         self.tx
-            .execute("DELETE FROM samples WHERE ts < ?1", [before.timestamp()])
-            .map_err(|e| self.err(e))
+            .execute("DELETE FROM sample_hours WHERE hour < ?1", [hour])
+            .map_err(err)?;
+        let mut n = usize::try_from(whole).unwrap_or(0) / SAMPLE_BYTES;
+        // The hour `before` falls in: keep its samples from `before` on.
+        let split: Vec<(String, Vec<u8>)> = self
+            .tx
+            .prepare("SELECT metric, data FROM sample_hours WHERE hour = ?1")
+            .and_then(|mut s| {
+                s.query_map([hour], |r| {
+                    Ok((r.get(0)?, r.get_ref(1)?.as_bytes()?.to_vec()))
+                })?
+                .collect()
+            })
+            .map_err(err)?;
+        for (metric, data) in split {
+            let mut keep = Vec::new();
+            decode_hour(&data, before, &mut keep);
+            let kept: Vec<u8> = keep
+                .iter()
+                .flat_map(|&(t, v)| encode_sample(t, v))
+                .collect();
+            n += (data.len() - kept.len()) / SAMPLE_BYTES;
+            if kept.len() == data.len() {
+                continue;
+            }
+            if kept.is_empty() {
+                self.tx
+                    .execute(
+                        "DELETE FROM sample_hours WHERE metric = ?1 AND hour = ?2",
+                        params![metric, hour],
+                    )
+                    .map_err(err)?;
+            } else {
+                self.tx
+                    .execute(
+                        "UPDATE sample_hours SET data = ?3 WHERE metric = ?1 AND hour = ?2",
+                        params![metric, hour, kept],
+                    )
+                    .map_err(err)?;
+            }
+        }
+        n += self
+            .tx
+            .execute("DELETE FROM samples WHERE ts < ?1", [before])
+            .map_err(err)?;
+        Ok(n)
     }
+}
+
+fn no_such_table(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(m)) if m.starts_with("no such table"))
 }
 
 fn classify(path: &Path, e: rusqlite::Error) -> StateError {
@@ -656,6 +814,11 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(indexes, ["samples_metric_ts_value"]);
+        let legacy: i64 = st
+            .conn
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(legacy, 0, "moved to sample_hours");
         let plan: String = st
             .conn
             .query_row(
@@ -704,9 +867,129 @@ mod tests {
         // Everything is in the database file itself now.
         let c = Connection::open_with_flags(&p, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let n: i64 = c
-            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .query_row("SELECT sum(length(data)) FROM sample_hours", [], |r| {
+                r.get(0)
+            })
             .unwrap();
-        assert_eq!(n, 3);
+        assert_eq!(n, 3 * SAMPLE_BYTES as i64);
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        ts(secs)
+    }
+
+    #[test]
+    fn a_version_2_database_keeps_its_samples_in_order_and_an_older_grokmon_rows_are_read_too() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("state.db");
+        let c = Connection::open(&p).unwrap();
+        c.execute_batch(
+            "CREATE TABLE samples (ts INTEGER NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL);
+             CREATE INDEX samples_metric_ts_value ON samples (metric, ts, value);
+             INSERT INTO samples VALUES (7300, 'disk:/', 3.0), (100, 'disk:/', 1.0),
+                 (3700, 'disk:/', 2.0), (100, 'load', 9.0), (100, 'disk:/', 0.5);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(c);
+        // Read-only (`status`) before any check moved them.
+        let ro = State::open_existing(&p).unwrap().unwrap();
+        assert_eq!(ro.read().samples("disk:/", at(3000)).unwrap().len(), 2);
+        drop(ro);
+        let mut st = State::open(&p).unwrap();
+        let want = vec![
+            (at(100), 0.5),
+            (at(100), 1.0),
+            (at(3700), 2.0),
+            (at(7300), 3.0),
+        ];
+        assert_eq!(st.read().samples("disk:/", at(0)).unwrap(), want);
+        assert_eq!(st.read().samples("load", at(0)).unwrap(), [(at(100), 9.0)]);
+        assert_eq!(st.read().samples("disk:/", at(3700)).unwrap(), want[2..]);
+        let hours: i64 = st
+            .conn
+            .query_row("SELECT count(*) FROM sample_hours", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hours, 4, "one row per metric and hour");
+        // An older grokmon (version 2) writes to `samples` after the move.
+        st.conn
+            .execute("INSERT INTO samples VALUES (3800, 'disk:/', 2.5)", [])
+            .unwrap();
+        st.write(|tx| tx.add_sample(at(3900), "disk:/", 2.7))
+            .unwrap();
+        let got = st.read().samples("disk:/", at(3700)).unwrap();
+        assert_eq!(
+            got,
+            [
+                (at(3700), 2.0),
+                (at(3800), 2.5),
+                (at(3900), 2.7),
+                (at(7300), 3.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn samples_come_oldest_first_after_the_clock_went_back_and_junk_is_not_read() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = State::open(&d.path().join("state.db")).unwrap();
+        st.write(|tx| -> Result<(), StateError> {
+            // A Pi's clock: a check at a wrong late time, then corrected.
+            tx.add_sample(at(10_000), "m", 1.0)?;
+            tx.add_sample(at(10_300), "m", 2.0)?;
+            tx.add_sample(at(10_100), "m", 3.0)?;
+            tx.add_sample(at(3_000), "m", 4.0)?;
+            tx.add_sample(at(10_400), "m", f64::NAN)?;
+            tx.add_sample(at(10_500), "m", f64::INFINITY)
+        })
+        .unwrap();
+        assert_eq!(
+            st.read().samples("m", at(0)).unwrap(),
+            [
+                (at(3_000), 4.0),
+                (at(10_000), 1.0),
+                (at(10_100), 3.0),
+                (at(10_300), 2.0)
+            ]
+        );
+        // A torn row (a partial sample at its end) yields its whole samples.
+        st.conn
+            .execute(
+                "UPDATE sample_hours SET data = data || x'0102' WHERE hour = 2",
+                [],
+            )
+            .unwrap();
+        assert_eq!(st.read().samples("m", at(10_050)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn pruning_cuts_inside_an_hour_and_counts_what_it_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = State::open(&d.path().join("state.db")).unwrap();
+        st.write(|tx| -> Result<(), StateError> {
+            for t in [100, 3600, 3700, 3800, 7200] {
+                tx.add_sample(at(t), "a", t as f64)?;
+            }
+            tx.add_sample(at(3650), "b", 1.0)?;
+            tx.add_sample(at(3900), "b", 2.0)
+        })
+        .unwrap();
+        // Before 3750: 100, 3600, 3700 of `a`, 3650 of `b`.
+        assert_eq!(st.write(|tx| tx.prune_samples(at(3750))).unwrap(), 4);
+        let r = st.read();
+        assert_eq!(
+            r.samples("a", at(0)).unwrap(),
+            [(at(3800), 3800.0), (at(7200), 7200.0)]
+        );
+        assert_eq!(r.samples("b", at(0)).unwrap(), [(at(3900), 2.0)]);
+        assert_eq!(st.write(|tx| tx.prune_samples(at(3750))).unwrap(), 0);
+        assert_eq!(st.write(|tx| tx.prune_samples(at(3850))).unwrap(), 1);
+        assert_eq!(st.write(|tx| tx.prune_samples(at(3950))).unwrap(), 1);
+        let hours: i64 = st
+            .conn
+            .query_row("SELECT count(*) FROM sample_hours", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hours, 1, "the emptied rows are gone");
     }
 
     #[test]

@@ -446,6 +446,51 @@ fn check_reports_a_disk_filling_within_the_horizon_as_warn() {
     assert!(!o.stdout.contains("\"forecast\""), "{}", o.stdout);
 }
 
+/// An install upgraded from schema 2 (samples a row each): the first check
+/// moves them into `sample_hours`, forecasts from them, and so does the next.
+#[test]
+fn an_upgraded_state_keeps_its_disk_history_and_forecast() {
+    let env = TestEnv::new();
+    env.write_config("[check]\nprobes = [\"disk\", \"forecast\"]\n");
+    let (mp, used) = disk_now(&env);
+    let pts: Vec<_> = (1..=36)
+        .map(|i| (ago(i * 7200), used - 10.0 * (i as f64 * 2.0 / 24.0)))
+        .collect();
+    seed_samples(&env, &format!("disk:{mp}"), &pts);
+    // What grokmon of schema 2 left: no `sample_hours`, version 2.
+    let c = rusqlite::Connection::open(env.state_db()).unwrap();
+    c.execute_batch("DROP TABLE sample_hours; PRAGMA user_version = 2;")
+        .unwrap();
+    drop(c);
+    for round in ["upgrading", "upgraded"] {
+        let o = env.run(&["check", "--format", "json"]);
+        let v = o.json();
+        let f = v["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["probe"] == "forecast")
+            .unwrap_or_else(|| panic!("{round}: no forecast: {}", o.stdout))
+            .clone();
+        assert_eq!(f["status"], "warn", "{round}: {f}");
+        o.code(1);
+    }
+    let c = rusqlite::Connection::open(env.state_db()).unwrap();
+    let (legacy, moved, version): (i64, i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM samples), \
+                    (SELECT sum(length(data)) / 16 FROM sample_hours WHERE metric = ?1), \
+                    (SELECT user_version FROM pragma_user_version)",
+            [format!("disk:{mp}")],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((legacy, version), (0, 3));
+    // The 36 seeded and the two checks' own (`disk_now`'s check stored its
+    // sample in the table dropped above).
+    assert_eq!(moved, 36 + 2, "every sample moved once");
+}
+
 const SENTINEL: &str = "SENTINEL-TOKEN-4242";
 
 /// A config where one check writes a CRIT api line (nothing listens on port 1).
