@@ -5,8 +5,8 @@ largest value each had: what an install has after a month.
 Usage: seed_history.py STATE_DB DAYS
 
 Writes the layout the database has: `sample_hours` (schema 3: an hour of
-one metric per row, 16 bytes a sample, time i64 then value f64, both
-little-endian, oldest first) or `samples` (schema 1 and 2, a row each).
+one metric per row, part 0, 16 bytes a sample, time i64 then value f64,
+both little-endian, oldest first) or `samples` (schema 1 and 2, a row each).
 """
 import sqlite3
 import struct
@@ -29,8 +29,8 @@ if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'sample_hours'").fetchone
             hours.setdefault((metric, t // 3600), bytearray()).extend(struct.pack("<qd", t, v))
     # Before what the warm-up stored in the same hour: older samples first.
     c.executemany(
-        "INSERT INTO sample_hours (metric, hour, data) VALUES (?, ?, ?)"
-        " ON CONFLICT(metric, hour) DO UPDATE SET data = CAST(excluded.data || data AS BLOB)",
+        "INSERT INTO sample_hours (metric, hour, part, data) VALUES (?, ?, 0, ?)"
+        " ON CONFLICT(metric, hour, part) DO UPDATE SET data = CAST(excluded.data || data AS BLOB)",
         [(m, h, bytes(d)) for (m, h), d in hours.items()],
     )
     n = sum(len(d) // 16 for d in hours.values())

@@ -105,19 +105,28 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS samples_metric_ts_value ON samples (metric, ts, value);
 DROP INDEX IF EXISTS samples_metric_ts;
--- One row per metric and hour (unix seconds div 3600): `data` is the
--- hour's samples in the order they were taken, 16 bytes each (the time in
--- unix seconds, an i64, then the value, an f64, both little-endian).
+-- A metric's samples of one hour (unix seconds div 3600) in the order they
+-- were taken, 16 bytes each (the time in unix seconds, an i64, then the
+-- value, an f64, both little-endian); `part` 0, then 1, 2... when checks
+-- come so often that an hour's samples exceed `PART_BYTES`.
 CREATE TABLE IF NOT EXISTS sample_hours (
     metric TEXT NOT NULL,
     hour INTEGER NOT NULL,
+    part INTEGER NOT NULL,
     data BLOB NOT NULL,
-    PRIMARY KEY (metric, hour)
+    PRIMARY KEY (metric, hour, part)
 ) WITHOUT ROWID;
 ";
 
 /// Bytes of one sample in `sample_hours.data`.
 const SAMPLE_BYTES: usize = 16;
+
+/// Most bytes of samples in one `sample_hours` row (48 samples: an hour of
+/// checks every 75 s). A row of a table without rowid keeps at most ~1,000
+/// bytes in its b-tree page; a longer one spills to overflow pages, which
+/// every append would copy again (measured: 15 pages written per check
+/// instead of 8 with a few hundred checks in an hour).
+const PART_BYTES: usize = 768;
 
 /// The `sample_hours` row a sample at `ts` (unix seconds) belongs to.
 fn hour_of(ts: i64) -> i64 {
@@ -143,20 +152,39 @@ fn encode_sample(ts: i64, value: f64) -> [u8; SAMPLE_BYTES] {
     b
 }
 
-/// Appends a sample to its hour's row (`||` yields text: cast back).
-const APPEND_SAMPLE: &str = "INSERT INTO sample_hours (metric, hour, data) VALUES (?1, ?2, ?3)
-     ON CONFLICT(metric, hour) DO UPDATE SET data = CAST(data || excluded.data AS BLOB)";
+/// Appends a sample to its hour's last part, or starts the next part when
+/// that one is full (`||` yields text: cast back).
+fn append_sample(conn: &Connection, metric: &str, ts: i64, value: f64) -> rusqlite::Result<()> {
+    let hour = hour_of(ts);
+    let last: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT part, length(data) FROM sample_hours WHERE metric = ?1 AND hour = ?2
+             ORDER BY part DESC LIMIT 1",
+        )?
+        .query_row(params![metric, hour], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let part = match last {
+        Some((p, len)) if usize::try_from(len).unwrap_or(0) + SAMPLE_BYTES > PART_BYTES => p + 1,
+        Some((p, _)) => p,
+        None => 0,
+    };
+    conn.prepare_cached(
+        "INSERT INTO sample_hours (metric, hour, part, data) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(metric, hour, part) DO UPDATE SET data = CAST(data || excluded.data AS BLOB)",
+    )?
+    .execute(params![metric, hour, part, &encode_sample(ts, value)[..]])?;
+    Ok(())
+}
 
 /// Moves the rows of the `samples` table (versions 1 and 2, or an older
 /// grokmon run after an upgrade) into `sample_hours`, oldest first.
 fn move_legacy_samples(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let mut append = tx.prepare_cached(APPEND_SAMPLE)?;
     let mut rows =
         tx.prepare("SELECT metric, ts, value FROM samples ORDER BY metric, ts, value")?;
     let mut rows = rows.query([])?;
     while let Some(r) = rows.next()? {
         let (metric, t, v): (String, i64, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        append.execute(params![metric, hour_of(t), &encode_sample(t, v)[..]])?;
+        append_sample(tx, &metric, t, v)?;
     }
     tx.execute("DELETE FROM samples", [])?;
     Ok(())
@@ -497,7 +525,7 @@ pub trait Read {
         // no grokmon of version 3 has opened for writing yet (no
         // `sample_hours`), or one made by hand (no `samples`).
         match self.conn().prepare_cached(
-            "SELECT data FROM sample_hours WHERE metric = ?1 AND hour >= ?2 ORDER BY hour",
+            "SELECT data FROM sample_hours WHERE metric = ?1 AND hour >= ?2 ORDER BY hour, part",
         ) {
             Ok(mut hours) => {
                 let mut rows = hours
@@ -642,12 +670,7 @@ impl Tx<'_> {
         if !value.is_finite() {
             return Ok(());
         }
-        let t = t.timestamp();
-        self.tx
-            .prepare_cached(APPEND_SAMPLE)
-            .and_then(|mut s| s.execute(params![metric, hour_of(t), &encode_sample(t, value)[..]]))
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        append_sample(self.tx, metric, t.timestamp(), value).map_err(|e| self.err(e))
     }
 
     /// Deletes the samples older than `before` and says how many: the hours
@@ -671,17 +694,17 @@ impl Tx<'_> {
             .map_err(err)?;
         let mut n = usize::try_from(whole).unwrap_or(0) / SAMPLE_BYTES;
         // The hour `before` falls in: keep its samples from `before` on.
-        let split: Vec<(String, Vec<u8>)> = self
+        let split: Vec<(String, i64, Vec<u8>)> = self
             .tx
-            .prepare("SELECT metric, data FROM sample_hours WHERE hour = ?1")
+            .prepare("SELECT metric, part, data FROM sample_hours WHERE hour = ?1")
             .and_then(|mut s| {
                 s.query_map([hour], |r| {
-                    Ok((r.get(0)?, r.get_ref(1)?.as_bytes()?.to_vec()))
+                    Ok((r.get(0)?, r.get(1)?, r.get_ref(2)?.as_bytes()?.to_vec()))
                 })?
                 .collect()
             })
             .map_err(err)?;
-        for (metric, data) in split {
+        for (metric, part, data) in split {
             let mut keep = Vec::new();
             decode_hour(&data, before, &mut keep);
             let kept: Vec<u8> = keep
@@ -695,15 +718,15 @@ impl Tx<'_> {
             if kept.is_empty() {
                 self.tx
                     .execute(
-                        "DELETE FROM sample_hours WHERE metric = ?1 AND hour = ?2",
-                        params![metric, hour],
+                        "DELETE FROM sample_hours WHERE metric = ?1 AND hour = ?2 AND part = ?3",
+                        params![metric, hour, part],
                     )
                     .map_err(err)?;
             } else {
                 self.tx
                     .execute(
-                        "UPDATE sample_hours SET data = ?3 WHERE metric = ?1 AND hour = ?2",
-                        params![metric, hour, kept],
+                        "UPDATE sample_hours SET data = ?4 WHERE metric = ?1 AND hour = ?2 AND part = ?3",
+                        params![metric, hour, part, kept],
                     )
                     .map_err(err)?;
             }
@@ -960,6 +983,36 @@ mod tests {
             )
             .unwrap();
         assert_eq!(st.read().samples("m", at(10_050)).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_busy_hour_is_split_into_parts_that_stay_in_their_page() {
+        let d = tempfile::tempdir().unwrap();
+        let mut st = State::open(&d.path().join("state.db")).unwrap();
+        // A check every second for an hour (NRPE in a loop).
+        st.write(|tx| -> Result<(), StateError> {
+            (0..3600).try_for_each(|i| tx.add_sample(at(7200 + i), "m", i as f64))
+        })
+        .unwrap();
+        let (parts, longest): (i64, i64) = st
+            .conn
+            .query_row(
+                "SELECT count(*), max(length(data)) FROM sample_hours WHERE metric = 'm'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(parts, 3600 / 48);
+        assert_eq!(longest, PART_BYTES as i64);
+        let got = st.read().samples("m", at(0)).unwrap();
+        assert_eq!(got.len(), 3600);
+        assert!(got.iter().enumerate().all(|(i, s)| s.1 == i as f64));
+        // Pruning inside that hour cuts the parts it falls in.
+        assert_eq!(
+            st.write(|tx| tx.prune_samples(at(7200 + 100))).unwrap(),
+            100
+        );
+        assert_eq!(st.read().samples("m", at(0)).unwrap()[0], (at(7300), 100.0));
     }
 
     #[test]
