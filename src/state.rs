@@ -808,19 +808,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_version_1_database_gets_the_covering_index_and_keeps_its_samples() {
+    /// A database an older grokmon left: its `samples` table with `index`,
+    /// then `sql`.
+    fn older_database(index: &str, sql: &str) -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("state.db");
         let c = Connection::open(&p).unwrap();
-        c.execute_batch(
+        c.execute_batch(&format!(
             "CREATE TABLE samples (ts INTEGER NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL);
-             CREATE INDEX samples_metric_ts ON samples (metric, ts);
-             INSERT INTO samples VALUES (100, 'disk:/', 17.5);
-             PRAGMA user_version = 1;",
-        )
+             CREATE INDEX {index};
+             {sql}"
+        ))
         .unwrap();
-        drop(c);
+        (d, p)
+    }
+
+    #[test]
+    fn a_version_1_database_gets_the_covering_index_and_keeps_its_samples() {
+        let (_d, p) = older_database(
+            "samples_metric_ts ON samples (metric, ts)",
+            "INSERT INTO samples VALUES (100, 'disk:/', 17.5); PRAGMA user_version = 1;",
+        );
         let st = State::open(&p).unwrap();
         let r = st.read();
         assert_eq!(
@@ -903,18 +911,12 @@ mod tests {
 
     #[test]
     fn a_version_2_database_keeps_its_samples_in_order_and_an_older_grokmon_rows_are_read_too() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("state.db");
-        let c = Connection::open(&p).unwrap();
-        c.execute_batch(
-            "CREATE TABLE samples (ts INTEGER NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL);
-             CREATE INDEX samples_metric_ts_value ON samples (metric, ts, value);
-             INSERT INTO samples VALUES (7300, 'disk:/', 3.0), (100, 'disk:/', 1.0),
+        let (_d, p) = older_database(
+            "samples_metric_ts_value ON samples (metric, ts, value)",
+            "INSERT INTO samples VALUES (7300, 'disk:/', 3.0), (100, 'disk:/', 1.0),
                  (3700, 'disk:/', 2.0), (100, 'load', 9.0), (100, 'disk:/', 0.5);
              PRAGMA user_version = 2;",
-        )
-        .unwrap();
-        drop(c);
+        );
         // Read-only (`status`) before any check moved them.
         let ro = State::open_existing(&p).unwrap().unwrap();
         assert_eq!(ro.read().samples("disk:/", at(3000)).unwrap().len(), 2);

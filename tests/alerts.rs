@@ -417,25 +417,34 @@ pub(crate) fn seed_samples(env: &TestEnv, metric: &str, points: &[(DateTime<Utc>
     }
 }
 
-#[test]
-fn check_reports_a_disk_filling_within_the_horizon_as_warn() {
-    let env = TestEnv::new();
-    env.write_config("[check]\nprobes = [\"disk\", \"forecast\"]\n");
-    let (mp, used) = disk_now(&env);
-    // Rising 10 points a day for the last 3 days up to today's value.
+/// Rising 10 points a day for the last 3 days up to `used`, on `mp`.
+fn seed_rising(env: &TestEnv, mp: &str, used: f64) {
     let pts: Vec<_> = (1..=36)
         .map(|i| (ago(i * 7200), used - 10.0 * (i as f64 * 2.0 / 24.0)))
         .collect();
-    seed_samples(&env, &format!("disk:{mp}"), &pts);
-    let o = env.run(&["check", "--format", "json"]);
-    let v = o.json();
-    let f = v["probes"]
+    seed_samples(env, &format!("disk:{mp}"), &pts);
+}
+
+/// The `forecast` row of a `check --format json`.
+#[track_caller]
+fn forecast_of(o: &Out) -> serde_json::Value {
+    o.json()["probes"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["probe"] == "forecast")
         .unwrap_or_else(|| panic!("no forecast: {}", o.stdout))
-        .clone();
+        .clone()
+}
+
+#[test]
+fn check_reports_a_disk_filling_within_the_horizon_as_warn() {
+    let env = TestEnv::new();
+    env.write_config("[check]\nprobes = [\"disk\", \"forecast\"]\n");
+    let (mp, used) = disk_now(&env);
+    seed_rising(&env, &mp, used);
+    let o = env.run(&["check", "--format", "json"]);
+    let f = forecast_of(&o);
     assert_eq!(f["status"], "warn", "{f}");
     assert_eq!(f["target"], mp.as_str());
     assert!(f["message"].as_str().unwrap().contains("full in ~"), "{f}");
@@ -453,10 +462,7 @@ fn an_upgraded_state_keeps_its_disk_history_and_forecast() {
     let env = TestEnv::new();
     env.write_config("[check]\nprobes = [\"disk\", \"forecast\"]\n");
     let (mp, used) = disk_now(&env);
-    let pts: Vec<_> = (1..=36)
-        .map(|i| (ago(i * 7200), used - 10.0 * (i as f64 * 2.0 / 24.0)))
-        .collect();
-    seed_samples(&env, &format!("disk:{mp}"), &pts);
+    seed_rising(&env, &mp, used);
     // What grokmon of schema 2 left: no `sample_hours`, version 2.
     let c = rusqlite::Connection::open(env.state_db()).unwrap();
     c.execute_batch("DROP TABLE sample_hours; PRAGMA user_version = 2;")
@@ -464,14 +470,7 @@ fn an_upgraded_state_keeps_its_disk_history_and_forecast() {
     drop(c);
     for round in ["upgrading", "upgraded"] {
         let o = env.run(&["check", "--format", "json"]);
-        let v = o.json();
-        let f = v["probes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["probe"] == "forecast")
-            .unwrap_or_else(|| panic!("{round}: no forecast: {}", o.stdout))
-            .clone();
+        let f = forecast_of(&o);
         assert_eq!(f["status"], "warn", "{round}: {f}");
         o.code(1);
     }
