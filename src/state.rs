@@ -275,6 +275,7 @@ impl State {
             tx.execute_batch(SCHEMA)?;
             move_legacy_samples(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            crate::failpoint::hit("state.before-upgrade-commit");
             tx.commit()?;
         }
         Ok(())

@@ -387,6 +387,106 @@ fn a_state_database_at_its_size_limit_appends_nothing_until_it_can_commit() {
     );
 }
 
+/// Makes the state at `db` what grokmon of schema 2 left: `n` samples of
+/// `metric` in `samples`, no `sample_hours`, version 2.
+fn make_schema_2(db: &Path, metric: &str, n: i64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch("DROP TABLE sample_hours; PRAGMA user_version = 2;")
+        .unwrap();
+    c.execute(
+        "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?2)
+         INSERT INTO samples (ts, metric, value) SELECT 1700000000 + n * 300, ?1, n FROM i",
+        rusqlite::params![metric, n],
+    )
+    .unwrap();
+}
+
+/// (user_version, rows of `metric` in `samples`, its samples in
+/// `sample_hours`, or None without that table).
+fn schema_of(db: &Path, metric: &str) -> (i64, i64, Option<i64>) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let v = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let old = c
+        .query_row(
+            "SELECT count(*) FROM samples WHERE metric = ?1",
+            [metric],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let new = c
+        .query_row(
+            "SELECT coalesce(sum(length(data)), 0) / 16 FROM sample_hours WHERE metric = ?1",
+            [metric],
+            |r| r.get(0),
+        )
+        .ok();
+    (v, old, new)
+}
+
+/// The upgrade to schema 3 killed (SIGKILL) just before its commit: the
+/// state is schema 2 with every sample, and the next check upgrades it,
+/// moving each sample once.
+#[test]
+fn an_upgrade_killed_before_its_commit_keeps_schema_2_and_finishes_later() {
+    let env = TestEnv::new();
+    env.write_config("[check]\nprobes = [\"cpu\"]\n");
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    make_schema_2(&env.state_db(), "seeded", 5000);
+    let mut c = env.cmd(&["check", "--quiet"]);
+    c.env("GROKMON_FAILPOINT", "state.before-upgrade-commit");
+    let o = run_bounded(c);
+    assert_eq!(o.status.signal(), Some(libc::SIGKILL), "{}", dump(&o));
+    assert_eq!(schema_of(&env.state_db(), "seeded"), (2, 5000, None));
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    assert_eq!(schema_of(&env.state_db(), "seeded"), (3, 0, Some(5000)));
+}
+
+/// The upgrade to schema 3 on a full filesystem: the check says the state
+/// database cannot be written (UNKNOWN), the state stays schema 2 with
+/// every sample, and once there is room the next check upgrades it.
+#[test]
+fn an_upgrade_on_a_full_disk_keeps_schema_2_and_finishes_later() {
+    let env = TestEnv::new();
+    let Some(fs) = Tmpfs::mount(env.path("statefs"), "4m") else {
+        return;
+    };
+    let db = fs.dir.join("state.db");
+    env.write_config_with_paths(
+        &format!("state = \"{}\"", db.display()),
+        "[check]\nprobes = [\"cpu\"]\n",
+    );
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    make_schema_2(&db, "seeded", 20_000);
+    // Room for the open (its `-shm`, the start of the WAL), not for the
+    // ~400 KiB the move writes.
+    let filler = fs.fill();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap();
+    f.set_len(f.metadata().unwrap().len() - 128 * 1024).unwrap();
+    drop(f);
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("state database")
+            && String::from_utf8_lossy(&o.stderr).contains("full"),
+        "{}",
+        dump(&o)
+    );
+    // Read once there is room: SQLite's own open needs some.
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(schema_of(&db, "seeded"), (2, 20_000, None));
+    let o = run_bounded(env.cmd(&["check", "--quiet"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+    assert_eq!(schema_of(&db, "seeded"), (3, 0, Some(20_000)));
+}
+
 /// Item 3: the alerts log on a full filesystem with room for part of a line.
 /// The short write is cut back (no torn `…CRIT api:` line); the check says
 /// so (UNKNOWN), and the next check with room writes the line once.
