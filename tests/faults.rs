@@ -702,6 +702,79 @@ fn a_clock_before_1970_panics_no_command() {
     }
 }
 
+/// A probe with a bug that panics is one UNKNOWN row, not a dead check: the
+/// panic unwinds through the unwinder linked into the binary (build.rs:
+/// libgcc_eh instead of libgcc_s.so.1), is caught, and the other probes
+/// report and the state is written as usual.
+#[test]
+fn a_probe_that_panics_is_unknown_and_the_others_still_report() {
+    let api = Api::start();
+    api.set(true);
+    let env = TestEnv::new();
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "[paths]\nalerts_log = \"{}\"\nstate = \"{}\"\n[check]\nprobes = [\"api\", \"cpu\", \"memory\"]\n[check.api]\nurl = \"{}\"\n",
+            env.alerts_log().display(),
+            env.state_db().display(),
+            api.server.url("/api/health")
+        ),
+    )
+    .unwrap();
+    let mut c = env.cmd(&["check", "--format", "json"]);
+    c.env("GROKMON_FAILPOINT", "probe.cpu.panic");
+    let o = run_bounded(c);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("failpoint probe.cpu.panic"), "{}", dump(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", dump(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let row = |p: &str| {
+        v["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["probe"] == p)
+            .unwrap_or_else(|| panic!("no {p} row: {v}"))
+            .clone()
+    };
+    assert_eq!(row("cpu")["status"], "unknown", "{v}");
+    assert_eq!(row("cpu")["message"], "probe failed: panicked", "{v}");
+    assert_eq!(row("api")["status"], "ok", "{v}");
+    assert_eq!(row("memory")["status"], "ok", "{v}");
+    assert!(env.state_db().exists(), "the state was written");
+    // Without the failpoint the next check is whole again.
+    let o = run_bounded(env.cmd(&["check", "--format", "json"]));
+    assert_eq!(o.status.code(), Some(0), "{}", dump(&o));
+}
+
+/// The binary does not load libgcc_s.so.1 at start (build.rs links the
+/// unwinder in) where the C toolchain has `libgcc_eh.a`; the dynamic
+/// loader's own trace says what it loads.
+#[test]
+fn the_binary_loads_no_libgcc_s() {
+    let eh = Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if !Path::new(&eh).is_absolute() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's C toolchain has no libgcc_eh.a"
+        );
+        eprintln!("skipped: no libgcc_eh.a ({eh:?})");
+        return;
+    }
+    let env = TestEnv::new();
+    let mut c = env.cmd(&["--version"]);
+    c.env("LD_DEBUG", "files");
+    let o = run_bounded(c);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{}", dump(&o));
+    assert!(err.contains("file=libc.so.6"), "no loader trace:\n{err}");
+    assert!(!err.contains("libgcc_s"), "libgcc_s.so.1 loaded:\n{err}");
+}
+
 /// Item 10: a server that sends its headers, then one body byte every 1.9 s
 /// (each read within a 2 s timeout) held a check for a minute and then said
 /// OK. The timeout bounds the whole request: the check reports a timeout.

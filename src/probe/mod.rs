@@ -399,6 +399,10 @@ pub fn find(name: &str) -> Option<&'static Probe> {
 /// Runs one probe by name.
 pub fn run(name: &str, ctx: &Context<'_>) -> Outcome {
     let start = std::time::Instant::now();
+    // Fault injection (tests/faults.rs): a probe with a bug that panics.
+    if name == crate::probe_names::CPU && crate::failpoint::is("probe.cpu.panic") {
+        panic!("failpoint probe.cpu.panic");
+    }
     let out = match find(name) {
         Some(p) => (p.run)(ctx),
         None => Observation::new("check", Status::Unknown, format!("unknown probe {name}")).into(),
