@@ -188,3 +188,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Completions(_) | Command::Man(_) => Err(UsageError("unreachable".into()).into()),
     }
 }
+
+/// The two functions of libm the binary calls (SQLite's FTS5 ranks with
+/// `log`, and `pow`), from the pure-Rust `libm` crate: with them defined
+/// here the linker drops `libm.so.6`, one library less to load at every
+/// start (README, "Performance"). `libm.a` cannot stand in: its functions
+/// pick their code through the dynamic loader's private CPU data. rustc
+/// exports them, so a library the process loads later that calls them
+/// (none of glibc's does) gets these: the same IEEE functions, within an
+/// ulp of glibc's.
+#[unsafe(no_mangle)]
+pub extern "C" fn log(x: f64) -> f64 {
+    libm::log(x)
+}
+
+/// See `log`.
+#[unsafe(no_mangle)]
+pub extern "C" fn pow(x: f64, y: f64) -> f64 {
+    libm::pow(x, y)
+}
