@@ -3,7 +3,7 @@
 //! against an implementation other than grokmon's own.
 
 use crate::check::{healthy_env, healthy_server, probe};
-use crate::util::bus::{self, PrivateBus};
+use crate::util::bus::{self, PrivateBus, PrivateSocket};
 use crate::util::*;
 
 /// What systemd 252's `systemctl show -p ... --timestamp=unix` prints for
@@ -246,4 +246,111 @@ fn a_bus_without_systemd_falls_back_to_systemctl() {
     assert_eq!(svc["status"], "ok", "{svc}");
     assert!(svc["message"].as_str().unwrap().contains("pid 42"), "{svc}");
     assert_eq!(env.systemctl_calls().len(), 1);
+}
+
+/// `props_json`, but with another main PID: which of two fakes answered.
+fn props_json_pid(started: i64, pid: u32) -> String {
+    props_json(started).replace(
+        r#""MainPID": ["u", 4242]"#,
+        &format!(r#""MainPID": ["u", {pid}]"#),
+    )
+}
+
+/// A fake systemd on the private socket of `env`'s runtime directory
+/// (set by `on_bus`), answering main PID 4343.
+fn private_socket(env: &TestEnv, started: i64) -> PrivateSocket {
+    let json = env.path("private.json");
+    std::fs::write(&json, props_json_pid(started, 4343)).unwrap();
+    PrivateSocket::serve(&env.path("run/systemd/private"), &json)
+}
+
+/// The service row's (status, message).
+fn service_row(env: &TestEnv) -> (String, String) {
+    let v = env.run(&["check", "--format", "json"]).json();
+    let s = probe(&v, "service");
+    (
+        s["status"].as_str().unwrap().to_string(),
+        s["message"].as_str().unwrap().to_string(),
+    )
+}
+
+/// systemd is on the bus and listens on its private socket: the bus
+/// answers (a connection to the private socket costs the manager itself
+/// ~2.5 ms of CPU; the bus's connection to it is already there).
+#[test]
+fn the_bus_is_asked_before_systemds_private_socket() {
+    if !bus::available() {
+        return;
+    }
+    let started = chrono::Utc::now().timestamp() - 3 * 3600;
+    let server = healthy_server();
+    let (env, _bus) = on_fake_systemd(&server, started);
+    let _private = private_socket(&env, started);
+    let (status, msg) = service_row(&env);
+    assert_eq!(status, "ok", "{msg}");
+    assert!(msg.contains("pid 4242"), "the bus's answer: {msg}");
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+}
+
+/// A bus with no systemd on it: the private socket answers, and no
+/// `systemctl` is spawned.
+#[test]
+fn a_bus_without_systemd_hands_the_query_to_systemds_private_socket() {
+    if !bus::available() {
+        return;
+    }
+    let started = chrono::Utc::now().timestamp() - 3 * 3600;
+    let server = healthy_server();
+    let mut env = healthy_env(&server);
+    let b = PrivateBus::start(env.dir.path());
+    on_bus(&mut env, &b);
+    let _private = private_socket(&env, started);
+    let (status, msg) = service_row(&env);
+    assert_eq!(status, "ok", "{msg}");
+    assert!(
+        msg.contains("pid 4343"),
+        "the private socket's answer: {msg}"
+    );
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+}
+
+/// A bus that takes the connection and never answers (a stopped
+/// `dbus-daemon`): after `HEDGE` the private socket is asked, and answers
+/// within the service probe's 5 s. Without a private socket the bus is
+/// waited for until then, and the row says so.
+#[test]
+fn a_hung_bus_hands_the_query_to_systemds_private_socket() {
+    if !bus::available() {
+        return;
+    }
+    let started = chrono::Utc::now().timestamp() - 3 * 3600;
+    let server = healthy_server();
+    let mut env = healthy_env(&server);
+    env.fake_systemctl_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n");
+    let rt = env.path("run");
+    std::fs::create_dir_all(&rt).unwrap();
+    // Connections complete in the kernel's backlog; nobody ever answers.
+    let hung = std::os::unix::net::UnixListener::bind(rt.join("hung-bus")).unwrap();
+    env.set_env("XDG_RUNTIME_DIR", rt.to_str().unwrap());
+    env.set_env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        &format!("unix:path={}", rt.join("hung-bus").display()),
+    );
+
+    let private = private_socket(&env, started);
+    let (status, msg) = service_row(&env);
+    assert_eq!(status, "ok", "{msg}");
+    assert!(
+        msg.contains("pid 4343"),
+        "the private socket's answer: {msg}"
+    );
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+
+    drop(private);
+    std::fs::remove_file(rt.join("systemd/private")).unwrap();
+    let (status, msg) = service_row(&env);
+    assert_eq!(status, "unknown", "{msg}");
+    assert!(msg.contains("did not answer over D-Bus within 5s"), "{msg}");
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+    drop(hung);
 }

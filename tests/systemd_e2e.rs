@@ -370,7 +370,24 @@ impl Container {
     /// `grokmon check --format json`: the `service` probe's (status, message).
     #[track_caller]
     pub fn check_probe(&self, probe: &str) -> (String, String) {
-        let r = self.grokmon("check --format json");
+        self.check_probe_in("", "", "", probe)
+    }
+
+    /// `check_probe`, the check run as `BEFORE; env ENV grokmon ARGS check;
+    /// AFTER` (`around` is `BEFORE{}AFTER`).
+    #[track_caller]
+    pub fn check_probe_in(
+        &self,
+        env: &str,
+        args: &str,
+        around: &str,
+        probe: &str,
+    ) -> (String, String) {
+        let (before, after) = around.split_once("{}").unwrap_or(("", ""));
+        let r = self.sh(&format!(
+            "cd / && {before} env {env} {} {args} check --format json; {after}",
+            self.bin
+        ));
         let v: serde_json::Value = serde_json::from_str(&r.stdout)
             .unwrap_or_else(|e| panic!("check is not JSON: {e}\n{}", r.dump()));
         let p = v["probes"]
@@ -873,5 +890,31 @@ pub fn scenario(c: &Container) {
         "{}",
         r.dump()
     );
+    // Root's own check (its own state: it stays root) asks the manager
+    // over the system bus; with no bus to connect to, or a dbus-daemon that
+    // takes connections and never answers (stopped), over systemd's private
+    // socket, which only root may use. No systemctl on PATH: only the
+    // D-Bus client can answer.
+    c.sh("systemctl start dbus.service && mkdir -p /root/own && printf '[paths]\\nstate = \"/root/own/state.db\"\\ndatabase = \"/root/own/grokmon.db\"\\nalerts_log = \"/root/own/alerts.log\"\\nbackups = \"/root/own/backups\"\\n' | cat - /root/app.toml > /root/own.toml").ok();
+    let no_systemctl = "PATH=/nonexistent";
+    for (env, around, what) in [
+        (no_systemctl.to_string(), "", "over the bus"),
+        (
+            format!("{no_systemctl} DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent"),
+            "",
+            "with no bus",
+        ),
+        (
+            no_systemctl.to_string(),
+            "p=$(systemctl show -p MainPID --value dbus.service); kill -STOP $p; {} kill -CONT $p",
+            "with the bus stopped",
+        ),
+    ] {
+        // (Its restarts count earlier scenarios' crash loop: a warning.)
+        let (st, msg) = c.check_probe_in(&env, "--config /root/own.toml", around, "service");
+        assert!(st == "ok" || st == "warn", "{what}: {st}: {msg}");
+        assert!(msg.starts_with("active (running)"), "{what}: {msg}");
+    }
+    assert_eq!(c.show("dbus.service", "SubState"), "running");
     c.sh("systemctl stop growroom.service").ok();
 }

@@ -96,6 +96,38 @@ impl PrivateBus {
     }
 }
 
+/// A fake systemd serving `props_json` peer to peer on a socket at `path`,
+/// as systemd's private socket (`$XDG_RUNTIME_DIR/systemd/private`); killed
+/// on drop.
+pub struct PrivateSocket(Child);
+
+impl PrivateSocket {
+    pub fn serve(path: &Path, props_json: &Path) -> PrivateSocket {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/util/fake_systemd.py");
+        let mut fake = Command::new(PYTHON)
+            .arg(script)
+            .arg(props_json)
+            .arg("--private")
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start fake systemd");
+        let line = first_line(&mut fake, Duration::from_secs(20));
+        let s = PrivateSocket(fake);
+        assert_eq!(line, "ready", "the fake systemd did not start");
+        s
+    }
+}
+
+impl Drop for PrivateSocket {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for PrivateBus {
     fn drop(&mut self) {
         for c in self

@@ -3,6 +3,9 @@
 (python3-dbus), an implementation independent of grokmon's client.
 
 Usage: fake_systemd.py PROPS.json   (with DBUS_SESSION_BUS_ADDRESS set)
+       fake_systemd.py PROPS.json --private PATH
+             (peer to peer on a socket at PATH, as systemd's private
+             socket: no bus, no Hello; each connection gets the units)
 
 PROPS.json: {"unit": "grokmon.service",
              "Unit": {"Name": ["s", "grokmon.service"], ...},
@@ -11,12 +14,14 @@ Every value is [D-Bus signature, JSON value]. The named unit answers
 org.freedesktop.DBus.Properties.GetAll on its object path for
 org.freedesktop.systemd1.Unit and .Service; any other unit path answers
 LoadState=not-found, as systemd does for a unit it cannot load. Prints
-"ready" once the name org.freedesktop.systemd1 is owned.
+"ready" once the name org.freedesktop.systemd1 is owned (or the private
+socket listens).
 """
 import json
 import sys
 
 import dbus
+import dbus.server
 import dbus.service
 from dbus.mainloop.glib import DBusGMainLoop
 from gi.repository import GLib
@@ -87,9 +92,31 @@ class Units(dbus.service.FallbackObject):
         return {k: typed(s, v) for k, (s, v) in self.props.get(section, {}).items()}
 
 
+class Private(dbus.server.Server):
+    """systemd's private socket: every peer gets the unit objects."""
+
+    def __new__(cls, address, props):
+        return super().__new__(cls, address)
+
+    def __init__(self, address, props):
+        super().__init__(address)
+        self.props = props
+        self.served = []
+
+    def connection_added(self, conn):
+        super().connection_added(conn)
+        self.served.append(Units(conn, self.props))
+
+
 def main():
     props = json.load(open(sys.argv[1]))
     DBusGMainLoop(set_as_default=True)
+    if sys.argv[2:3] == ["--private"]:
+        server = Private("unix:path=" + sys.argv[3], props)
+        print("ready", flush=True)
+        GLib.MainLoop().run()
+        del server
+        return
     bus = dbus.SessionBus()
     name = dbus.service.BusName("org.freedesktop.systemd1", bus)
     units = Units(bus, props)
