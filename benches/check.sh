@@ -6,7 +6,8 @@
 # peak RSS <= 10 MB, on a 2-core machine.
 #
 # Usage: benches/check.sh [BIN]   (default: target/release/grokmon)
-# Env: RUNS (runs per command, default 200); UNIT=NAME: ask the running
+# Env: RUNS (runs per command, default 200); API=python: the loopback
+#   endpoint is a Python stand-in instead of `grokmon run` (below); UNIT=NAME: ask the running
 #   system manager about NAME instead (scope system; used inside a real
 #   systemd by benches/check_nspawn.sh); HISTORY_DAYS (default 30): days of
 #   stored samples, one check every 5 minutes, as an install has them after
@@ -38,7 +39,13 @@ work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
-# A loopback health endpoint on a free port.
+# A loopback health endpoint on a free port: by default `grokmon run`'s own
+# health API (the endpoint a check probes where grokmon runs the service:
+# `check.api.url` defaults to `orchestrator.listen`), served by the build
+# under test, with one simulated sensor; API=python: a Python stand-in
+# (http.server, a thread per connection: ~1.2 ms of CPU a request here,
+# which the check and the plugins wait on alike), as before 2026-12-03 18:10 UTC.
+if [ "${API:-grokmon}" = python ]; then
 cat > "$work/api.py" <<'PY'
 import http.server, socketserver
 class H(http.server.BaseHTTPRequestHandler):
@@ -60,6 +67,18 @@ python3 "$work/api.py" > "$work/port" &
 pids+=($!)
 for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
+else
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/run"
+printf '[paths]\ndatabase = "%s/run/grokmon.db"\nalerts_log = "%s/run/alerts.log"\nstate = "%s/run/state.db"\nbackups = "%s/run/backups"\n[orchestrator]\nlisten = "127.0.0.1:%s"\n[[sensor]]\nname = "temp"\nkind = "sim"\ninterval = "60s"\nunit = "C"\nseed = 1\n' \
+    "$work" "$work" "$work" "$work" "$port" > "$work/run/run.toml"
+"$bin" --config "$work/run/run.toml" run > "$work/run/out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+    python3 -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$port/api/health', timeout=1)" 2>/dev/null && break
+    sleep 0.1
+done
+fi
 
 if [ -z "${UNIT:-}" ]; then
 # A private bus with the fake systemd serving grokmon.service.

@@ -4,7 +4,7 @@
 # as root), about a `grokmon.service` (a sleep with the shipped unit's
 # protections), and the run also times the `systemctl show` it spares.
 # Needs root and systemd-nspawn (systemd-container); see FACTS in the README.
-# Usage: benches/check_nspawn.sh [BIN]   (env: RUNS, HISTORY_DAYS, BASELINE, INTERLEAVE, passed on)
+# Usage: benches/check_nspawn.sh [BIN]   (env: RUNS, HISTORY_DAYS, BASELINE, INTERLEAVE, API, passed on)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
@@ -34,5 +34,5 @@ nsenter -t "$pid1" -a sh -c '
     systemctl daemon-reload && systemctl start grokmon.service'
 echo "== inside systemd $(nsenter -t "$pid1" -a systemctl --version | head -1 | cut -d' ' -f2) in nspawn"
 nsenter -t "$pid1" -a env RUNS="${RUNS:-200}" UNIT=grokmon.service HISTORY_DAYS="${HISTORY_DAYS:-30}" \
-    ${BASELINE:+BASELINE=/opt/grokmon/bin/baseline} ${INTERLEAVE:+INTERLEAVE=$INTERLEAVE} \
+    ${BASELINE:+BASELINE=/opt/grokmon/bin/baseline} ${INTERLEAVE:+INTERLEAVE=$INTERLEAVE} ${API:+API=$API} \
     /opt/grokmon-src/benches/check.sh /opt/grokmon/bin/grokmon

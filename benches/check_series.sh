@@ -6,7 +6,7 @@
 #
 # Usage: benches/check_series.sh N [BIN]
 # Env: passed on to benches/check.sh (RUNS, default 300 here; BASELINE;
-#   HISTORY_DAYS; UNIT). INTERLEAVE is not passed on.
+#   HISTORY_DAYS; UNIT; API). INTERLEAVE is not passed on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:?usage: benches/check_series.sh N [BIN]}
