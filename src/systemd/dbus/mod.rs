@@ -495,16 +495,31 @@ impl Sent {
         };
         let hedging = !self.rest.is_empty() && self.hedge < deadline;
         set_timeouts(if hedging { self.hedge } else { deadline })?;
-        (&mut &self.stream)
-            .write_all(&self.unsent)
-            .map_err(io_err)?;
+        // What of the request the socket has not taken yet (usually none:
+        // `send` wrote it whole).
+        let mut unsent = &self.unsent[..];
+        let write_rest = |unsent: &mut &[u8]| -> Result<(), BusError> {
+            while !unsent.is_empty() {
+                match (&mut &self.stream).write(unsent) {
+                    Ok(0) => {
+                        return Err(BusError::Protocol(
+                            "the connection closed while writing".into(),
+                        ));
+                    }
+                    Ok(n) => *unsent = &unsent[n..],
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_err(e)),
+                }
+            }
+            Ok(())
+        };
         let mut r = BufReader::with_capacity(64 * 1024, stream);
         let mut line = Vec::new();
         let mut auth_line = |line: &mut Vec<u8>| {
             let left = 512u64.saturating_sub(line.len() as u64);
             (&mut r).take(left).read_until(b'\n', line).map_err(io_err)
         };
-        match auth_line(&mut line) {
+        match write_rest(&mut unsent).and_then(|_| auth_line(&mut line)) {
             Ok(_) => {}
             Err(BusError::Timeout) if hedging => {
                 // Not even the authentication by the hedge: ask the next
@@ -514,6 +529,7 @@ impl Sent {
                     return Err(Failed::Hedged(Box::new(next)));
                 }
                 set_timeouts(deadline)?;
+                write_rest(&mut unsent)?;
                 auth_line(&mut line)?;
             }
             Err(e) => return Err(e.into()),
