@@ -274,6 +274,16 @@ fn service_row(env: &TestEnv) -> (String, String) {
     )
 }
 
+/// A check's service row is OK with the main PID `pid` (which fake
+/// answered: `who`), and no `systemctl` was spawned.
+#[track_caller]
+fn answered_by(env: &TestEnv, pid: u32, who: &str) {
+    let (status, msg) = service_row(env);
+    assert_eq!(status, "ok", "{msg}");
+    assert!(msg.contains(&format!("pid {pid}")), "{who}'s answer: {msg}");
+    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+}
+
 /// systemd is on the bus and listens on its private socket: the bus
 /// answers (a connection to the private socket costs the manager itself
 /// ~2.5 ms of CPU; the bus's connection to it is already there).
@@ -286,10 +296,7 @@ fn the_bus_is_asked_before_systemds_private_socket() {
     let server = healthy_server();
     let (env, _bus) = on_fake_systemd(&server, started);
     let _private = private_socket(&env, started);
-    let (status, msg) = service_row(&env);
-    assert_eq!(status, "ok", "{msg}");
-    assert!(msg.contains("pid 4242"), "the bus's answer: {msg}");
-    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+    answered_by(&env, 4242, "the bus");
 }
 
 /// A bus with no systemd on it: the private socket answers, and no
@@ -305,13 +312,7 @@ fn a_bus_without_systemd_hands_the_query_to_systemds_private_socket() {
     let b = PrivateBus::start(env.dir.path());
     on_bus(&mut env, &b);
     let _private = private_socket(&env, started);
-    let (status, msg) = service_row(&env);
-    assert_eq!(status, "ok", "{msg}");
-    assert!(
-        msg.contains("pid 4343"),
-        "the private socket's answer: {msg}"
-    );
-    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+    answered_by(&env, 4343, "the private socket");
 }
 
 /// A bus that takes the connection and never answers (a stopped
@@ -338,13 +339,7 @@ fn a_hung_bus_hands_the_query_to_systemds_private_socket() {
     );
 
     let private = private_socket(&env, started);
-    let (status, msg) = service_row(&env);
-    assert_eq!(status, "ok", "{msg}");
-    assert!(
-        msg.contains("pid 4343"),
-        "the private socket's answer: {msg}"
-    );
-    assert_eq!(env.systemctl_calls(), Vec::<String>::new());
+    answered_by(&env, 4343, "the private socket");
 
     drop(private);
     std::fs::remove_file(rt.join("systemd/private")).unwrap();
