@@ -10,11 +10,11 @@
 //! the user manager, `/run/systemd/private` for the system manager when
 //! root). The private socket needs no `dbus-daemon`, but each connection to
 //! it costs the manager itself ~2.5 ms of CPU (systemd 252 sets up its
-//! whole object tree for every new peer), four times what the same query
-//! costs it over the bus. The private socket is asked when the bus cannot
-//! be reached, when systemd is not on it, or when it has not answered
-//! within `HEDGE` (a hung `dbus-daemon` costs a check that second, not its
-//! service row). The unit's object path is computed
+//! whole object tree for every new peer), three to four times what the same
+//! query costs it over the bus. The private socket is asked when the bus
+//! cannot be reached, when systemd is not on it, or when the bus has not
+//! even authenticated within `HEDGE` (a hung `dbus-daemon` costs a check
+//! that second, not its service row). The unit's object path is computed
 //! from its name, as `systemctl show` does (systemd loads the unit on
 //! access), and the authentication is pipelined as sd-bus does it (`AUTH`,
 //! `BEGIN` and the calls in one write, the `OK` read back with the
@@ -225,10 +225,11 @@ pub fn unit_properties(
     send(scope, unit, props, timeout)?.finish()
 }
 
-/// How long the bus may take to answer before the query is asked again of
-/// systemd's private socket (when there is one to ask). The bus usually
-/// answers within a few milliseconds; one that has not answered in a second
-/// is hung or drowning, and the manager itself may still answer.
+/// How long the bus may take to authenticate (and take the request) before
+/// the query is asked again of systemd's private socket, when there is one
+/// to ask. The bus usually answers within a few milliseconds; one that has
+/// not even authenticated in a second is hung, and the manager itself may
+/// still answer.
 pub const HEDGE: Duration = Duration::from_secs(1);
 
 /// A query written (or being written) to the manager: `finish` reads the
@@ -456,17 +457,16 @@ impl Sent {
     /// on its own socket).
     pub fn finish(self) -> Result<BTreeMap<String, String>, BusError> {
         let deadline = self.deadline;
-        let (unit, props, rest) = (self.unit.clone(), self.props.clone(), self.rest.clone());
         let err = match self.read_answer() {
             Ok(m) => return Ok(m),
             Err(Failed::Hedged(next)) => return next.finish(),
             Err(Failed::With(e)) => e,
         };
         // Timed out at the deadline, or nowhere else to ask: the answer.
-        if matches!(err, BusError::Timeout) || rest.is_empty() || Instant::now() >= deadline {
+        if matches!(err, BusError::Timeout) || self.rest.is_empty() || Instant::now() >= deadline {
             return Err(err);
         }
-        match send_first(&rest, euid(), &unit, &props, deadline) {
+        match send_first(&self.rest, euid(), &self.unit, &self.props, deadline) {
             Ok(next) => match next.finish() {
                 Ok(m) => Ok(m),
                 Err(BusError::Unreachable(_)) => Err(err),
@@ -478,7 +478,7 @@ impl Sent {
     }
 
     /// `finish` on this endpoint.
-    fn read_answer(self) -> Result<BTreeMap<String, String>, Failed> {
+    fn read_answer(&self) -> Result<BTreeMap<String, String>, Failed> {
         let stream = &self.stream;
         let deadline = self.deadline;
         let set_timeouts = |until: Instant| -> Result<(), BusError> {
